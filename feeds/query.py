@@ -1,0 +1,63 @@
+"""Feed/API query parameters, validated once with messages that name the parameter."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import QueryError
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_Q_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class FeedQuery:
+    limit: int = DEFAULT_LIMIT
+    min_quality: int | None = None
+    min_heat: int | None = None
+    type: str | None = None
+    q: str | None = None
+
+    def cache_key(self) -> tuple:
+        return (self.limit, self.min_quality, self.min_heat, self.type, self.q)
+
+    def as_params(self) -> dict[str, str]:
+        """Non-default parameters, for building self links and signed private feed tokens."""
+        params = {"limit": str(self.limit)} if self.limit != DEFAULT_LIMIT else {}
+        for name in ("min_quality", "min_heat", "type", "q"):
+            value = getattr(self, name)
+            if value is not None:
+                params[name] = str(value)
+        return params
+
+
+def _integer(args: Mapping[str, str], name: str, low: int | None = None, high: int | None = None) -> int | None:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise QueryError(name, f"parameter '{name}' must be an integer, got {raw[:40]!r}") from None
+    if low is not None and value < low or high is not None and value > high:
+        raise QueryError(name, f"parameter '{name}' must be between {low} and {high}, got {value}")
+    return value
+
+
+def parse_query(args: Mapping[str, str]) -> FeedQuery:
+    """Build a ``FeedQuery`` from request arguments; raises ``QueryError`` on any bad value."""
+    limit = _integer(args, "limit", 1, MAX_LIMIT)
+    q = (args.get("q") or "").strip() or None
+    if q and len(q) > MAX_Q_LENGTH:
+        raise QueryError("q", f"parameter 'q' must be at most {MAX_Q_LENGTH} characters")
+    kind = (args.get("type") or "").strip() or None
+    if kind and not kind.replace("-", "").isalnum():
+        raise QueryError("type", f"parameter 'type' must be a word such as 'article' or 'video', got {kind[:40]!r}")
+    return FeedQuery(
+        limit=DEFAULT_LIMIT if limit is None else limit,
+        min_quality=_integer(args, "min_quality"),
+        min_heat=_integer(args, "min_heat"),
+        type=kind,
+        q=q,
+    )

@@ -1,0 +1,315 @@
+"""The article index: SQLite by default, PostgreSQL with the same code (SQLAlchemy Core).
+
+The content files stay the source of truth; this index is rebuilt from them by
+``feeds.importer``. Every write transaction bumps ``version``, which the server uses to
+validate caches. Feed queries walk an index on (topic|provider, public, published_ts) and
+read only the rows they return.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger, Boolean, Column, Connection, Index, Integer, MetaData, String, Table, Text,
+    create_engine, event, func, select, text,
+)
+from sqlalchemy.engine import Engine
+
+from .query import FeedQuery
+
+metadata = MetaData()
+
+meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
+
+articles = Table(
+    "articles", metadata,
+    Column("id", String(255), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("file_size", BigInteger, nullable=False),
+    Column("file_mtime_ns", BigInteger, nullable=False),
+    Column("file_sha", String(64), nullable=False),
+    Column("public", Boolean, nullable=False),
+    Column("published", Boolean, nullable=False),
+    Column("duplicate_of", String(255)),
+    Column("published_ts", BigInteger, nullable=False),
+    Column("norm_url", Text, nullable=False),
+    Column("provider_domain", String(255), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("quality", Integer),
+    Column("heat", Integer),
+    Column("search", Text, nullable=False),
+    Column("topics", Text, nullable=False),   # JSON list of slugs
+    Column("record", Text, nullable=False),   # JSON, the cleaned record
+    Column("curated", Text, nullable=False),  # JSON list of the curated related items' normalised URLs
+    Column("related", Text, nullable=False),  # JSON list of computed related article ids
+    Index("ix_articles_public_time", "public", "published_ts"),
+    Index("ix_articles_provider_time", "provider_domain", "public", "published_ts"),
+    Index("ix_articles_norm_url", "norm_url"),
+)
+
+article_topics = Table(
+    "article_topics", metadata,
+    Column("topic_slug", String(255), nullable=False),
+    Column("article_id", String(255), nullable=False),
+    Column("public", Boolean, nullable=False),
+    Column("published_ts", BigInteger, nullable=False),
+    Index("ix_topic_time", "topic_slug", "public", "published_ts"),
+    Index("ix_topic_article", "article_id"),
+)
+
+article_urls = Table(
+    "article_urls", metadata,
+    Column("hash", String(64), nullable=False),
+    Column("article_id", String(255), nullable=False),
+    Column("url", Text, nullable=False),
+    Index("ix_urls_hash", "hash"),
+    Index("ix_urls_article", "article_id"),
+)
+
+bad_files = Table(
+    "bad_files", metadata,
+    Column("path", Text, primary_key=True),
+    Column("file_size", BigInteger, nullable=False),
+    Column("file_mtime_ns", BigInteger, nullable=False),
+    Column("line", Integer),
+    Column("reason", Text, nullable=False),
+)
+
+topics = Table(
+    "topics", metadata,
+    Column("slug", String(255), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+providers = Table(
+    "providers", metadata,
+    Column("domain", String(255), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+clients = Table(
+    "clients", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass
+class ArticleRow:
+    """What feeds and the API need of one stored article."""
+
+    id: str
+    published_ts: int
+    record: dict[str, Any]
+    topics: list[str]
+    related: list[str]
+    public: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> ArticleRow:
+        return cls(row.id, row.published_ts, json.loads(row.record), json.loads(row.topics),
+                   json.loads(row.related), bool(row.public))
+
+
+_ROW_COLUMNS = (articles.c.id, articles.c.published_ts, articles.c.record, articles.c.topics,
+                articles.c.related, articles.c.public)
+
+
+class Store:
+    """One database. ``url`` is an SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://…``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, future=True, **_engine_options(url))
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction; commits with a new version or rolls back entirely."""
+        with self.engine.begin() as conn:
+            yield conn
+            _set_meta(conn, "version", secrets.token_hex(8))
+
+    def version(self) -> str:
+        with self.engine.connect() as conn:
+            return conn.execute(select(meta.c.value).where(meta.c.key == "version")).scalar() or "empty"
+
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+
+    # -- reads used by the importer -------------------------------------------------------
+
+    def file_states(self) -> dict[str, tuple[int, int, str | None, str | None]]:
+        """path -> (size, mtime_ns, sha or None, article id or None) for every indexed file."""
+        with self.engine.connect() as conn:
+            states = {
+                r.path: (r.file_size, r.file_mtime_ns, r.file_sha, r.id)
+                for r in conn.execute(select(articles.c.path, articles.c.file_size,
+                                             articles.c.file_mtime_ns, articles.c.file_sha, articles.c.id))
+            }
+            for r in conn.execute(select(bad_files)):
+                states.setdefault(r.path, (r.file_size, r.file_mtime_ns, None, None))
+        return states
+
+    def bad_files(self) -> list[tuple[str, int | None, str]]:
+        with self.engine.connect() as conn:
+            return [(r.path, r.line, r.reason) for r in conn.execute(select(bad_files).order_by(bad_files.c.path))]
+
+    def iter_index_rows(self) -> Iterator[Any]:
+        """Light columns of every article (dedup and related inputs)."""
+        with self.engine.connect() as conn:
+            yield from conn.execute(select(
+                articles.c.id, articles.c.path, articles.c.published, articles.c.duplicate_of,
+                articles.c.published_ts, articles.c.norm_url, articles.c.quality, articles.c.search,
+                articles.c.topics, articles.c.curated, articles.c.related)).yield_per(5000)
+
+    # -- reads used by feeds and the API ----------------------------------------------------
+
+    def recent(self, scope: str, key: str | None, query: FeedQuery, offset: int = 0) -> list[ArticleRow]:
+        """Newest public articles of all/topic/provider, filtered; reads only what it returns."""
+        if scope == "topic":
+            stmt = (select(*_ROW_COLUMNS).select_from(article_topics.join(articles, articles.c.id == article_topics.c.article_id))
+                    .where(article_topics.c.topic_slug == key, article_topics.c.public.is_(True))
+                    .order_by(article_topics.c.published_ts.desc(), articles.c.id))
+        else:
+            stmt = select(*_ROW_COLUMNS).where(articles.c.public.is_(True))
+            if scope == "provider":
+                stmt = stmt.where(articles.c.provider_domain == key)
+            stmt = stmt.order_by(articles.c.published_ts.desc(), articles.c.id)
+        if query.min_quality is not None:
+            stmt = stmt.where(articles.c.quality >= query.min_quality)
+        if query.min_heat is not None:
+            stmt = stmt.where(articles.c.heat >= query.min_heat)
+        if query.type:
+            stmt = stmt.where(articles.c.type == query.type)
+        if query.q:
+            escaped = query.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(articles.c.search.like(f"%{escaped}%", escape="\\"))
+        stmt = stmt.limit(query.limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [ArticleRow.from_row(r) for r in conn.execute(stmt)]
+
+    def article(self, article_id: str, *, public_only: bool = True) -> ArticleRow | None:
+        stmt = select(*_ROW_COLUMNS).where(articles.c.id == article_id)
+        if public_only:
+            stmt = stmt.where(articles.c.public.is_(True))
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return ArticleRow.from_row(row) if row else None
+
+    def articles_by_ids(self, ids: Iterable[str]) -> dict[str, ArticleRow]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(ids), articles.c.public.is_(True)))
+            return {r.id: ArticleRow.from_row(r) for r in rows}
+
+    def lookup(self, hash_prefix: str) -> list[tuple[ArticleRow, list[tuple[str, str]]]]:
+        """Public articles having a URL whose hash starts with ``hash_prefix`` (lower-case hex)."""
+        upper = hash_prefix + "g"  # every hex continuation sorts below 'g'
+        with self.engine.connect() as conn:
+            matches = conn.execute(
+                select(article_urls.c.article_id).where(article_urls.c.hash >= hash_prefix, article_urls.c.hash < upper).distinct()
+            ).scalars().all()
+            if not matches:
+                return []
+            rows = conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(matches), articles.c.public.is_(True))
+                                .order_by(articles.c.published_ts.desc(), articles.c.id)).all()
+            urls: dict[str, list[tuple[str, str]]] = {}
+            for r in conn.execute(select(article_urls).where(article_urls.c.article_id.in_([r.id for r in rows]))
+                                  .order_by(article_urls.c.article_id, article_urls.c.hash)):
+                urls.setdefault(r.article_id, []).append((r.hash, r.url))
+        return [(ArticleRow.from_row(r), urls.get(r.id, [])) for r in rows]
+
+    def topics(self) -> list[dict[str, Any]]:
+        """Every topic (taxonomy first, then names only seen in records) with its public count."""
+        with self.engine.connect() as conn:
+            counts = dict(conn.execute(
+                select(article_topics.c.topic_slug, func.count()).where(article_topics.c.public.is_(True))
+                .group_by(article_topics.c.topic_slug)).all())
+            return [
+                {"slug": r.slug, "name": r.name, "data": json.loads(r.data), "count": counts.get(r.slug, 0)}
+                for r in conn.execute(select(topics).order_by(topics.c.position, topics.c.slug))
+            ]
+
+    def topic(self, slug: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(topics).where(topics.c.slug == slug)).first()
+        return {"slug": row.slug, "name": row.name, "data": json.loads(row.data)} if row else None
+
+    def providers(self) -> list[dict[str, Any]]:
+        """Every provider with its public count (organisation files first, then record-only ones)."""
+        with self.engine.connect() as conn:
+            counts = dict(conn.execute(
+                select(articles.c.provider_domain, func.count()).where(articles.c.public.is_(True))
+                .group_by(articles.c.provider_domain)).all())
+            return [
+                {"domain": r.domain, "name": r.name, "data": json.loads(r.data), "count": counts.get(r.domain, 0)}
+                for r in conn.execute(select(providers).order_by(providers.c.domain))
+            ]
+
+    def provider(self, domain: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(providers).where(providers.c.domain == domain)).first()
+        return {"domain": row.domain, "name": row.name, "data": json.loads(row.data)} if row else None
+
+    def stats(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(articles)).scalar() or 0
+            public = conn.execute(select(func.count()).select_from(articles).where(articles.c.public.is_(True))).scalar() or 0
+            bad = conn.execute(select(func.count()).select_from(bad_files)).scalar() or 0
+        return {"articles": total, "public": public, "bad_files": bad}
+
+    def newest_ts(self) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(articles.c.published_ts)).where(articles.c.public.is_(True))).scalar()
+
+
+def _set_meta(conn: Connection, key: str, value: str) -> None:
+    conn.execute(meta.delete().where(meta.c.key == key))
+    conn.execute(meta.insert().values(key=key, value=value))
+
+
+def set_meta(conn: Connection, key: str, value: str) -> None:
+    """Store a meta value inside an open write transaction."""
+    _set_meta(conn, key, value)
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA cache_size=-8000")  # 8 MB page cache per connection: the VPS has 512 MB
+    cur.close()
+
+
+__all__ = ["Store", "ArticleRow", "articles", "article_topics", "article_urls", "bad_files",
+           "topics", "providers", "clients", "meta", "dumps", "set_meta", "text"]

@@ -1,0 +1,94 @@
+"""HTTP caching for rendered documents: an in-process LRU keyed by route, parameters and
+store version; strong ETags, Last-Modified, 304s (Werkzeug's conditional helpers) and gzip."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Flask, Request, Response, current_app, request
+
+from feeds.store import Store
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    gzipped: bytes
+    etag: str
+    content_type: str
+    last_modified: datetime | None
+
+    @classmethod
+    def of(cls, body: bytes, content_type: str, last_modified: datetime | None) -> Rendered:
+        return cls(body, gzip.compress(body, 6, mtime=0), hashlib.sha256(body).hexdigest()[:32],
+                   content_type, last_modified)
+
+
+class RenderCache:
+    """Bounded LRU shared by the threads of one process."""
+
+    def __init__(self, store: Store, entries: int, version_ttl: float) -> None:
+        self.store, self.entries, self.version_ttl = store, entries, version_ttl
+        self._items: OrderedDict[Hashable, Rendered] = OrderedDict()
+        self._lock = threading.Lock()
+        self._version: tuple[float, str] = (0.0, "")
+
+    def version(self) -> str:
+        """The store version, re-read at most every ``version_ttl`` seconds."""
+        checked, value = self._version
+        now = time.monotonic()
+        if now - checked >= self.version_ttl:
+            value = self.store.version()
+            self._version = (now, value)
+        return value
+
+    def invalidate(self) -> None:
+        """Forget the version reading (after a write made by this process)."""
+        self._version = (0.0, "")
+
+    def get(self, key: Hashable, build: Callable[[], Rendered]) -> Rendered:
+        full_key = (self.version(), key)
+        with self._lock:
+            hit = self._items.get(full_key)
+            if hit is not None:
+                self._items.move_to_end(full_key)
+                return hit
+        rendered = build()
+        with self._lock:
+            self._items[full_key] = rendered
+            while len(self._items) > self.entries:
+                self._items.popitem(last=False)
+        return rendered
+
+
+def render_cache() -> RenderCache:
+    return current_app.extensions["topicfeed.cache"]
+
+
+def accepts_gzip(req: Request) -> bool:
+    return "gzip" in (req.headers.get("Accept-Encoding") or "").lower()
+
+
+def respond(doc: Rendered, max_age: int | None = None) -> Response:
+    """A conditional GET/HEAD response: 304 when a validator matches, gzip when accepted."""
+    compress = accepts_gzip(request) and len(doc.body) > 256
+    resp = Response(doc.gzipped if compress else doc.body, content_type=doc.content_type)
+    if compress:
+        resp.headers["Content-Encoding"] = "gzip"
+    resp.set_etag(doc.etag + ("-gz" if compress else ""))
+    if doc.last_modified:
+        resp.last_modified = doc.last_modified
+    resp.cache_control.public = True
+    resp.cache_control.max_age = current_app.config["CACHE_MAX_AGE"] if max_age is None else max_age
+    resp.vary.add("Accept-Encoding")
+    return resp.make_conditional(request)
+
+
+def init_app(app: Flask, store: Store) -> None:
+    app.extensions["topicfeed.cache"] = RenderCache(store, app.config["RENDER_CACHE_ENTRIES"], app.config["VERSION_TTL"])

@@ -1,0 +1,55 @@
+"""The instance folder: config.toml, master keys (0600) and the SQLite index."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+KEYS_FILE = "keys.json"
+
+
+def default_instance() -> Path:
+    return Path(os.environ.get("TOPICFEED_INSTANCE", "instance"))
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a secrets file atomically, readable by the owner only."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def init_instance(instance: Path) -> bool:
+    """Create the folder, a commented config and the first master key; False if it existed."""
+    instance.mkdir(parents=True, exist_ok=True, mode=0o700)
+    created = False
+    config = instance / "config.toml"
+    if not config.exists():
+        config.write_text(
+            "# topicfeed settings; `topicfeed config` lists them all.\n"
+            "# content_dirs = [\"/srv/news\"]\n# public_base_url = \"https://feeds.example.org\"\n",
+            encoding="utf-8")
+        created = True
+    if not (instance / KEYS_FILE).exists():
+        save_keys(instance, [secrets.token_urlsafe(32)])
+        created = True
+    return created
+
+
+def load_keys(instance: Path) -> list[str]:
+    """Master keys, oldest first: the last one signs, all verify."""
+    path = instance / KEYS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no master keys at {path}: run `topicfeed init --instance {instance}`")
+    keys = json.loads(path.read_text(encoding="utf-8"))["keys"]
+    if not keys or not all(isinstance(k, str) and len(k) >= 32 for k in keys):
+        raise ValueError(f"{path}: 'keys' must be a non-empty list of secrets of 32+ characters")
+    return keys
+
+
+def save_keys(instance: Path, keys: list[str]) -> None:
+    _write_private(instance / KEYS_FILE, json.dumps({"keys": keys}, indent=2) + "\n")
