@@ -215,7 +215,7 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> S
             parsed.add(outcome, stat, sha)
         parsed.flush()
         # Bad files that did not change are still reported, with their stored reason.
-        reported = {e.path for e in report.skipped}
+        reported = {str(p) for _, p, _ in candidates}
         current_paths = {str(p) for p in files.values()}
         for path, (line, reason) in known_bad.items():
             if path in current_paths and path not in reported:

@@ -174,7 +174,7 @@ def parse_article(data: bytes, path: str, article_id: str) -> Article:
     domain = str(provider.get("domain") or "").strip().lower() or normalize_url(link).split("/")[0]
     images = f.mappings("images")
     related = f.mappings("related")
-    dirty = needs_cleaning(front)
+    dirty = needs_cleaning(front) or "\\" in front  # escapes such as \x01 yield control characters
     record = clean_tree({k: v for k, v in raw.items() if k != "secured"}, dirty)
     record.update(
         title=title,

@@ -1,0 +1,116 @@
+"""Shared fixtures: the real app on a temporary instance, the shared corpus, a live server."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from feeds.importer import sync
+from server import create_app, get_store
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TOPICFEED_SHARED", REPO.parent / "shared"))
+CORPUS = SHARED / "corpus"
+SITES = ["everyday-cc-ai", "everyday-cc-azure", "everyday-cc-powerapps", "everyday-cc-powerbi"]
+
+
+def corpus_roots() -> list[Path]:
+    """The four sites plus ``seed/`` (a later version of one record) as layered roots."""
+    if not (CORPUS / "MANIFEST.tsv").exists():
+        pytest.skip(f"shared corpus not found at {CORPUS} (set TOPICFEED_SHARED to the shared/ folder)")
+    return [CORPUS / s for s in SITES] + [CORPUS / "seed"]
+
+
+@pytest.fixture
+def app(tmp_path: Path):
+    return create_app({"API_ACCESS": "public", "VERSION_TTL": 0}, tmp_path / "instance")
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def corpus_app(tmp_path_factory: pytest.TempPathFactory):
+    """One app with the whole corpus imported, shared by a module's read-only tests."""
+    roots = corpus_roots()
+    app = create_app({"API_ACCESS": "public"}, tmp_path_factory.mktemp("corpus") / "instance")
+    report = sync(get_store(app), roots)
+    app.config["IMPORT_REPORT"] = report
+    return app
+
+
+@pytest.fixture
+def corpus_client(corpus_app):
+    return corpus_app.test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """``topicfeed serve`` in a subprocess: real HTTP on 127.0.0.1, its access log in a file."""
+
+    def __init__(self, instance: Path, env: dict[str, str] | None = None) -> None:
+        self.instance = instance
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = instance.parent / f"serve-{self.port}.log"
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--instance", str(instance), "--port", str(self.port)],
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
+
+    def access_log(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def live_corpus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    roots = corpus_roots()
+    instance = tmp_path_factory.mktemp("live") / "instance"
+    app = create_app({}, instance)
+    sync(get_store(app), roots)
+    get_store(app).close()
+    server = LiveServer(instance, {"TOPICFEED_API_ACCESS": "public"})
+    yield server
+    server.stop()
+
+
+def copy_site(dest: Path, site: str = "everyday-cc-ai") -> Path:
+    roots = corpus_roots()
+    root = next(r for r in roots if r.name == site)
+    shutil.copytree(root, dest)
+    return dest
