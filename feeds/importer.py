@@ -9,7 +9,7 @@ import hashlib
 import multiprocessing
 import json
 import os
-from collections import defaultdict
+from collections import defaultdict, deque
 from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +21,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from .content import Override, scan_roots
 from .errors import RecordError
 from .records import Article, parse_article
-from .related import Doc, RelatedIndex
+from .related import Doc, RelatedIndex, Vocabulary
 from .store import Store, article_topics, article_urls, articles, bad_files, dumps, providers, set_meta, topics
 from .taxonomy import Taxonomy, load_taxonomy
 from .text import slugify
@@ -29,6 +29,7 @@ from .urls import normalize_url, url_hash
 
 BATCH = 1000
 PARALLEL_THRESHOLD = 2000
+PARSE_CHUNK = 250
 Progress = Callable[[Iterable[Any], int], Iterable[Any]]
 
 
@@ -161,16 +162,31 @@ def _parse_one(job: tuple[str, Path, os.stat_result, str | None]) -> tuple[str, 
         return article_id, path, stat, sha, exc
 
 
+def _parse_chunk(jobs: list[tuple[str, Path, os.stat_result, str | None]]) -> list[tuple]:
+    return [_parse_one(job) for job in jobs]
+
+
 def _parse_all(candidates: list, states: dict) -> Iterator[tuple]:
-    """Parse on every core when there is enough work to pay for the worker processes."""
+    """Parse on every core when there is enough work to pay for the worker processes.
+
+    At most ``workers * 2`` chunks are in flight, so memory stays bounded however many
+    files changed (the writer in this process is the slower side).
+    """
     jobs = [(aid, path, stat, states[str(path)][2] if str(path) in states and states[str(path)][3] == aid else None)
             for aid, path, stat in candidates]
     workers = min(os.cpu_count() or 1, 4)
     if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
         yield from map(_parse_one, jobs)
         return
+    chunks = (jobs[i:i + PARSE_CHUNK] for i in range(0, len(jobs), PARSE_CHUNK))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        yield from pool.map(_parse_one, jobs, chunksize=200)
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_parse_chunk, chunk))
+            if len(pending) >= workers * 2:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
 
 
 def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> SyncReport:
@@ -229,10 +245,10 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> S
             for table, column in ((articles, articles.c.id), (article_topics, article_topics.c.article_id),
                                   (article_urls, article_urls.c.article_id)):
                 conn.execute(delete(table).where(column.in_(ids)))
-        _write_taxonomy(conn, taxonomy, parsed)
         if taxonomy_changed:
-            _reresolve_topics(conn, resolver)
+            _reresolve_topics(conn, resolver, changed)
             set_meta(conn, "taxonomy", _taxonomy_fingerprint(taxonomy))
+        _write_taxonomy(conn, taxonomy, parsed)
         if changed or report.removed or taxonomy_changed:
             _finish(conn, report, changed | set(report.removed))
         set_meta(conn, "roots", dumps([str(r.resolve()) for r in roots]))
@@ -268,19 +284,22 @@ def _write_taxonomy(conn: Connection, taxonomy: Taxonomy, parsed: _Parsed) -> No
         conn.execute(insert(providers), provider_rows)
 
 
-def _reresolve_topics(conn: Connection, resolver: dict[str, str]) -> None:
-    """The taxonomy changed: map every record's topic names again."""
-    rows = conn.execute(select(articles.c.id, articles.c.record, articles.c.public, articles.c.published_ts)).all()
-    conn.execute(delete(article_topics))
-    updates, links = [], []
-    for r in rows:
-        slugs = _topic_slugs(json.loads(r.record).get("topics", []), resolver)
-        updates.append({"b_id": r.id, "b_topics": dumps(slugs)})
-        links += [{"topic_slug": s, "article_id": r.id, "public": r.public, "published_ts": r.published_ts} for s in slugs]
-    if updates:
+def _reresolve_topics(conn: Connection, resolver: dict[str, str], skip: set[str]) -> None:
+    """The taxonomy changed: map the topic names of every record not parsed in this sync again."""
+    todo = [i for i in conn.execute(select(articles.c.id)).scalars() if i not in skip]
+    for start in range(0, len(todo), BATCH):
+        ids = todo[start:start + BATCH]
+        batch = conn.execute(select(articles.c.id, articles.c.record, articles.c.public, articles.c.published_ts)
+                             .where(articles.c.id.in_(ids))).all()
+        updates, links = [], []
+        for r in batch:
+            slugs = _topic_slugs(json.loads(r.record).get("topics", []), resolver)
+            updates.append({"b_id": r.id, "b_topics": dumps(slugs)})
+            links += [{"topic_slug": s, "article_id": r.id, "public": r.public, "published_ts": r.published_ts} for s in slugs]
+        conn.execute(delete(article_topics).where(article_topics.c.article_id.in_(ids)))
         conn.execute(update(articles).where(articles.c.id == bindparam("b_id")).values(topics=bindparam("b_topics")), updates)
-    if links:
-        conn.execute(insert(article_topics), links)
+        if links:
+            conn.execute(insert(article_topics), links)
 
 
 def _deduplicate(conn: Connection, rows: list[Any], report: SyncReport) -> set[str]:
@@ -307,25 +326,31 @@ def _deduplicate(conn: Connection, rows: list[Any], report: SyncReport) -> set[s
 
 def _finish(conn: Connection, report: SyncReport, touched: set[str]) -> None:
     """Deduplicate by URL, then refresh the related lists the changes may affect."""
-    rows = conn.execute(select(
-        articles.c.id, articles.c.path, articles.c.published, articles.c.duplicate_of, articles.c.published_ts,
-        articles.c.norm_url, articles.c.quality, articles.c.search, articles.c.topics, articles.c.curated,
-        articles.c.related)).all()
-    touched |= _deduplicate(conn, rows, report)
-    public = {r.id: r for r in rows if r.published and r.id not in dict(report.duplicates)}
-    index = RelatedIndex(
-        Doc(r.id, r.norm_url, r.search, tuple(json.loads(r.topics)), r.published_ts, r.quality,
-            frozenset(json.loads(r.curated)))
-        for r in public.values()
-    )
-    if len(touched) * 5 > len(public):
-        targets = set(public)
+    light = conn.execute(select(articles.c.id, articles.c.path, articles.c.published, articles.c.duplicate_of,
+                                articles.c.published_ts, articles.c.norm_url)).all()
+    touched |= _deduplicate(conn, light, report)
+    duplicates = dict(report.duplicates)
+    public_ids = sorted(r.id for r in light if r.published and r.id not in duplicates)
+    del light
+    vocabulary = Vocabulary()
+    docs: list[Doc] = []
+    targets: set[str] = set()
+    for start in range(0, len(public_ids), 5000):  # stream: only words are kept, not rows
+        for r in conn.execute(select(articles.c.id, articles.c.norm_url, articles.c.search, articles.c.topics,
+                                     articles.c.published_ts, articles.c.quality, articles.c.curated, articles.c.related)
+                              .where(articles.c.id.in_(public_ids[start:start + 5000]))):
+            docs.append(Doc(r.id, r.norm_url, vocabulary.encode(r.search), tuple(json.loads(r.topics)), r.published_ts, r.quality,
+                               frozenset(json.loads(r.curated))))
+            if r.id in touched or touched.intersection(json.loads(r.related)):
+                targets.add(r.id)
+    index = RelatedIndex(docs)
+    del docs
+    if len(targets) * 5 > len(public_ids):
+        targets = set(public_ids)
     else:
-        targets = {i for i in touched if i in public}
-        targets |= {i for i, r in public.items() if touched & set(json.loads(r.related))}
-        for i in list(targets):
+        for i in list(targets):  # a changed article's new neighbours may now rank it higher
             targets.update(index.neighbours(i))
-    updates = [{"b_id": i, "b_related": dumps(index.neighbours(i))} for i in sorted(targets)]
-    for start in range(0, len(updates), BATCH):
-        conn.execute(update(articles).where(articles.c.id == bindparam("b_id")).values(related=bindparam("b_related")),
-                     updates[start:start + BATCH])
+    stmt = update(articles).where(articles.c.id == bindparam("b_id")).values(related=bindparam("b_related"))
+    ordered = sorted(targets)
+    for start in range(0, len(ordered), BATCH):
+        conn.execute(stmt, [{"b_id": i, "b_related": dumps(index.neighbours(i))} for i in ordered[start:start + BATCH]])

@@ -3,7 +3,7 @@
 Score = text similarity (idf-weighted overlap of title+excerpt words) + shared topics +
 closeness in time + quality. Candidates come from the rarest shared words and from the
 nearest-in-time articles of the same topics, so the work per article stays bounded at
-100k articles.
+100k articles; words are kept as tuples of word numbers so 100k articles fit in ~50 MB.
 """
 from __future__ import annotations
 
@@ -23,22 +23,31 @@ _TOPIC_NEIGHBOURS = 8    # per topic, on each side in time
 _DAY = 86400
 
 
-@dataclass
+class Vocabulary:
+    """Word -> number, so documents hold small tuples of shared int objects."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def encode(self, text: str) -> tuple[int, ...]:
+        ids = self.ids
+        return tuple(sorted({ids.setdefault(w, len(ids)) for w in tokens(text)}))
+
+
+@dataclass(slots=True)
 class Doc:
     """What ranking needs of one public article."""
 
     id: str
     norm_url: str
-    text: str
+    words: tuple[int, ...]
     topics: tuple[str, ...]
     ts: int
     quality: int | None
     exclude_urls: frozenset[str] = field(default_factory=frozenset)
 
 
-def _score_weights(shared_idf: float, norm_a: float, norm_b: float, topics_a: tuple[str, ...],
-                   topics_b: tuple[str, ...], dt: int, quality: int | None) -> float:
-    text = shared_idf / (norm_a * norm_b) if norm_a and norm_b else 0.0
+def _score(text: float, topics_a: tuple[str, ...], topics_b: tuple[str, ...], dt: int, quality: int | None) -> float:
     union = len(set(topics_a) | set(topics_b))
     topic = len(set(topics_a) & set(topics_b)) / union if union else 0.0
     recency = 1.0 / (1.0 + abs(dt) / (30 * _DAY))
@@ -52,17 +61,16 @@ class RelatedIndex:
     def __init__(self, docs: Iterable[Doc]) -> None:
         self.docs = sorted(docs, key=lambda d: (d.ts, d.id))
         self.pos = {d.id: i for i, d in enumerate(self.docs)}
-        self.words = [frozenset(tokens(d.text)) for d in self.docs]
-        df: dict[str, int] = defaultdict(int)
-        for ws in self.words:
-            for w in ws:
+        df: dict[int, int] = defaultdict(int)
+        for d in self.docs:
+            for w in d.words:
                 df[w] += 1
         n = max(len(self.docs), 1)
         self.idf2 = {w: math.log(1 + n / c) ** 2 for w, c in df.items()}
-        self.norms = [math.sqrt(sum(self.idf2[w] for w in ws)) for ws in self.words]
-        self.postings: dict[str, list[int]] = defaultdict(list)
-        for i, ws in enumerate(self.words):
-            for w in ws:
+        self.norms = [math.sqrt(sum(self.idf2[w] for w in d.words)) for d in self.docs]
+        self.postings: dict[int, list[int]] = defaultdict(list)
+        for i, d in enumerate(self.docs):
+            for w in d.words:
                 if 1 < df[w] <= _MAX_POSTING:
                     self.postings[w].append(i)
         self.by_topic: dict[str, list[int]] = defaultdict(list)  # doc positions, in time order
@@ -73,7 +81,7 @@ class RelatedIndex:
 
     def _candidates(self, i: int) -> set[int]:
         doc = self.docs[i]
-        rare = sorted((w for w in self.words[i] if w in self.postings), key=lambda w: -self.idf2[w])[:_RARE_WORDS]
+        rare = sorted((w for w in doc.words if w in self.postings), key=lambda w: -self.idf2[w])[:_RARE_WORDS]
         acc: dict[int, float] = defaultdict(float)
         for w in rare:
             weight = self.idf2[w]
@@ -89,24 +97,24 @@ class RelatedIndex:
 
     def neighbours(self, article_id: str, k: int = COMPUTED_RELATED) -> list[str]:
         i = self.pos[article_id]
-        doc, words, norm = self.docs[i], self.words[i], self.norms[i]
+        doc, norm = self.docs[i], self.norms[i]
+        words = set(doc.words)
+        idf2 = self.idf2
         scored = []
         for j in self._candidates(i):
             other = self.docs[j]
             if other.norm_url == doc.norm_url or other.norm_url in doc.exclude_urls:
                 continue
-            shared = sum(self.idf2[w] for w in words & self.words[j])
-            score = _score_weights(shared, norm, self.norms[j], doc.topics, other.topics,
-                                   other.ts - doc.ts, other.quality)
-            scored.append((-score, other.id, other.norm_url))
+            shared = sum(idf2[w] for w in other.words if w in words)
+            text = shared / (norm * self.norms[j]) if norm and self.norms[j] else 0.0
+            scored.append((-_score(text, doc.topics, other.topics, other.ts - doc.ts, other.quality), other.id, other.norm_url))
         scored.sort()
         picked: list[str] = []
         seen_urls: set[str] = set()
         for _, other_id, url in scored:
-            if url in seen_urls:
-                continue
-            seen_urls.add(url)
-            picked.append(other_id)
-            if len(picked) == k:
-                break
+            if url not in seen_urls:
+                seen_urls.add(url)
+                picked.append(other_id)
+                if len(picked) == k:
+                    break
         return picked
