@@ -19,14 +19,10 @@ def _suggest(key: str, options: list[str]) -> list[str]:
     return difflib.get_close_matches(key.lower(), options, n=3, cutoff=0.6)
 
 
-def topic_names(store: Store) -> dict[str, str]:
-    return {t["slug"]: t["name"] for t in store.topics()}
-
-
 def feed_spec(store: Store, scope: str, key: str | None, query: FeedQuery, base_url: str) -> FeedSpec:
     """Spec of /feeds/all, /feeds/topics/<slug> or /feeds/providers/<domain>; raises UnknownFeed."""
     base = base_url.rstrip("/")
-    names = topic_names(store)
+    names = store.topic_names()
     image = None
     if scope == "topic":
         assert key is not None

@@ -253,6 +253,11 @@ class Store:
                 for r in conn.execute(select(topics).order_by(topics.c.position, topics.c.slug))
             ]
 
+    def topic_names(self) -> dict[str, str]:
+        """slug -> display name (no counting: feeds need only the names)."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(topics.c.slug, topics.c.name)).all())
+
     def topic(self, slug: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(topics).where(topics.c.slug == slug)).first()
