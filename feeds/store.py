@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from .query import FeedQuery
 
+SCHEMA_VERSION = "1"
 metadata = MetaData()
 
 meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
@@ -100,6 +101,7 @@ clients = Table(
     Column("id", String(64), primary_key=True),
     Column("name", Text, nullable=False),
     Column("created_ts", BigInteger, nullable=False),
+    Column("key_id", String(32), nullable=False),  # which master key the client's secret derives from
     Column("revoked", Boolean, nullable=False, default=False),
 )
 
@@ -138,6 +140,17 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        self._check_schema()
+
+    def _check_schema(self) -> None:
+        """Refuse an index written by an incompatible version, with the way out."""
+        found = self.get_meta("schema")
+        if found is None:
+            with self.engine.begin() as conn:
+                _set_meta(conn, "schema", SCHEMA_VERSION)
+        elif found != SCHEMA_VERSION:
+            raise RuntimeError(f"the index at {self.url} has schema {found}, this topicfeed needs {SCHEMA_VERSION}: "
+                               "move it away and run `topicfeed import` again (content files are the source of truth)")
 
     def close(self) -> None:
         self.engine.dispose()

@@ -9,7 +9,7 @@ from flask import Flask
 from feeds.store import Store
 
 from . import httpcache
-from .instance import default_instance, init_instance
+from .instance import KeyRing, default_instance, init_instance
 from .settings import load_settings
 
 
@@ -27,13 +27,17 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     app.json.sort_keys = True  # type: ignore[attr-defined]
     store = Store(database_url(app))
     app.extensions["topicfeed.store"] = store
+    app.extensions["topicfeed.keys"] = KeyRing(instance)
     httpcache.init_app(app, store)
 
-    from . import api, feeds_routes, index
+    from . import api, compat, curator, feeds_routes, index, problems
 
     app.register_blueprint(index.bp)
     app.register_blueprint(feeds_routes.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(compat.bp)
+    app.register_blueprint(curator.bp)
+    problems.init_app(app)
     return app
 
 

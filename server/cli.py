@@ -141,3 +141,132 @@ def config(instance: Path | None) -> None:
     app = _app(instance)
     for setting in SETTINGS:
         click.echo(f"{setting.name.lower()} = {app.config[setting.name]!r}    # {setting.help}")
+
+
+@main.group()
+def keys() -> None:
+    """Master keys: the newest signs, all verify."""
+
+
+@keys.command("rotate")
+@instance_option
+def keys_rotate(instance: Path | None) -> None:
+    """Add a new master key; tokens and signatures made with older keys stay valid."""
+    import secrets
+
+    from .instance import load_keys, save_keys
+
+    path = _instance(instance)
+    current = load_keys(path)
+    save_keys(path, current + [secrets.token_urlsafe(32)])
+    click.echo(f"{len(current) + 1} keys; the new one signs from now on")
+
+
+@keys.command("prune")
+@click.option("--keep", type=click.IntRange(1), default=1, show_default=True, help="How many of the newest keys to keep.")
+@instance_option
+def keys_prune(keep: int, instance: Path | None) -> None:
+    """Drop all but the newest KEEP keys: what they signed stops verifying."""
+    from .instance import load_keys, save_keys
+
+    path = _instance(instance)
+    current = load_keys(path)
+    save_keys(path, current[-keep:])
+    click.echo(f"dropped {max(len(current) - keep, 0)} key(s), kept {min(keep, len(current))}")
+
+
+@main.group()
+def clients() -> None:
+    """Paired clients (the browser extension, scripts)."""
+
+
+@clients.command("add")
+@click.argument("name")
+@click.option("--server-url", default=None, help="URL the client reaches this server at (default: public_base_url).")
+@click.option("--json", "as_json", is_flag=True, help="Print id, name, secret, token and pairing as one JSON object.")
+@instance_option
+def clients_add(name: str, server_url: str | None, as_json: bool, instance: Path | None) -> None:
+    """Create a client and print the pairing string to paste into the extension's options."""
+    import json
+
+    from . import get_store
+    from .clients import add_client, pairing_string, secret_for, token_for
+
+    app = _app(instance)
+    url = server_url or app.config["PUBLIC_BASE_URL"]
+    if not url:
+        raise click.UsageError("give --server-url or set public_base_url: the pairing string carries it")
+    keyring = app.extensions["topicfeed.keys"].keys()
+    client = add_client(get_store(app), keyring, name)
+    pairing = pairing_string(url, client, keyring)
+    if as_json:
+        click.echo(json.dumps({"id": client.id, "name": client.name, "secret": secret_for(client, keyring),
+                               "token": token_for(client, keyring), "pairing": pairing, "server": url.rstrip("/")}))
+    else:
+        click.echo(f"client {client.id} ({name}); paste this into the extension's options page:\n{pairing}")
+
+
+@clients.command("list")
+@instance_option
+def clients_list(instance: Path | None) -> None:
+    """Clients with their state (secrets are never printed)."""
+    import datetime
+
+    from . import get_store
+    from .clients import list_clients
+
+    for c in list_clients(get_store(_app(instance))):
+        created = datetime.datetime.fromtimestamp(c.created_ts, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{c.id}\t{c.name}\t{created}\t{'revoked' if c.revoked else 'active'}")
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+@instance_option
+def clients_revoke(client_id: str, instance: Path | None) -> None:
+    """Revoke a client: its token, signatures and private feed URLs stop working."""
+    from . import get_store
+    from .clients import revoke_client
+
+    if not revoke_client(get_store(_app(instance)), client_id):
+        raise click.ClickException(f"no client {client_id}")
+    click.echo(f"revoked {client_id}")
+
+
+@clients.command("feed-url")
+@click.argument("client_id")
+@click.argument("feed_path")
+@click.option("--ext", type=click.Choice(["rss", "atom", "json"]), default="atom", show_default=True)
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Feed filter, e.g. min_quality=50.")
+@instance_option
+def clients_feed_url(client_id: str, feed_path: str, ext: str, params: tuple[str, ...], instance: Path | None) -> None:
+    """Print a private feed URL (FEED_PATH: all, topics/<slug> or providers/<domain>)."""
+    from feeds.errors import QueryError
+
+    from . import get_store
+    from .clients import get_client
+    from .private_feeds import private_feed_token
+
+    app = _app(instance)
+    client = get_client(get_store(app), client_id)
+    if client is None or client.revoked:
+        raise click.ClickException(f"no active client {client_id}")
+    filters = dict(p.split("=", 1) for p in params if "=" in p)
+    try:
+        token = private_feed_token(client.id, feed_path, filters, app.extensions["topicfeed.keys"].keys())
+    except (ValueError, QueryError) as exc:
+        raise click.ClickException(str(exc)) from None
+    base = (app.config["PUBLIC_BASE_URL"] or "").rstrip("/")
+    click.echo(f"{base}/feeds/private/{token}.{ext}")
+
+
+@main.command(name="admin-token")
+@instance_option
+def admin_token(instance: Path | None) -> None:
+    """Print a token for curator writes (POST/PUT/DELETE /api/v1/articles). Revoke by rotating and pruning keys."""
+    import secrets
+
+    from .signing import ADMIN_TOKEN, sign
+
+    app = _app(instance)
+    click.echo(sign({"admin": True, "nonce": secrets.token_hex(4)}, ADMIN_TOKEN, app.extensions["topicfeed.keys"].keys()))

@@ -10,6 +10,7 @@ from feeds.render import CONTENT_TYPES, RENDERERS
 
 from . import get_store
 from .httpcache import Rendered, render_cache, respond
+from .private_feeds import private_feed
 from .problems import plain_error
 from .urls import base_url
 
@@ -55,6 +56,16 @@ def topic(slug: str, ext: str) -> Response:
 @bp.get(f"/providers/<domain>.{FORMAT}")
 def provider(domain: str, ext: str) -> Response:
     return serve_feed("provider", domain.lower(), ext, _query())
+
+
+@bp.get(f"/private/<token>.{FORMAT}")
+def private(token: str, ext: str) -> Response:
+    """A feed URL for readers that cannot send headers; dies with its client or its key."""
+    found = private_feed(token)
+    if found is None:
+        return plain_error(404, "this private feed URL is not valid (revoked, or signed with a retired key)")
+    scope, key, query = found
+    return serve_feed(scope, key, ext, query)
 
 
 @bp.get("/index.opml")

@@ -53,3 +53,18 @@ def load_keys(instance: Path) -> list[str]:
 
 def save_keys(instance: Path, keys: list[str]) -> None:
     _write_private(instance / KEYS_FILE, json.dumps({"keys": keys}, indent=2) + "\n")
+
+
+class KeyRing:
+    """Master keys of an instance, re-read when keys.json changes (rotation needs no restart)."""
+
+    def __init__(self, instance: Path) -> None:
+        self.path = instance / KEYS_FILE
+        self.instance = instance
+        self._cached: tuple[int, list[str]] = (-1, [])
+
+    def keys(self) -> list[str]:
+        mtime = self.path.stat().st_mtime_ns
+        if mtime != self._cached[0]:
+            self._cached = (mtime, load_keys(self.instance))
+        return self._cached[1]
