@@ -13,7 +13,8 @@ TRACKING_PARAMS = frozenset(
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # What a browser leaves unescaped in a path (WHATWG URL), so both sides agree byte for byte.
-_PATH_SAFE = "/%:@!$&'()*+,;=-._~[]|^`{}"
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~[]|^"
+_QUERY_SAFE = "/%:@!$&()*+,;=-._~[]|^`{}?\\"
 _AMP_CACHE = re.compile(r"^[a-z0-9-]+\.cdn\.ampproject\.org$")
 
 
@@ -73,7 +74,8 @@ def normalize_url(url: str) -> str:
     # Query pieces stay as written (no decoding) and are sorted as strings, so the JavaScript
     # side reproduces the same bytes without a URL-encoding library.
     query = sorted(
-        piece for piece in parts.query.split("&") if piece and not _is_tracking(piece.split("=")[0])
+        quote(piece, safe=_QUERY_SAFE) for piece in parts.query.split("&")
+        if piece and not _is_tracking(piece.split("=")[0])
     )
     return host + quote(path, safe=_PATH_SAFE) + ("?" + "&".join(query) if query else "")
 

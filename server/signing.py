@@ -52,15 +52,27 @@ def object_digest(obj: dict[str, Any]) -> str:
     return _b64(hashlib.sha256(canonical_bytes(obj)).digest())
 
 
-def secured_signer(secret: Secret) -> TimestampSigner:
+class _FixedClockSigner(TimestampSigner):
+    """For reproducible test vectors only: signs with a given timestamp."""
+
+    fixed_timestamp = 0
+
+    def get_timestamp(self) -> int:
+        return self.fixed_timestamp
+
+
+def secured_signer(secret: Secret, timestamp: int | None = None) -> TimestampSigner:
     """A list of secrets rotates: the last one signs, all of them verify."""
-    return TimestampSigner(secret, salt=SECURED_SALT, digest_method=hashlib.sha256, key_derivation="hmac")
+    cls = TimestampSigner
+    if timestamp is not None:
+        cls = type("FixedClock", (_FixedClockSigner,), {"fixed_timestamp": timestamp})
+    return cls(secret, salt=SECURED_SALT, digest_method=hashlib.sha256, key_derivation="hmac")
 
 
-def sign_object(obj: dict[str, Any], secret: Secret) -> dict[str, Any]:
+def sign_object(obj: dict[str, Any], secret: Secret, timestamp: int | None = None) -> dict[str, Any]:
     """A copy of ``obj`` with ``secured`` set (nested objects must already carry theirs)."""
     signed = {k: v for k, v in obj.items() if k != "secured"}
-    signed["secured"] = secured_signer(secret).sign(object_digest(signed)).decode("ascii")
+    signed["secured"] = secured_signer(secret, timestamp).sign(object_digest(signed)).decode("ascii")
     return signed
 
 

@@ -1,0 +1,50 @@
+// URL normalisation and lookup hashes, identical to feeds/urls.py (shared test vectors).
+
+const TRACKING = new Set(["fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid", "yclid",
+  "igshid", "_hsenc", "_hsmi", "mkt_tok", "ref_src", "ocid", "cmpid", "smid", "source"]);
+const AMP_CACHE = /^[a-z0-9-]+\.cdn\.ampproject\.org$/;
+
+function isTracking(name) {
+  const lower = name.toLowerCase();
+  return lower.startsWith("utm_") || TRACKING.has(lower);
+}
+
+function unwrapAmpCache(host, path) {
+  if (!AMP_CACHE.test(host)) return null;
+  const segments = path.split("/");
+  if (segments.length > 2 && ["c", "v", "i"].includes(segments[1])) {
+    const rest = segments[2] === "s" ? segments.slice(3) : segments.slice(2);
+    if (rest.length && rest[0]) return [rest[0].toLowerCase().split(":")[0], "/" + rest.slice(1).join("/")];
+  }
+  return null;
+}
+
+/** `host + path [+ "?" + query]`; throws for anything but absolute http(s) URLs. */
+export function normalizeUrl(input) {
+  const url = new URL(String(input).trim());
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError(`not an http(s) URL: ${input}`);
+  let host = url.hostname.toLowerCase().replace(/\.$/, "");
+  let path = url.pathname || "/";
+  const unwrapped = unwrapAmpCache(host, path);
+  if (unwrapped) [host, path] = unwrapped;
+  else if (url.port) host = `${host}:${url.port}`;
+  if (host.startsWith("www.")) host = host.slice(4);
+  if (path.length > 1) path = path.replace(/\/+$/, "") || "/";
+  const query = url.search.slice(1).split("&").filter((p) => p && !isTracking(p.split("=")[0]));
+  query.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return host + path + (query.length ? "?" + query.join("&") : "");
+}
+
+/** Lower-case hex SHA-256 of the normalised form. */
+export async function urlHash(normalized) {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(normalized));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The prefix sent to the server: the server never sees the URL, only these hex characters. */
+export const PREFIX_LENGTH = 8;
+
+/** Articles of a lookup answer whose full URL hashes include the page's hash. */
+export function matchLookup(value, pageHash) {
+  return (Array.isArray(value) ? value : []).filter((a) => Array.isArray(a.urlHashes) && a.urlHashes.includes(pageHash));
+}
