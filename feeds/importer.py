@@ -30,6 +30,7 @@ from .urls import normalize_url, url_hash
 BATCH = 1000
 PARALLEL_THRESHOLD = 2000
 PARSE_CHUNK = 250
+ANALYZE_AFTER = 500  # changed records that make fresh planner statistics worth ~1 s
 Progress = Callable[[Iterable[Any], int], Iterable[Any]]
 
 
@@ -252,6 +253,8 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> S
         if changed or report.removed or taxonomy_changed:
             _finish(conn, report, changed | set(report.removed))
         set_meta(conn, "roots", dumps([str(r.resolve()) for r in roots]))
+    if len(report.added) + len(report.updated) + len(report.removed) > ANALYZE_AFTER:
+        store.analyze()
     report.skipped.sort(key=lambda e: e.path)
     return report
 

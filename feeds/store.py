@@ -155,6 +155,12 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def analyze(self) -> None:
+        """Refresh the planner's statistics after a large change (SQLite has no autovacuum)."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction; commits with a new version or rolls back entirely."""
@@ -234,9 +240,9 @@ class Store:
         ids = list(ids)
         if not ids:
             return {}
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(ids), articles.c.public.is_(True)))
-            return {r.id: ArticleRow.from_row(r) for r in rows}
+        with self.engine.connect() as conn:  # by primary key; `public` is checked here, not by the planner
+            rows = conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(ids)))
+            return {r.id: ArticleRow.from_row(r) for r in rows if r.public}
 
     def lookup(self, hash_prefix: str) -> list[tuple[ArticleRow, list[tuple[str, str]]]]:
         """Public articles having a URL whose hash starts with ``hash_prefix`` (lower-case hex)."""
@@ -247,8 +253,8 @@ class Store:
             ).scalars().all()
             if not matches:
                 return []
-            rows = conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(matches), articles.c.public.is_(True))
-                                .order_by(articles.c.published_ts.desc(), articles.c.id)).all()
+            rows = [r for r in conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(matches))
+                                            .order_by(articles.c.published_ts.desc(), articles.c.id)) if r.public]
             urls: dict[str, list[tuple[str, str]]] = {}
             for r in conn.execute(select(article_urls).where(article_urls.c.article_id.in_([r.id for r in rows]))
                                   .order_by(article_urls.c.article_id, article_urls.c.hash)):

