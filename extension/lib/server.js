@@ -1,0 +1,50 @@
+// The only code that talks to the topicfeed server. Every answer is verified with the
+// client's secret before it is cached or passed on; unverified data is dropped.
+
+import { verifyTree } from "./secured.js";
+
+export const CACHE_SECONDS = 300;
+export const SIGNATURE_MAX_AGE = 86400;
+const CLOCK_SKEW = 300;
+
+export class ServerError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.kind = kind; // "unreachable" | "rejected" | "http" | "unverified"
+  }
+}
+
+/** GET a path from the paired server and verify every `secured` field in the answer. */
+export async function fetchVerified(pairing, path) {
+  let resp;
+  try {
+    resp = await fetch(pairing.server + path, {
+      headers: { Authorization: `Bearer ${pairing.token}`, Accept: "application/json" },
+      credentials: "omit",
+      cache: "no-store",
+    });
+  } catch (err) {
+    throw new ServerError("unreachable", `server unreachable at ${pairing.server} (${err.message})`);
+  }
+  if (resp.status === 401) throw new ServerError("rejected", "the server rejected this extension's token: pair again");
+  if (!resp.ok) throw new ServerError("http", `the server answered ${resp.status} for ${path.split("?")[0]}`);
+  let body;
+  try {
+    body = await resp.json();
+  } catch {
+    throw new ServerError("unverified", "the server's answer is not JSON");
+  }
+  const check = await verifyTree(body, pairing.secret, { maxAge: SIGNATURE_MAX_AGE, skew: CLOCK_SKEW });
+  if (!check.ok) throw new ServerError("unverified", `verification failed: ${check.reason}`);
+  return body;
+}
+
+/** Lookup by hash prefix, cached briefly in chrome.storage.session (verified answers only). */
+export async function lookupPrefix(pairing, prefix) {
+  const key = `lookup:${pairing.server}:${prefix}`;
+  const cached = (await chrome.storage.session.get(key))[key];
+  if (cached && Date.now() / 1000 - cached.at < CACHE_SECONDS) return cached.body;
+  const body = await fetchVerified(pairing, `/api/v1/lookup?prefix=${prefix}`);
+  await chrome.storage.session.set({ [key]: { at: Date.now() / 1000, body } });
+  return body;
+}
