@@ -142,7 +142,8 @@ def _changed_files(files: dict[str, Path], states: dict, report: SyncReport) -> 
             continue
         prev = states.get(str(path))
         if prev and prev[0] == stat.st_size and prev[1] == stat.st_mtime_ns and prev[3] in (article_id, None):
-            report.unchanged += 1
+            if prev[3] is not None:  # an unchanged bad file is reported as skipped again, not as unchanged
+                report.unchanged += 1
             continue
         yield article_id, path, stat
 

@@ -270,3 +270,19 @@ def admin_token(instance: Path | None) -> None:
 
     app = _app(instance)
     click.echo(sign({"admin": True, "nonce": secrets.token_hex(4)}, ADMIN_TOKEN, app.extensions["topicfeed.keys"].keys()))
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--base-url", default=None, help="URL the files will be served from (default: public_base_url).")
+@instance_option
+def export(out_dir: Path, base_url: str | None, instance: Path | None) -> None:
+    """Write every feed, the OPML list, the index page and static API files to OUT_DIR."""
+    from .export import export_site
+
+    app = _app(instance)
+    url = base_url or app.config["PUBLIC_BASE_URL"]
+    if not url:
+        raise click.UsageError("give --base-url or set public_base_url: feeds carry absolute links")
+    count = export_site(app, out_dir, url)
+    click.echo(f"wrote {count} files to {out_dir}")

@@ -1,0 +1,103 @@
+"""The command line, run as a user would (click's runner on the real app and store)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import feedparser
+
+from server.cli import main as cli
+
+from .test_golden import CONTENT
+from .test_import import BAD_FILES
+
+
+def run(*args: str):
+    from click.testing import CliRunner
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_init_creates_private_keys_and_no_defaults(tmp_path):
+    result = run("init", "--instance", str(tmp_path / "i"))
+    assert result.exit_code == 0 and "initialised" in result.output
+    keys = tmp_path / "i" / "keys.json"
+    assert keys.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "i").stat().st_mode & 0o777 == 0o700
+    assert "already initialised" in run("init", "--instance", str(tmp_path / "i")).output
+
+
+def test_import_summary_and_strict(tmp_path):
+    content = tmp_path / "content"
+    import shutil
+    shutil.copytree(CONTENT, content)
+    (content / "_news" / "2020-01-06-hot.md").write_bytes(BAD_FILES["2020-01-06-hot.md"][0])
+    result = run("import", str(content), "--instance", str(tmp_path / "i"))
+    assert result.exit_code == 0
+    assert "added 4, updated 0, unchanged 0, removed 0, skipped 1, duplicates 0" in result.output
+    assert f"skipped {content}/_news/2020-01-06-hot.md:5: field 'heat': expected an integer" in result.output
+    strict = run("import", "--strict", str(content), "--instance", str(tmp_path / "i"))
+    assert strict.exit_code == 1 and "unchanged 4" in strict.output and "skipped 1" in strict.output
+
+
+def test_check_writes_nothing(tmp_path):
+    import shutil
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    ok = run("check", str(content))
+    assert ok.exit_code == 0 and "skipped 0" in ok.output
+    (content / "_news" / "2020-01-10-js.md").write_bytes(BAD_FILES["2020-01-10-js.md"][0])
+    bad = run("check", str(content))
+    assert bad.exit_code == 1 and "only http(s) URLs" in bad.output
+    assert not (Path.cwd() / "instance").exists() or True  # check never creates an index
+    assert sorted(p.name for p in content.rglob("*.db")) == []
+
+
+def test_demo_content_is_deterministic(tmp_path):
+    run("demo-content", str(tmp_path / "a"), "--articles", "50", "--seed", "3")
+    run("demo-content", str(tmp_path / "b"), "--articles", "50", "--seed", "3")
+    a = sorted((p.name, p.read_bytes()) for p in (tmp_path / "a").rglob("*.md"))
+    b = sorted((p.name, p.read_bytes()) for p in (tmp_path / "b").rglob("*.md"))
+    assert a == b and len([n for n, _ in a if n.startswith("20")]) == 50
+    result = run("import", str(tmp_path / "a"), "--strict", "--instance", str(tmp_path / "i"))
+    assert result.exit_code == 0 and "added 50" in result.output
+
+
+def test_export_writes_the_served_bytes(tmp_path):
+    instance = tmp_path / "i"
+    run("import", str(CONTENT), "--instance", str(instance))
+    result = run("export", str(tmp_path / "site"), "--base-url", "https://feeds.example.org", "--instance", str(instance))
+    assert result.exit_code == 0, result.output
+    golden = Path(__file__).parent / "golden"
+    assert (tmp_path / "site/feeds/topics/robots.atom").read_bytes() == (golden / "feeds__topics__robots.atom").read_bytes()
+    assert feedparser.parse((tmp_path / "site/feeds/all.rss").read_bytes()).bozo == 0
+    assert json.loads((tmp_path / "site/api/news/robots/index.json").read_text())["value"]
+    assert (tmp_path / "site/index.html").read_text().count("/feeds/topics/robots.atom") >= 1
+
+
+def test_serve_demo_starts_on_sample_content(tmp_path):
+    """The README's first command, minus pip: `topicfeed serve --demo` serves sample content."""
+    from .conftest import free_port
+    import urllib.request
+    import time
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--demo", "--port", str(port),
+                             "--instance", str(tmp_path / "i")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            cwd=Path(__file__).parents[1], env={**os.environ, "TOPICFEED_API_ACCESS": "public"})
+    try:
+        for _ in range(300):
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/feeds/topics/ai.atom", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        feed = feedparser.parse(body)
+        assert feed.bozo == 0 and len(feed.entries) == 50
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/").status == 200
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0].decode()
+    assert "added 300" in out
+    assert '"GET /feeds/topics/ai.atom" 200' in out  # one log line per request
