@@ -26,7 +26,6 @@ SETTINGS = [
     Setting("VERSION_TTL", 1.0, "seconds a process trusts its last reading of the store version"),
     Setting("API_ACCESS", "paired", "'paired': every /api request needs a client token; 'public': anyone may read"),
     Setting("API_PAGE_SIZE", 20, "items per page of paged API collections"),
-    Setting("SIGNATURE_MAX_AGE", 86400, "seconds a client should accept a 'secured' value after signing"),
     Setting("MAX_BODY_BYTES", 256 * 1024, "largest accepted request body for curator writes"),
 ]
 DEFAULTS = {s.name: s.default for s in SETTINGS}

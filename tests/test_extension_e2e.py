@@ -204,3 +204,33 @@ def test_server_never_receives_the_page_url(env):
     for line in lookups:
         assert re.search(r'"GET /api/v1/lookup\?prefix=[0-9a-f]{8}" ', line), line
     assert "infoworld" not in log and "open-source-isnt-working" not in log and "utm_source" not in log
+
+
+def test_dark_mode_and_per_site_switch(env):
+    page = env["context"].new_page()
+    page.emulate_media(color_scheme="dark")
+    page.goto(SEED_URL)
+    panel = page.locator("[data-testid=topicfeed-panel]")
+    panel.wait_for(timeout=15000)
+    assert panel.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(31, 31, 31)"
+    page.close()
+    options = env["context"].new_page()
+    options.goto(f"chrome-extension://{env['ext_id']}/options.html")
+    switch = options.locator("[data-testid='site-infoworld.com']")
+    switch.wait_for()
+    assert switch.is_checked()
+    switch.uncheck()
+    options.wait_for_function("async () => (await chrome.storage.local.get('disabledSites')).disabledSites?.includes('infoworld.com')")
+    off = env["context"].new_page()
+    off.goto(SEED_URL + "?switched=off")
+    tab = tab_id(env["worker"], "switched=off")
+    for _ in range(100):
+        state = tab_state(env["worker"], tab)
+        if state:
+            break
+        off.wait_for_timeout(100)
+    assert state["status"] == "disabled" and off.locator("[data-testid=topicfeed-panel]").count() == 0
+    switch.check()
+    options.wait_for_function("async () => !(await chrome.storage.local.get('disabledSites')).disabledSites?.includes('infoworld.com')")
+    off.close()
+    options.close()
