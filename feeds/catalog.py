@@ -5,6 +5,7 @@ Used by the HTTP routes and by the static export alike, so both produce the same
 from __future__ import annotations
 
 import difflib
+from urllib.parse import urlencode
 from datetime import datetime, timezone
 
 from .errors import UnknownFeed
@@ -45,11 +46,11 @@ def feed_spec(store: Store, scope: str, key: str | None, query: FeedQuery, base_
         path = f"providers/{key}"
     else:
         title, description, path = "All articles", "Every published article", "all"
-    params = query.as_params()
+    params = urlencode(sorted(query.as_params().items()))
     if params:
         title += " (filtered)"
     return FeedSpec(
-        key=path + ("?" + "&".join(f"{k}={v}" for k, v in sorted(params.items())) if params else ""),
+        key=path + (f"?{params}" if params else ""), query=params,
         title=title, description=description, self_url=f"{base}/feeds/{path}", home_url=f"{base}/",
         entries=store.recent(scope, key, query), topic_names=names, image=image,
     )

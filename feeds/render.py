@@ -39,6 +39,10 @@ class FeedSpec:
     entries: list[ArticleRow]
     topic_names: dict[str, str] = field(default_factory=dict)  # slug -> name, for categories
     image: str | None = None
+    query: str = ""               # filter parameters, part of the self link of a filtered feed
+
+    def self_link(self, ext: str) -> str:
+        return f"{self.self_url}.{ext}" + (f"?{self.query}" if self.query else "")
 
     @property
     def feed_id(self) -> str:
@@ -93,7 +97,7 @@ def _generator(spec: FeedSpec, ext: str) -> FeedGenerator:
     fg.id(spec.feed_id)
     fg.title(spec.title)
     fg.subtitle(spec.description or spec.title)
-    fg.link(href=f"{spec.self_url}.{ext}", rel="self")
+    fg.link(href=spec.self_link(ext), rel="self", type=CONTENT_TYPES[ext].split(";")[0])
     fg.link(href=spec.home_url, rel="alternate")  # RSS takes <link> from the last call
     fg.language("en")
     fg.generator(GENERATOR)
@@ -174,7 +178,7 @@ def render_json(spec: FeedSpec) -> bytes:
         "title": spec.title,
         "description": spec.description or spec.title,
         "home_page_url": spec.home_url,
-        "feed_url": f"{spec.self_url}.json",
+        "feed_url": spec.self_link("json"),
         "language": "en",
         "items": items,
     }
