@@ -14,6 +14,7 @@ import time
 from common import OUT, corpus, record
 
 from feeds.importer import sync
+from feeds.query import FeedQuery
 from server import create_app, get_store
 from server import api_objects, signing
 
@@ -51,8 +52,6 @@ def main() -> None:
     assert hits == len(prefixes)
 
     # Signing overhead: the same 20-item collection serialised with and without `secured` fields.
-    page = store.recent("topic", "ai", api_objects.FeedQuery(limit=20)) if hasattr(api_objects, "FeedQuery") else None
-    from feeds.query import FeedQuery
     page = store.recent("topic", "ai", FeedQuery(limit=20))
     names = store.topic_names()
     neighbours = store.articles_by_ids({i for r in page for i in r.related})

@@ -23,6 +23,18 @@ ARTICLE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><ti
 <p>{filler}</p></body></html>"""
 
 
+class _QuietHandler(BaseHTTPRequestHandler):
+    def reply(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 class _Server:
     """A ThreadingHTTPServer on a free loopback port, stopped with ``close()``."""
 
@@ -42,18 +54,11 @@ class PageServer(_Server):
     """Answers every path with a plain article page (what infoworld.com resolves to in tests)."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 body = ARTICLE_PAGE.format(title="A news article", path=self.path.split("?")[0],
                                            filler="Lorem ipsum " * 200).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
+                self.reply(200, "text/html; charset=utf-8", body)
 
         super().__init__(Handler)
 
@@ -65,7 +70,7 @@ class TamperingProxy(_Server):
         self.tampered = 0
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 request = urllib.request.Request(upstream + self.path, headers={
                     k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")})
@@ -82,14 +87,7 @@ class TamperingProxy(_Server):
                             proxy.tampered += 1
                             break
                     body = json.dumps(data).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
+                self.reply(status, ctype, body)
 
         super().__init__(Handler)
 
