@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Flask, Request, Response, current_app, request
+from flask import Flask, Response, current_app, request
 from werkzeug.http import http_date, is_resource_modified, quote_etag
 
 from feeds.store import Store
@@ -33,11 +33,18 @@ class Rendered:
                    content_type, last_modified)
 
     def headers(self, compressed: bool, max_age: int) -> list[tuple[str, str]]:
-        headers = [("ETag", quote_etag(self.etag + ("-gz" if compressed else ""))),
-                   ("Cache-Control", f"public, max-age={max_age}"), ("Vary", "Accept-Encoding")]
-        if self.last_modified:
-            headers.append(("Last-Modified", http_date(self.last_modified)))
-        return headers
+        """Response headers, built once per variant (this is the hot path of every poll)."""
+        cache = self.__dict__.setdefault("_headers", {})
+        key = (compressed, max_age)
+        if key not in cache:
+            headers = [("ETag", quote_etag(self.etag + ("-gz" if compressed else ""))),
+                       ("Cache-Control", f"public, max-age={max_age}"), ("Vary", "Accept-Encoding")]
+            if self.last_modified:
+                headers.append(("Last-Modified", http_date(self.last_modified)))
+            if compressed:
+                headers.append(("Content-Encoding", "gzip"))
+            cache[key] = headers
+        return cache[key]
 
 
 class RenderCache:
@@ -81,23 +88,18 @@ def render_cache() -> RenderCache:
     return current_app.extensions["topicfeed.cache"]
 
 
-def accepts_gzip(req: Request) -> bool:
-    return "gzip" in (req.headers.get("Accept-Encoding") or "").lower()
-
-
 def respond(doc: Rendered, max_age: int | None = None) -> Response:
     """A conditional GET/HEAD response: 304 when a validator matches, gzip when accepted.
 
     Headers are built directly (not through Response properties): this is the hot path of
     every reader poll.
     """
-    compress = accepts_gzip(request) and len(doc.body) > 256
+    environ = request.environ
+    compress = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "").lower() and len(doc.body) > 256
     headers = doc.headers(compress, current_app.config["CACHE_MAX_AGE"] if max_age is None else max_age)
-    etag = headers[0][1].strip('"')
-    if not is_resource_modified(request.environ, etag=etag, last_modified=doc.last_modified):
-        return Response(status=304, headers=headers)
-    if compress:
-        headers.append(("Content-Encoding", "gzip"))
+    conditional = "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
+    if conditional and not is_resource_modified(environ, etag=headers[0][1].strip('"'), last_modified=doc.last_modified):
+        return Response(status=304, headers=[h for h in headers if h[0] != "Content-Encoding"])
     return Response(doc.gzipped if compress else doc.body, headers=headers, content_type=doc.content_type)
 
 
