@@ -50,7 +50,10 @@ class FeedSpec:
 
     @property
     def updated(self) -> datetime:
-        return max((_entry_updated(e) for e in self.entries), default=EPOCH)
+        """The newest entry's date: never the clock, so renders are byte-identical — but never in
+        the future either (a record dated ahead would otherwise pin readers' caches)."""
+        newest = max((_entry_updated(e) for e in self.entries), default=EPOCH)
+        return min(newest, datetime.now(timezone.utc).replace(microsecond=0))
 
 
 def _when(value: Any) -> datetime | None:

@@ -236,7 +236,10 @@ def test_key_rotation_keeps_tokens_until_pruned(tmp_path):
                                           "--instance", str(instance)]).output)
     client = app.test_client()
     assert client.get("/api/v1/topics", headers=headers(info)).status_code == 200
+    private = client.get("/api/v1/private-feed-url?feed=all", headers=headers(info)).json["url"].split("localhost", 1)[1]
+    assert client.get(private).status_code == 200
     assert runner.invoke(cli, ["keys", "rotate", "--instance", str(instance)]).exit_code == 0
+    assert client.get(private).status_code == 200  # signed with the older key: still valid
     assert len(load_keys(instance)) == 2
     resp = client.get("/api/v1/topics", headers=headers(info))
     assert resp.status_code == 200
@@ -246,6 +249,7 @@ def test_key_rotation_keeps_tokens_until_pruned(tmp_path):
     assert newer["secret"] != info["secret"]
     assert runner.invoke(cli, ["keys", "prune", "--keep", "1", "--instance", str(instance)]).exit_code == 0
     assert client.get("/api/v1/topics", headers=headers(info)).status_code == 401
+    assert client.get(private).status_code == 404  # its key is gone
     assert client.get("/api/v1/topics", headers=headers(newer)).status_code == 200
     assert (instance / "keys.json").stat().st_mode & 0o777 == 0o600
 

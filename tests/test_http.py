@@ -101,3 +101,21 @@ def test_404_names_close_matches(golden_client):
 def test_html_escapes_names(golden_client):
     html = golden_client.get("/").data.decode()
     assert "Example &lt;News&gt; &amp; Co" in html and "<News>" not in html
+
+
+def test_feed_updated_is_never_in_the_future(app, tmp_path):
+    import shutil
+    import feedparser
+    from datetime import datetime, timezone
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    (content / "_news" / "2099-01-01-from-the-future.md").write_text(
+        "---\ntitle: Dated ahead\nwebUrl: https://example.org/future\npublishedDateTime: 2099-01-01T00:00:00Z\n"
+        "topics: [Robots]\n---\n")
+    sync(get_store(app), [content])
+    resp = app.test_client().get("/feeds/topics/robots.atom")
+    feed = feedparser.parse(resp.data)
+    assert feed.entries[0].title == "Dated ahead"
+    updated = datetime(*feed.feed.updated_parsed[:6], tzinfo=timezone.utc)
+    assert updated <= datetime.now(timezone.utc)
+    assert resp.last_modified <= datetime.now(timezone.utc)
