@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from pathlib import Path
 
 from common import BENCH, record
 

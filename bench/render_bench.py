@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from pathlib import Path
 
 from common import OUT, corpus, record
 

@@ -1,33 +1,32 @@
 """Sync the index with content roots: parse what changed, report what is wrong, keep the rest.
 
 One write transaction per sync, so a crash leaves the previous index serving. Unchanged files
-(same size and mtime, or same SHA-256) are not parsed again.
+(same size and mtime, or same SHA-256) are not parsed again. ``feeds.indexer`` writes the rows.
 """
 from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import json
 import os
-from collections import defaultdict, deque
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert, update
 
 from .content import Override, scan_roots
 from .errors import RecordError
+from .indexer import (
+    RowWriter, delete_articles, existing_duplicates, refresh_derived, reresolve_topics, taxonomy_fingerprint,
+    write_taxonomy,
+)
 from .records import Article, parse_article
-from .related import Doc, RelatedIndex, Vocabulary
-from .store import Store, article_topics, article_urls, articles, bad_files, dumps, providers, set_meta, topics
-from .taxonomy import Taxonomy, load_taxonomy
-from .text import slugify
-from .urls import normalize_url, url_hash
+from .store import Store, articles, bad_files, dumps, set_meta
+from .taxonomy import load_taxonomy
 
-BATCH = 1000
 PARALLEL_THRESHOLD = 2000
 PARSE_CHUNK = 250
 ANALYZE_AFTER = 500  # changed records that make fresh planner statistics worth ~1 s
@@ -48,88 +47,6 @@ class SyncReport:
     def summary(self) -> str:
         return (f"added {len(self.added)}, updated {len(self.updated)}, unchanged {self.unchanged}, "
                 f"removed {len(self.removed)}, skipped {len(self.skipped)}, duplicates {len(self.duplicates)}")
-
-
-def _topic_slugs(names: list[str], resolver: dict[str, str]) -> list[str]:
-    slugs: list[str] = []
-    for name in names:
-        slug = resolver.get(name.lower()) or slugify(name)
-        if slug and slug not in slugs:
-            slugs.append(slug)
-    return slugs
-
-
-def _hashes(article: Article) -> dict[str, str]:
-    """lookup hash -> URL for every URL the article is reachable by."""
-    out: dict[str, str] = {}
-    for url in article.urls:
-        try:
-            out.setdefault(url_hash(normalize_url(url)), url)
-        except ValueError:
-            continue
-    return out
-
-
-def _row(article: Article, stat: os.stat_result, sha: str, topic_slugs: list[str]) -> dict[str, Any]:
-    return {
-        "id": article.id, "path": article.path, "file_size": stat.st_size, "file_mtime_ns": stat.st_mtime_ns,
-        "file_sha": sha, "public": article.published, "published": article.published, "duplicate_of": None,
-        "published_ts": int(article.published_at.timestamp()), "norm_url": article.norm_url,
-        "provider_domain": article.provider_domain, "type": article.type, "quality": article.quality,
-        "heat": article.heat, "search": f"{article.title}\n{article.record.get('excerpt') or ''}".lower(),
-        "topics": dumps(topic_slugs), "record": dumps(article.record), "related": "[]",
-        "curated": dumps(sorted(_curated_urls(article.record))),
-    }
-
-
-def _curated_urls(record: dict[str, Any]) -> frozenset[str]:
-    urls = set()
-    for item in record.get("related") or []:
-        url = item.get("webUrl") or item.get("originalUrl") if isinstance(item, dict) else None
-        try:
-            urls.add(normalize_url(url))
-        except (ValueError, AttributeError, TypeError):
-            continue
-    return frozenset(urls)
-
-
-class _Parsed:
-    """Parse results streamed to the database in batches (bounded memory at 100k files)."""
-
-    def __init__(self, conn: Connection, resolver: dict[str, str]) -> None:
-        self.conn, self.resolver = conn, resolver
-        self.rows: list[dict[str, Any]] = []
-        self.topic_rows: list[dict[str, Any]] = []
-        self.url_rows: list[dict[str, Any]] = []
-        self.topic_names: dict[str, str] = {}
-        self.provider_names: dict[str, str] = {}
-
-    def add(self, article: Article, stat: os.stat_result, sha: str) -> None:
-        slugs = _topic_slugs(article.topic_names, self.resolver)
-        for name, slug in zip(article.topic_names, slugs):
-            self.topic_names.setdefault(slug, name)
-        self.provider_names.setdefault(article.provider_domain, article.provider_name)
-        row = _row(article, stat, sha, slugs)
-        self.rows.append(row)
-        self.topic_rows += [{"topic_slug": s, "article_id": article.id, "public": row["public"],
-                             "published_ts": row["published_ts"]} for s in slugs]
-        self.url_rows += [{"hash": h, "article_id": article.id, "url": u} for h, u in _hashes(article).items()]
-        if len(self.rows) >= BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        ids = [r["id"] for r in self.rows]
-        for table, column in ((articles, articles.c.id), (article_topics, article_topics.c.article_id),
-                              (article_urls, article_urls.c.article_id)):
-            self.conn.execute(delete(table).where(column.in_(ids)))
-        self.conn.execute(insert(articles), self.rows)
-        if self.topic_rows:
-            self.conn.execute(insert(article_topics), self.topic_rows)
-        if self.url_rows:
-            self.conn.execute(insert(article_urls), self.url_rows)
-        self.rows, self.topic_rows, self.url_rows = [], [], []
 
 
 def _changed_files(files: dict[str, Path], states: dict, report: SyncReport) -> Iterator[tuple[str, Path, os.stat_result]]:
@@ -205,11 +122,11 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> S
     states = store.file_states()
     indexed_ids = {aid for (_, _, _, aid) in states.values() if aid}
     known_bad = {path: (line, reason) for path, line, reason in store.bad_files()}
-    taxonomy_changed = store.get_meta("taxonomy") != _taxonomy_fingerprint(taxonomy)
+    taxonomy_changed = store.get_meta("taxonomy") != taxonomy_fingerprint(taxonomy)
 
     candidates = list(_changed_files(files, states, report))
     with store.write() as conn:
-        parsed = _Parsed(conn, resolver)
+        parsed = RowWriter(conn, resolver)
         changed: set[str] = set()
         results = _parse_all(candidates, states)
         for article_id, path, stat, sha, outcome in (progress(results, len(candidates)) if progress else results):
@@ -242,17 +159,15 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> S
         if stale_bad:
             conn.execute(delete(bad_files).where(bad_files.c.path.in_(stale_bad)))
         report.removed = sorted(indexed_ids - set(files))
-        for start in range(0, len(report.removed), BATCH):
-            ids = report.removed[start:start + BATCH]
-            for table, column in ((articles, articles.c.id), (article_topics, article_topics.c.article_id),
-                                  (article_urls, article_urls.c.article_id)):
-                conn.execute(delete(table).where(column.in_(ids)))
+        delete_articles(conn, report.removed)
         if taxonomy_changed:
-            _reresolve_topics(conn, resolver, changed)
-            set_meta(conn, "taxonomy", _taxonomy_fingerprint(taxonomy))
-        _write_taxonomy(conn, taxonomy, parsed)
+            reresolve_topics(conn, resolver, changed)
+            set_meta(conn, "taxonomy", taxonomy_fingerprint(taxonomy))
+        write_taxonomy(conn, taxonomy, parsed)
         if changed or report.removed or taxonomy_changed:
-            _finish(conn, report, changed | set(report.removed))
+            report.duplicates = refresh_derived(conn, changed | set(report.removed))
+        else:
+            report.duplicates = existing_duplicates(conn)
         set_meta(conn, "roots", dumps([str(r.resolve()) for r in roots]))
     if len(report.added) + len(report.updated) + len(report.removed) > ANALYZE_AFTER:
         store.analyze()
@@ -260,101 +175,3 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> S
     return report
 
 
-def _taxonomy_fingerprint(taxonomy: Taxonomy) -> str:
-    payload = dumps([[t.slug, t.name] for t in taxonomy.topics.values()])
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def _write_taxonomy(conn: Connection, taxonomy: Taxonomy, parsed: _Parsed) -> None:
-    """Taxonomy topics and providers, plus those that records name without a data file."""
-    old_topics = dict(conn.execute(select(topics.c.slug, topics.c.name)).all())
-    old_providers = dict(conn.execute(select(providers.c.domain, providers.c.name)).all())
-    used_topics = set(conn.execute(select(article_topics.c.topic_slug).distinct()).scalars())
-    used_domains = set(conn.execute(select(articles.c.provider_domain).distinct()).scalars())
-    topic_names = {**old_topics, **parsed.topic_names}
-    provider_names = {**old_providers, **parsed.provider_names}
-    topic_rows = [{"slug": t.slug, "position": t.position, "name": t.name, "data": dumps(t.data)}
-                  for t in taxonomy.topics.values()]
-    topic_rows += [{"slug": s, "position": len(topic_rows), "name": topic_names.get(s, s), "data": "{}"}
-                   for s in sorted(used_topics - set(taxonomy.topics))]
-    provider_rows = [{"domain": p.domain, "name": p.name, "data": dumps(p.data)} for p in taxonomy.providers.values()]
-    provider_rows += [{"domain": d, "name": provider_names.get(d, d), "data": "{}"}
-                      for d in sorted(used_domains - set(taxonomy.providers))]
-    conn.execute(delete(topics))
-    conn.execute(delete(providers))
-    if topic_rows:
-        conn.execute(insert(topics), topic_rows)
-    if provider_rows:
-        conn.execute(insert(providers), provider_rows)
-
-
-def _reresolve_topics(conn: Connection, resolver: dict[str, str], skip: set[str]) -> None:
-    """The taxonomy changed: map the topic names of every record not parsed in this sync again."""
-    todo = [i for i in conn.execute(select(articles.c.id)).scalars() if i not in skip]
-    for start in range(0, len(todo), BATCH):
-        ids = todo[start:start + BATCH]
-        batch = conn.execute(select(articles.c.id, articles.c.record, articles.c.public, articles.c.published_ts)
-                             .where(articles.c.id.in_(ids))).all()
-        updates, links = [], []
-        for r in batch:
-            slugs = _topic_slugs(json.loads(r.record).get("topics", []), resolver)
-            updates.append({"b_id": r.id, "b_topics": dumps(slugs)})
-            links += [{"topic_slug": s, "article_id": r.id, "public": r.public, "published_ts": r.published_ts} for s in slugs]
-        conn.execute(delete(article_topics).where(article_topics.c.article_id.in_(ids)))
-        conn.execute(update(articles).where(articles.c.id == bindparam("b_id")).values(topics=bindparam("b_topics")), updates)
-        if links:
-            conn.execute(insert(article_topics), links)
-
-
-def _deduplicate(conn: Connection, rows: list[Any], report: SyncReport) -> set[str]:
-    """Records whose normalised URLs collide are one article: keep the published one, then the
-    earliest, then the first file name. Returns the ids whose public state changed."""
-    groups: dict[str, list[Any]] = defaultdict(list)
-    for r in rows:
-        groups[r.norm_url].append(r)
-    duplicate_of: dict[str, str] = {}
-    for members in groups.values():
-        if len(members) > 1:
-            members.sort(key=lambda r: (not r.published, r.published_ts, os.path.basename(r.path)))
-            duplicate_of.update({m.id: members[0].id for m in members[1:]})
-    report.duplicates = sorted(duplicate_of.items())
-    changed = {r.id for r in rows if duplicate_of.get(r.id) != r.duplicate_of}
-    for r in rows:
-        if r.id in changed:
-            public = bool(r.published) and r.id not in duplicate_of
-            conn.execute(update(articles).where(articles.c.id == r.id)
-                         .values(duplicate_of=duplicate_of.get(r.id), public=public))
-            conn.execute(update(article_topics).where(article_topics.c.article_id == r.id).values(public=public))
-    return changed
-
-
-def _finish(conn: Connection, report: SyncReport, touched: set[str]) -> None:
-    """Deduplicate by URL, then refresh the related lists the changes may affect."""
-    light = conn.execute(select(articles.c.id, articles.c.path, articles.c.published, articles.c.duplicate_of,
-                                articles.c.published_ts, articles.c.norm_url)).all()
-    touched |= _deduplicate(conn, light, report)
-    duplicates = dict(report.duplicates)
-    public_ids = sorted(r.id for r in light if r.published and r.id not in duplicates)
-    del light
-    vocabulary = Vocabulary()
-    docs: list[Doc] = []
-    targets: set[str] = set()
-    for start in range(0, len(public_ids), 5000):  # stream: only words are kept, not rows
-        for r in conn.execute(select(articles.c.id, articles.c.norm_url, articles.c.search, articles.c.topics,
-                                     articles.c.published_ts, articles.c.quality, articles.c.curated, articles.c.related)
-                              .where(articles.c.id.in_(public_ids[start:start + 5000]))):
-            docs.append(Doc(r.id, r.norm_url, vocabulary.encode(r.search), tuple(json.loads(r.topics)), r.published_ts, r.quality,
-                               frozenset(json.loads(r.curated))))
-            if r.id in touched or touched.intersection(json.loads(r.related)):
-                targets.add(r.id)
-    index = RelatedIndex(docs)
-    del docs
-    if len(targets) * 5 > len(public_ids):
-        targets = set(public_ids)
-    else:
-        for i in list(targets):  # a changed article's new neighbours may now rank it higher
-            targets.update(index.neighbours(i))
-    stmt = update(articles).where(articles.c.id == bindparam("b_id")).values(related=bindparam("b_related"))
-    ordered = sorted(targets)
-    for start in range(0, len(ordered), BATCH):
-        conn.execute(stmt, [{"b_id": i, "b_related": dumps(index.neighbours(i))} for i in ordered[start:start + BATCH]])

@@ -16,7 +16,7 @@ from server import create_app, get_store
 from server.cli import main as cli
 from server.instance import load_keys
 
-from .conftest import CORPUS, corpus_roots
+from .conftest import corpus_roots
 
 
 def b64(data: bytes) -> str:

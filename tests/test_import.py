@@ -91,6 +91,7 @@ def test_resync_skips_unchanged_and_follows_edits_and_removals(tmp_path, app):
     again = sync(store, [site])
     assert again.added == again.updated == again.removed == []
     assert again.unchanged == len(first.added)
+    assert again.duplicates == first.duplicates != []  # still reported when nothing changed
     # touched without change: still unchanged
     target = site / "_news" / "2021-06-29-microsoft-brings-ai-to-github-to-create-a-smart-programing-copilot-tool.md"
     os.utime(target)
