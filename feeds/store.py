@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from .query import FeedQuery
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 metadata = MetaData()
 
 meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
@@ -48,8 +48,8 @@ articles = Table(
     Column("record", Text, nullable=False),   # JSON, the cleaned record
     Column("curated", Text, nullable=False),  # JSON list of the curated related items' normalised URLs
     Column("related", Text, nullable=False),  # JSON list of computed related article ids
-    Index("ix_articles_public_time", "public", "published_ts"),
-    Index("ix_articles_provider_time", "provider_domain", "public", "published_ts"),
+    Index("ix_articles_public_time", "public", "published_ts", "id"),
+    Index("ix_articles_provider_time", "provider_domain", "public", "published_ts", "id"),
     Index("ix_articles_norm_url", "norm_url"),
 )
 
@@ -59,7 +59,7 @@ article_topics = Table(
     Column("article_id", String(255), nullable=False),
     Column("public", Boolean, nullable=False),
     Column("published_ts", BigInteger, nullable=False),
-    Index("ix_topic_time", "topic_slug", "public", "published_ts"),
+    Index("ix_topic_time", "topic_slug", "public", "published_ts", "article_id"),
     Index("ix_topic_article", "article_id"),
 )
 
@@ -141,6 +141,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
         self._check_schema()
+        self._memo: dict[str, tuple[str, Any]] = {}
 
     def _check_schema(self) -> None:
         """Refuse an index written by an incompatible version, with the way out."""
@@ -205,16 +206,22 @@ class Store:
     # -- reads used by feeds and the API ----------------------------------------------------
 
     def recent(self, scope: str, key: str | None, query: FeedQuery, offset: int = 0) -> list[ArticleRow]:
-        """Newest public articles of all/topic/provider, filtered; reads only what it returns."""
+        """Newest public articles of all/topic/provider, filtered; reads only what it returns.
+
+        Ids come first from a covering index (deep pages skip index entries, not records),
+        then the returned rows are read by primary key.
+        """
+        filtered = query.min_quality is not None or query.min_heat is not None or query.type or query.q
         if scope == "topic":
-            stmt = (select(*_ROW_COLUMNS).select_from(article_topics.join(articles, articles.c.id == article_topics.c.article_id))
-                    .where(article_topics.c.topic_slug == key, article_topics.c.public.is_(True))
-                    .order_by(article_topics.c.published_ts.desc(), articles.c.id))
+            when, ident = article_topics.c.published_ts, article_topics.c.article_id
+            stmt = select(ident).where(article_topics.c.topic_slug == key, article_topics.c.public.is_(True))
+            if filtered:
+                stmt = stmt.join(articles, articles.c.id == ident)
         else:
-            stmt = select(*_ROW_COLUMNS).where(articles.c.public.is_(True))
+            when, ident = articles.c.published_ts, articles.c.id
+            stmt = select(ident).where(articles.c.public.is_(True))
             if scope == "provider":
                 stmt = stmt.where(articles.c.provider_domain == key)
-            stmt = stmt.order_by(articles.c.published_ts.desc(), articles.c.id)
         if query.min_quality is not None:
             stmt = stmt.where(articles.c.quality >= query.min_quality)
         if query.min_heat is not None:
@@ -224,9 +231,12 @@ class Store:
         if query.q:
             escaped = query.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             stmt = stmt.where(articles.c.search.like(f"%{escaped}%", escape="\\"))
-        stmt = stmt.limit(query.limit).offset(offset)
+        stmt = stmt.order_by(when.desc(), ident).limit(query.limit).offset(offset)
         with self.engine.connect() as conn:
-            return [ArticleRow.from_row(r) for r in conn.execute(stmt)]
+            ids = conn.execute(stmt).scalars().all()
+            rows = conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(ids))) if ids else []
+            by_id = {r.id: ArticleRow.from_row(r) for r in rows}
+        return [by_id[i] for i in ids]
 
     def article(self, article_id: str, *, public_only: bool = True) -> ArticleRow | None:
         stmt = select(*_ROW_COLUMNS).where(articles.c.id == article_id)
@@ -261,8 +271,20 @@ class Store:
                 urls.setdefault(r.article_id, []).append((r.hash, r.url))
         return [(ArticleRow.from_row(r), urls.get(r.id, [])) for r in rows]
 
+    def _per_version(self, name: str, compute: Callable[[], Any]) -> Any:
+        """Aggregates (counts over 100k rows) are computed once per store version."""
+        version = self.version()
+        hit = self._memo.get(name)
+        if hit is None or hit[0] != version:
+            hit = (version, compute())
+            self._memo[name] = hit
+        return hit[1]
+
     def topics(self) -> list[dict[str, Any]]:
         """Every topic (taxonomy first, then names only seen in records) with its public count."""
+        return self._per_version("topics", self._topics)
+
+    def _topics(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             counts = dict(conn.execute(
                 select(article_topics.c.topic_slug, func.count()).where(article_topics.c.public.is_(True))
@@ -284,6 +306,9 @@ class Store:
 
     def providers(self) -> list[dict[str, Any]]:
         """Every provider with its public count (organisation files first, then record-only ones)."""
+        return self._per_version("providers", self._providers)
+
+    def _providers(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             counts = dict(conn.execute(
                 select(articles.c.provider_domain, func.count()).where(articles.c.public.is_(True))
