@@ -36,3 +36,13 @@ def scan_roots(roots: list[Path]) -> tuple[dict[str, Path], list[Override]]:
                     overrides.append(Override(str(chosen[article_id]), str(entry)))
                 chosen[article_id] = entry
     return chosen, overrides
+
+
+def find_record(roots: list[Path], article_id: str) -> Path | None:
+    """The file that holds ``article_id`` under the same precedence as ``scan_roots``."""
+    for root in reversed(roots):
+        for sub in reversed(RECORD_DIRS):
+            path = root / sub / f"{article_id}.md"
+            if path.is_file():
+                return path
+    return None

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, update
 
-from .content import Override, scan_roots
+from .content import Override, find_record, scan_roots
 from .errors import RecordError
 from .indexer import (
-    RowWriter, delete_articles, existing_duplicates, refresh_derived, reresolve_topics, taxonomy_fingerprint,
-    write_taxonomy,
+    RowWriter, delete_articles, existing_duplicates, refresh_derived, refresh_local, reresolve_topics,
+    taxonomy_fingerprint, write_taxonomy,
 )
 from .records import Article, parse_article
 from .store import Store, articles, bad_files, dumps, set_meta
@@ -175,3 +175,34 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> S
     return report
 
 
+
+
+def index_one(store: Store, roots: list[Path], article_id: str) -> SyncReport:
+    """Index one record after a curator write, without scanning the tree: milliseconds at 100k
+    articles. Its related list is ranked among its topics' neighbours in time; the next full
+    ``sync`` ranks it against everything. Falls back to ``sync`` if the taxonomy changed."""
+    roots = [Path(r) for r in roots]
+    taxonomy = load_taxonomy(roots)
+    if store.get_meta("taxonomy") != taxonomy_fingerprint(taxonomy):
+        return sync(store, roots)
+    report = SyncReport()
+    path = find_record(roots, article_id)
+    with store.write() as conn:
+        old = conn.execute(select(articles.c.norm_url).where(articles.c.id == article_id)).scalar()
+        writer = RowWriter(conn, taxonomy.resolver())
+        urls = {old} if old else set()
+        if path is None:
+            if old:
+                delete_articles(conn, [article_id])
+                report.removed.append(article_id)
+        else:
+            data = path.read_bytes()
+            article = parse_article(data, str(path), article_id)
+            writer.add(article, path.stat(), hashlib.sha256(data).hexdigest())
+            writer.flush()
+            conn.execute(delete(bad_files).where(bad_files.c.path == str(path)))
+            (report.updated if old else report.added).append(article_id)
+            urls.add(article.norm_url)
+        write_taxonomy(conn, taxonomy, writer)
+        report.duplicates = refresh_local(conn, {article_id}, urls)
+    return report

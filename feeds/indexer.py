@@ -216,3 +216,56 @@ def existing_duplicates(conn: Connection) -> list[tuple[str, str]]:
     """(duplicate, kept) pairs already in the index, for syncs that change nothing."""
     return sorted(tuple(r) for r in conn.execute(
         select(articles.c.id, articles.c.duplicate_of).where(articles.c.duplicate_of.is_not(None))))
+
+
+_LOCAL_NEIGHBOURHOOD = 150  # per topic and side in time: candidates for a single-record refresh
+_DOC_COLUMNS = (articles.c.id, articles.c.norm_url, articles.c.search, articles.c.topics, articles.c.published_ts,
+                articles.c.quality, articles.c.curated)
+
+
+def _local_neighbours(conn: Connection, article_id: str) -> list[str] | None:
+    """Related ids for one article, ranked among the articles nearest in time in its topics
+    (the full import ranks against everything; this keeps a single write cheap at 100k)."""
+    me = conn.execute(select(*_DOC_COLUMNS).where(articles.c.id == article_id, articles.c.public.is_(True))).first()
+    if me is None:
+        return None
+    ids: set[str] = set()
+    for slug in json.loads(me.topics) or [None]:
+        if slug is None:
+            base = select(articles.c.id.label("i"), articles.c.published_ts.label("t")).where(articles.c.public.is_(True))
+        else:
+            base = select(article_topics.c.article_id.label("i"), article_topics.c.published_ts.label("t")).where(
+                article_topics.c.topic_slug == slug, article_topics.c.public.is_(True))
+        when = base.selected_columns.t
+        ids.update(conn.execute(base.where(when <= me.published_ts).order_by(when.desc()).limit(_LOCAL_NEIGHBOURHOOD)).scalars())
+        ids.update(conn.execute(base.where(when > me.published_ts).order_by(when).limit(_LOCAL_NEIGHBOURHOOD)).scalars())
+    ids.add(article_id)
+    vocabulary = Vocabulary()
+    docs = [Doc(r.id, r.norm_url, vocabulary.encode(r.search), tuple(json.loads(r.topics)), r.published_ts, r.quality,
+                frozenset(json.loads(r.curated)))
+            for r in conn.execute(select(*_DOC_COLUMNS).where(articles.c.id.in_(sorted(ids)), articles.c.public.is_(True)))]
+    return RelatedIndex(docs).neighbours(article_id)
+
+
+def refresh_local(conn: Connection, article_ids: set[str], norm_urls: set[str]) -> list[tuple[str, str]]:
+    """After one record changed: deduplicate its URL groups, then refresh its related list and
+    those of its new neighbours. Returns the (duplicate, kept) pairs of those groups."""
+    group = conn.execute(select(articles.c.id, articles.c.path, articles.c.published, articles.c.duplicate_of,
+                                articles.c.published_ts, articles.c.norm_url)
+                         .where(articles.c.norm_url.in_(sorted(norm_urls)))).all()
+    pairs, flipped = deduplicate(conn, group)
+    stmt = update(articles).where(articles.c.id == bindparam("b_id")).values(related=bindparam("b_related"))
+    todo = sorted(article_ids | flipped)
+    done: set[str] = set()
+    while todo:
+        current = todo.pop(0)
+        if current in done:
+            continue
+        done.add(current)
+        neighbours = _local_neighbours(conn, current)
+        if neighbours is None:
+            continue
+        conn.execute(stmt, [{"b_id": current, "b_related": dumps(neighbours)}])
+        if current in article_ids:
+            todo.extend(n for n in neighbours if n not in done)  # the new article may now rank for them
+    return pairs

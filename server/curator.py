@@ -2,7 +2,8 @@
 
 A write is validated exactly like an imported file (same messages), written atomically into
 the last content root's ``_news/`` (later roots override earlier ones, so the edit wins),
-then the index is synced, so feeds and the API reflect it at once.
+then that one record is indexed (``feeds.importer.index_one``), so feeds and the API reflect
+it at once.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from itsdangerous import BadSignature
 
 from feeds.errors import RecordError
-from feeds.importer import sync
+from feeds.importer import index_one
 from feeds.writer import check_id, delete_record, new_id, write_record
 
 from . import get_store
@@ -72,7 +73,7 @@ def _save(article_id: str, fields: dict[str, Any], status: int) -> Response:
     except RecordError as exc:
         return problem(400, "Invalid record", str(exc))
     store = get_store()
-    sync(store, roots)
+    index_one(store, roots, article_id)
     render_cache().invalidate()
     row = store.article(article_id, public_only=False)
     assert row is not None
@@ -121,6 +122,6 @@ def remove(article_id: str) -> Response:
         if get_store().article(article_id, public_only=False) is not None:
             return problem(409, "Conflict", f"article '{article_id}' lives in a read-only content root, not {roots[-1]}")
         return problem(404, "Not Found", f"no article '{article_id}'")
-    sync(get_store(), roots)
+    index_one(get_store(), roots, article_id)
     render_cache().invalidate()
     return Response(status=204)

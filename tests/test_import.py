@@ -202,3 +202,32 @@ def test_record_parse_is_deterministic():
     data = path.read_bytes()
     a, b = parse_article(data, str(path), path.stem), parse_article(data, str(path), path.stem)
     assert json.dumps(a.record, sort_keys=True) == json.dumps(b.record, sort_keys=True)
+
+
+def test_index_one_agrees_with_a_full_sync(tmp_path, app):
+    from feeds.importer import index_one
+    site = copy_site(tmp_path / "ai")
+    store = get_store(app)
+    sync(store, [site])
+    seed = site / "_news" / "2022-07-18-open-source-isnt-working-for-ai.md"
+    new = site / "_news" / "2030-05-05-a-new-record.md"
+    new.write_text("---\ntitle: Open source AI models need new licences\nexcerpt: Facebook AI and others argue.\n"
+                   "publishedDateTime: 2022-07-19T09:00:00Z\nwebUrl: https://example.org/new-licences\n"
+                   "topics: [Facebook AI, AI, Totally New Topic]\nprovider: {name: Example, domain: example.org}\n---\n")
+    dup = site / "_news" / "2030-05-06-same-url-again.md"
+    dup.write_text(seed.read_text().replace("publishedDateTime: 2022-07-18T10:00:00Z", "publishedDateTime: 2022-07-20T10:00:00Z"))
+    assert index_one(store, [site], new.stem).added == [new.stem]
+    assert index_one(store, [site], dup.stem).duplicates == [(dup.stem, seed.stem)]
+    fresh = Store(f"sqlite:///{tmp_path}/fresh.db")
+    full = sync(fresh, [site])
+    assert sorted(full.duplicates) == sorted(sync(store, [site]).duplicates)
+    public = lambda s: sorted(r.id for r in s.iter_index_rows() if r.published and not r.duplicate_of)  # noqa: E731
+    assert public(store) == public(fresh)
+    assert {t["slug"] for t in store.topics()} == {t["slug"] for t in fresh.topics()}
+    row = store.article(new.stem)
+    assert row.related and new.stem not in row.related
+    assert all(store.article(i) is not None for i in row.related)
+    assert new.stem in store.article(row.related[0]).related  # neighbours learn about the new article
+    new.unlink()
+    assert index_one(store, [site], new.stem).removed == [new.stem]
+    assert store.article(new.stem, public_only=False) is None
