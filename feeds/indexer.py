@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
@@ -57,9 +58,11 @@ def _curated_urls(record: dict[str, Any]) -> frozenset[str]:
     urls = set()
     for item in record.get("related") or []:
         url = item.get("webUrl") or item.get("originalUrl") if isinstance(item, dict) else None
+        if not isinstance(url, str):
+            continue
         try:
             urls.add(normalize_url(url))
-        except (ValueError, AttributeError, TypeError):
+        except ValueError:
             continue
     return frozenset(urls)
 
@@ -155,7 +158,7 @@ def reresolve_topics(conn: Connection, resolver: dict[str, str], skip: set[str])
             conn.execute(insert(article_topics), links)
 
 
-def deduplicate(conn: Connection, rows: list[Any]) -> tuple[list[tuple[str, str]], set[str]]:
+def deduplicate(conn: Connection, rows: Sequence[Any]) -> tuple[list[tuple[str, str]], set[str]]:
     """Records whose normalised URLs collide are one article: keep the published one, then the
     earliest, then the first file name. Returns (duplicate, kept) pairs and the ids whose public
     state changed."""

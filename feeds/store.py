@@ -234,8 +234,8 @@ class Store:
         stmt = stmt.order_by(when.desc(), ident).limit(query.limit).offset(offset)
         with self.engine.connect() as conn:
             ids = conn.execute(stmt).scalars().all()
-            rows = conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(ids))) if ids else []
-            by_id = {r.id: ArticleRow.from_row(r) for r in rows}
+            by_id = {r.id: ArticleRow.from_row(r)
+                     for r in conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(ids)))} if ids else {}
         return [by_id[i] for i in ids]
 
     def article(self, article_id: str, *, public_only: bool = True) -> ArticleRow | None:
@@ -286,7 +286,7 @@ class Store:
 
     def _topics(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            counts = dict(conn.execute(
+            counts: dict[str, int] = dict(conn.execute(
                 select(article_topics.c.topic_slug, func.count()).where(article_topics.c.public.is_(True))
                 .group_by(article_topics.c.topic_slug)).all())
             return [
@@ -310,7 +310,7 @@ class Store:
 
     def _providers(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            counts = dict(conn.execute(
+            counts: dict[str, int] = dict(conn.execute(
                 select(articles.c.provider_domain, func.count()).where(articles.c.public.is_(True))
                 .group_by(articles.c.provider_domain)).all())
             return [

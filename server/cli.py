@@ -4,9 +4,11 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import click
+from flask import Flask
 
 from feeds.importer import SyncReport, sync
 from feeds.validate import check_tree
@@ -22,13 +24,13 @@ def _instance(value: Path | None) -> Path:
     return (value or default_instance()).resolve()
 
 
-def _app(instance: Path | None, **overrides: Any):  # type: ignore[no-untyped-def]
+def _app(instance: Path | None) -> Flask:
     from . import create_app
 
-    return create_app(overrides or None, _instance(instance))
+    return create_app(None, _instance(instance))
 
 
-def _progress(items: list, total: int):  # type: ignore[no-untyped-def]
+def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:
     from tqdm import tqdm
 
     return tqdm(items, total=total, unit="file", desc="import", file=sys.stderr, disable=None, leave=False)
