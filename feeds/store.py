@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, Connection, Index, Integer, MetaData, String, Table, Text,
-    create_engine, event, func, select, text,
+    create_engine, event, func, select,
 )
 from sqlalchemy.engine import Engine
 
@@ -148,7 +148,7 @@ class Store:
         found = self.get_meta("schema")
         if found is None:
             with self.engine.begin() as conn:
-                _set_meta(conn, "schema", SCHEMA_VERSION)
+                set_meta(conn, "schema", SCHEMA_VERSION)
         elif found != SCHEMA_VERSION:
             raise RuntimeError(f"the index at {self.url} has schema {found}, this topicfeed needs {SCHEMA_VERSION}: "
                                "move it away and run `topicfeed import` again (content files are the source of truth)")
@@ -167,7 +167,7 @@ class Store:
         """One transaction; commits with a new version or rolls back entirely."""
         with self.engine.begin() as conn:
             yield conn
-            _set_meta(conn, "version", secrets.token_hex(8))
+            set_meta(conn, "version", secrets.token_hex(8))
 
     def version(self) -> str:
         with self.engine.connect() as conn:
@@ -335,14 +335,10 @@ class Store:
             return conn.execute(select(func.max(articles.c.published_ts)).where(articles.c.public.is_(True))).scalar()
 
 
-def _set_meta(conn: Connection, key: str, value: str) -> None:
-    conn.execute(meta.delete().where(meta.c.key == key))
-    conn.execute(meta.insert().values(key=key, value=value))
-
-
 def set_meta(conn: Connection, key: str, value: str) -> None:
     """Store a meta value inside an open write transaction."""
-    _set_meta(conn, key, value)
+    conn.execute(meta.delete().where(meta.c.key == key))
+    conn.execute(meta.insert().values(key=key, value=value))
 
 
 def _engine_options(url: str) -> dict[str, Any]:
@@ -358,7 +354,3 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA cache_size=-8000")  # 8 MB page cache per connection: the VPS has 512 MB
     cur.close()
-
-
-__all__ = ["Store", "ArticleRow", "articles", "article_topics", "article_urls", "bad_files",
-           "topics", "providers", "clients", "meta", "dumps", "set_meta", "text"]
