@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, g, jsonify
 
 from feeds.query import FeedQuery
 
@@ -36,11 +36,11 @@ def _page(slug: str, page: int) -> Response:
     if page > 1 and not rows:
         return problem(404, "Not Found", f"topic '{slug}' has no page {page}")
     items: list[dict[str, Any]] = [
-        sign_object({k: v for k, v in r.record.items() if k not in _HIDDEN}, api.g.secret) for r in rows[:PAGE_SIZE]
+        sign_object({k: v for k, v in r.record.items() if k not in _HIDDEN}, g.secret) for r in rows[:PAGE_SIZE]
     ]
     body = {"title": topic["name"], "path": _page_path(slug, page), "page": page, "value": items,
             "nextPage": _page_path(slug, page + 1) if len(rows) > PAGE_SIZE else None}
-    return jsonify(sign_object(body, api.g.secret))
+    return jsonify(sign_object(body, g.secret))
 
 
 @bp.get("/<slug>/index.json")
