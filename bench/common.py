@@ -5,7 +5,6 @@ import datetime
 import os
 import platform
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -53,10 +52,3 @@ def record(section: str, lines: list[str]) -> None:
     pattern = re.compile(rf"^## {re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(body + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + body + "\n"
     RESULTS.write_text(text)
-
-
-def git_rev() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BENCH).stdout.strip()
-    except OSError:
-        return "unknown"

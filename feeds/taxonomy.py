@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import RecordError
 from .records import decode, split_front_matter
-from .text import clean_tree, slugify
+from .text import clean_tree
 from .yamlio import YamlProblem, load_yaml
 
 _ORDER_PREFIX = re.compile(r"^\d+-")
@@ -25,16 +25,6 @@ class Topic:
     position: int
     parent: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def description(self) -> str:
-        keywords = ", ".join(str(k) for k in self.data.get("keywords") or [])
-        return f"News about {self.name}" + (f" ({keywords})" if keywords else "")
-
-    @property
-    def image(self) -> str | None:
-        images = self.data.get("images") or []
-        return images[0] if images and isinstance(images[0], str) else None
 
 
 @dataclass
@@ -49,14 +39,6 @@ class Taxonomy:
     topics: dict[str, Topic] = field(default_factory=dict)
     providers: dict[str, Provider] = field(default_factory=dict)
     errors: list[RecordError] = field(default_factory=list)
-
-    def topic_slug(self, name: str) -> str:
-        """Slug for a topic name as written in a record."""
-        key = name.strip().lower()
-        for topic in self.topics.values():
-            if topic.name.lower() == key or topic.slug == key:
-                return topic.slug
-        return slugify(name)
 
     def resolver(self) -> dict[str, str]:
         """name/slug (lower-case) -> slug, for resolving many records quickly."""

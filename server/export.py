@@ -9,9 +9,9 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import get_store
+from feeds.catalog import FORMATS
 
-FORMATS = ("rss", "atom", "json")
+from . import get_store
 
 
 def export_paths(app: Flask) -> Iterator[str]:

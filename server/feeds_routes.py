@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from feeds.catalog import feed_spec, opml
+from feeds.catalog import FORMATS, feed_spec, opml
 from feeds.errors import QueryError, UnknownFeed
 from feeds.query import FeedQuery, parse_query
 from feeds.render import CONTENT_TYPES, RENDERERS
@@ -15,7 +15,7 @@ from .problems import plain_error
 from .urls import base_url
 
 bp = Blueprint("feeds", __name__, url_prefix="/feeds")
-FORMAT = "<any(rss, atom, json):ext>"
+FORMAT = f"<any({', '.join(FORMATS)}):ext>"
 
 
 def serve_feed(scope: str, key: str | None, ext: str, query: FeedQuery) -> Response:
