@@ -17,7 +17,11 @@ from common import OUT, corpus, record
 from feeds.importer import sync
 from feeds.query import FeedQuery
 from server import create_app, get_store
+from feeds.entry import Entry
+from feeds.urls import normalize_url, url_hash
 from server import api_objects, signing
+from server.context import master_keys
+from server.links import Links
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -38,7 +42,7 @@ def main() -> None:
     rows = [r for r in store.iter_index_rows() if r.published and not r.duplicate_of]
     rng = random.Random(1)
     known = [store.article(r.id).record["originalUrl"] for r in rng.sample(rows, 300)]
-    prefixes = [api_objects.url_hash(api_objects.normalize_url(u))[:8] for u in known]
+    prefixes = [url_hash(normalize_url(u))[:8] for u in known]
     misses = ["%08x" % rng.getrandbits(32) for _ in range(300)]
     timings: dict[str, list[float]] = {"lookup hit (prefix)": [], "lookup miss (prefix)": [], "lookup by url": []}
     for name, paths in (("lookup hit (prefix)", [f"/api/v1/lookup?prefix={p}" for p in prefixes]),
@@ -55,20 +59,22 @@ def main() -> None:
     # Signing overhead: the same 20-item collection serialised with and without `secured` fields.
     page = store.recent("topic", "ai", FeedQuery(limit=20))
     names = store.topic_names()
-    neighbours = store.articles_by_ids({i for r in page for i in r.related})
-    keys = app.extensions["topicfeed.keys"].keys()
+    entries = [Entry.of(r, names) for r in page]
+    neighbours = {i: Entry.of(r, names) for i, r in store.articles_by_ids({i for r in page for i in r.related}).items()}
+    keys = master_keys(app)
+    links = Links("http://localhost")
 
     def unsigned() -> bytes:
         value = []
-        for r in page:
-            obj = api_objects.summary_object(r, names)
-            obj["related"] = api_objects.curated_related(r) + [api_objects.summary_object(neighbours[i], names)
-                                                               for i in r.related if i in neighbours]
+        for e in entries:
+            obj = api_objects.summary_object(e, links)
+            obj["related"] = api_objects.curated_related(e) + [api_objects.summary_object(neighbours[i], links)
+                                                               for i in e.row.related if i in neighbours]
             value.append(obj)
         return json.dumps({"title": "AI", "value": value}, ensure_ascii=False).encode()
 
     def signed() -> bytes:
-        value = [api_objects.article_object(r, neighbours, names, keys) for r in page]
+        value = [api_objects.article_object(e, neighbours, links, keys) for e in entries]
         return json.dumps(signing.sign_object({"title": "AI", "value": value}, keys), ensure_ascii=False).encode()
 
     with app.test_request_context("/"):

@@ -9,6 +9,8 @@ from .errors import QueryError
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_Q_LENGTH = 200
+FILTER_PARAMS = ("min_quality", "min_heat", "type", "q")  # the filters feeds and API lists share
+FEED_PARAMS = ("limit", *FILTER_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class FeedQuery:
     def as_params(self) -> dict[str, str]:
         """Non-default parameters, for building self links and signed private feed tokens."""
         params = {"limit": str(self.limit)} if self.limit != DEFAULT_LIMIT else {}
-        for name in ("min_quality", "min_heat", "type", "q"):
+        for name in FILTER_PARAMS:
             value = getattr(self, name)
             if value is not None:
                 params[name] = str(value)

@@ -1,14 +1,13 @@
 """Writing record files for curator edits: validated like imported files, written atomically."""
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .atomic import write_atomic
 from .errors import RecordError
 from .records import Article, parse_article
 from .text import slugify
@@ -43,17 +42,7 @@ def write_record(root: Path, article_id: str, fields: dict[str, Any]) -> Article
     data = record_text(fields)
     article = parse_article(data, str(path), article_id)  # raises RecordError, nothing written
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".md")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
     return article
 
 

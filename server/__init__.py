@@ -8,12 +8,16 @@ from flask import Flask
 
 from feeds.store import Store
 
-from . import httpcache
+from . import context, errors
+from .context import get_store
 from .instance import KeyRing, default_instance, init_instance
 from .settings import load_settings
 
+__all__ = ["create_app", "get_store"]
+
 
 def database_url(app: Flask) -> str:
+    """The configured SQLAlchemy URL, else the SQLite file in the instance folder."""
     return app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'topicfeed.db'}"
 
 
@@ -23,25 +27,15 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     init_instance(instance)
     app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
     app.config.update(load_settings(instance, test_config))
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = True  # type: ignore[attr-defined]
-    store = Store(database_url(app))
-    app.extensions["topicfeed.store"] = store
-    app.extensions["topicfeed.keys"] = KeyRing(instance)
-    httpcache.init_app(app, store)
+    context.init_app(app, Store(database_url(app)), KeyRing(instance))
 
-    from . import api, compat, curator, feeds_routes, index, problems
+    from . import api, feeds_routes, home
 
-    app.register_blueprint(index.bp)
+    app.register_blueprint(home.bp)
     app.register_blueprint(feeds_routes.bp)
     app.register_blueprint(api.bp)
-    app.register_blueprint(compat.bp)
-    app.register_blueprint(curator.bp)
-    problems.init_app(app)
+    errors.init_app(app)
     return app
-
-
-def get_store(app: Flask | None = None) -> Store:
-    from flask import current_app
-
-    return (app or current_app).extensions["topicfeed.store"]

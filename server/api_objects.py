@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from feeds.render import article_link, entry_id
-from feeds.store import ArticleRow
-from feeds.urls import is_http_url, normalize_url, url_hash
+from feeds.article import curated_items
+from feeds.entry import Entry, as_int
+from feeds.feedspec import FeedRef
+from feeds.urls import is_http_url, url_hash
 
+from .links import Links
 from .signing import Secret, sign_object
-from .urls import feed_urls
-
-URL_FIELDS = ("webUrl", "originalUrl", "ampWebUrl", "cdnAmpWebUrl")
 
 
 def _provider(value: Any) -> dict[str, str]:
@@ -32,85 +31,55 @@ def _images(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def url_hashes(record: dict[str, Any]) -> list[str]:
-    """Lookup hashes of every URL the article is reachable by (the client matches locally)."""
-    hashes = []
-    for key in URL_FIELDS:
-        try:
-            h = url_hash(normalize_url(record[key]))
-        except (KeyError, ValueError, TypeError, AttributeError):
-            continue
-        if h not in hashes:
-            hashes.append(h)
-    return hashes
-
-
-def summary_object(row: ArticleRow, names: dict[str, str]) -> dict[str, Any]:
+def summary_object(entry: Entry, links: Links) -> dict[str, Any]:
     """An article without its related list (collections, related items)."""
-    r = row.record
+    r = entry.record
     obj: dict[str, Any] = {
-        "id": row.id,
-        "entryId": entry_id(row.id),
-        "title": r.get("title") or "",
+        "id": entry.article_id,
+        "entryId": entry.entry_id,
+        "title": entry.title,
         "excerpt": r.get("excerpt") if isinstance(r.get("excerpt"), str) else "",
         "publishedDateTime": r.get("publishedDateTime"),
-        "link": article_link(r),
-        "type": r.get("type") or "article",
-        "quality": _int(r.get("quality")),
-        "heat": _int(r.get("heat")),
+        "link": entry.link,
+        "type": entry.type,
+        "quality": entry.quality,
+        "heat": entry.heat,
         "provider": _provider(r.get("provider")),
-        "topics": [{"slug": s, "name": names.get(s, s), "feeds": feed_urls(f"topics/{s}")} for s in row.topics],
+        "topics": [{"slug": slug, "name": name, "feeds": links.feeds(FeedRef("topic", slug))}
+                   for slug, name in entry.categories],
         "images": _images(r.get("images")),
-        "urlHashes": url_hashes(r),
+        "urlHashes": list(entry.url_hashes),
+        **entry.urls,
     }
-    obj.update({k: r[k] for k in URL_FIELDS if is_http_url(r.get(k))})
     if isinstance(r.get("updatedDateTime"), str):
         obj["updatedDateTime"] = r["updatedDateTime"]
     return obj
 
 
-def curated_related(row: ArticleRow) -> list[dict[str, Any]]:
-    """The record's own ``related`` list: http(s) items, no self references, no URL duplicates."""
-    record = row.record
-    own_urls = {normalize_url(record[k]) for k in URL_FIELDS if is_http_url(record.get(k))}
-    own_title = (record.get("title") or "").strip().lower()
-    seen: set[str] = set()
+def curated_related(entry: Entry) -> list[dict[str, Any]]:
+    """The record's own ``related`` list as API items (see ``feeds.article.curated_items``)."""
     items = []
-    for item in record.get("related") or []:
-        if not isinstance(item, dict):
-            continue
-        link = next((item[k] for k in ("webUrl", "originalUrl") if is_http_url(item.get(k))), None)
-        title = str(item.get("title") or "").strip()
-        if not link or not title:
-            continue
-        norm = normalize_url(link)
-        if norm in own_urls or norm in seen or title.lower() == own_title:
-            continue
-        seen.add(norm)
-        obj: dict[str, Any] = {"source": "curated", "title": title, "link": link.strip(),
+    for c in curated_items(entry.record):
+        item = c.item
+        obj: dict[str, Any] = {"source": "curated", "title": c.title, "link": c.link,
                                "excerpt": str(item.get("excerpt") or ""), "type": str(item.get("type") or "article"),
                                "provider": _provider(item.get("provider")), "images": _images(item.get("images")),
-                               "quality": _int(item.get("quality")), "urlHashes": [url_hash(norm)]}
+                               "quality": as_int(item.get("quality")), "urlHashes": [url_hash(c.norm_url)]}
         if isinstance(item.get("publishedDateTime"), str):
             obj["publishedDateTime"] = item["publishedDateTime"]
         items.append(obj)
     return items
 
 
-def article_object(row: ArticleRow, neighbours: dict[str, ArticleRow], names: dict[str, str],
-                   secret: Secret) -> dict[str, Any]:
+def article_object(entry: Entry, neighbours: dict[str, Entry], links: Links, secret: Secret) -> dict[str, Any]:
     """A full, signed article: curated related items first, then computed neighbours."""
-    related = [sign_object(item, secret) for item in curated_related(row)]
-    for other_id in row.related:
+    related = [sign_object(item, secret) for item in curated_related(entry)]
+    for other_id in entry.row.related:
         other = neighbours.get(other_id)
         if other is not None:
-            related.append(sign_object({**summary_object(other, names), "source": "computed"}, secret))
-    obj = summary_object(row, names)
+            related.append(sign_object({**summary_object(other, links), "source": "computed"}, secret))
+    obj = summary_object(entry, links)
     obj["related"] = related
-    if isinstance(row.record.get("sourceSecured"), str):
-        obj["sourceSecured"] = row.record["sourceSecured"]
+    if isinstance(entry.record.get("sourceSecured"), str):
+        obj["sourceSecured"] = entry.record["sourceSecured"]
     return sign_object(obj, secret)

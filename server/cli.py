@@ -3,31 +3,54 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
 from flask import Flask
 
 from feeds.importer import SyncReport, sync
+from feeds.render import FORMATS
 from feeds.validate import check_tree
 
+from .context import get_store, master_keys
 from .instance import default_instance, init_instance
 
+@dataclass
+class CliState:
+    """What one ``topicfeed`` invocation shares between the group and its command: the instance
+    folder (``--instance`` before or after the command name) and the app, built once."""
+
+    instance: Path | None = None
+    _app: Flask | None = None
+
+    @property
+    def path(self) -> Path:
+        return (self.instance or default_instance()).resolve()
+
+    def app(self) -> Flask:
+        """The app for this instance; a bad setting or unusable index is a one-line error."""
+        if self._app is None:
+            from . import create_app
+
+            try:
+                self._app = create_app(None, self.path)
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise click.ClickException(f"instance {self.path}: {exc}") from None
+        return self._app
+
+
+def _set_instance(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(CliState).instance = value
+
+
 instance_option = click.option(
-    "--instance", "instance", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Instance folder (config, keys, SQLite index). Default: $TOPICFEED_INSTANCE or ./instance.")
-
-
-def _instance(value: Path | None) -> Path:
-    return (value or default_instance()).resolve()
-
-
-def _app(instance: Path | None) -> Flask:
-    from . import create_app
-
-    return create_app(None, _instance(instance))
+    "--instance", type=click.Path(file_okay=False, path_type=Path), default=None, expose_value=False,
+    callback=_set_instance, help="Instance folder (config, keys, SQLite index). Default: $TOPICFEED_INSTANCE or ./instance.")
+pass_state = click.make_pass_decorator(CliState, ensure=True)
 
 
 def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:
@@ -50,6 +73,7 @@ def print_report(report: SyncReport) -> None:
 
 @click.group()
 @click.version_option(package_name="topicfeed")
+@instance_option
 def main() -> None:
     """topicfeed: topic feeds, a signed JSON API and a browser companion for a news collection."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -57,9 +81,10 @@ def main() -> None:
 
 @main.command()
 @instance_option
-def init(instance: Path | None) -> None:
+@pass_state
+def init(state: CliState) -> None:
     """Create the instance folder, its config and a master key (mode 0600)."""
-    path = _instance(instance)
+    path = state.path
     created = init_instance(path)
     click.echo(f"{'initialised' if created else 'already initialised'}: {path}")
 
@@ -68,15 +93,14 @@ def init(instance: Path | None) -> None:
 @click.argument("content_dirs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file was skipped.")
 @instance_option
-def import_(content_dirs: tuple[Path, ...], strict: bool, instance: Path | None) -> None:
+@pass_state
+def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool) -> None:
     """Sync the index with CONTENT_DIRS (default: the CONTENT_DIRS setting).
 
     Later directories override earlier ones for records with the same id. Files removed
     from the directories leave the index; source files are never modified.
     """
-    from . import get_store
-
-    app = _app(instance)
+    app = state.app()
     roots = list(content_dirs) or [Path(p) for p in app.config["CONTENT_DIRS"]]
     if not roots:
         raise click.UsageError("give CONTENT_DIRS or set content_dirs in config.toml")
@@ -114,14 +138,14 @@ def demo_content(out_dir: Path, articles: int, seed: int) -> None:
 @click.option("--threads", default=8, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Import built-in sample content first if the index is empty.")
 @instance_option
-def serve(host: str, port: int, threads: int, demo: bool, instance: Path | None) -> None:
+@pass_state
+def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> None:
     """Serve feeds and the API with waitress (a production WSGI server)."""
     import waitress
 
-    from . import get_store
     from .requestlog import RequestLog
 
-    app = _app(instance)
+    app = state.app()
     store = get_store(app)
     if demo and store.stats()["articles"] == 0:
         from feeds.demo import write_demo_content
@@ -136,11 +160,12 @@ def serve(host: str, port: int, threads: int, demo: bool, instance: Path | None)
 
 @main.command()
 @instance_option
-def config(instance: Path | None) -> None:
+@pass_state
+def config(state: CliState) -> None:
     """Print every setting with its current value and help."""
     from .settings import SETTINGS
 
-    app = _app(instance)
+    app = state.app()
     for setting in SETTINGS:
         click.echo(f"{setting.name.lower()} = {app.config[setting.name]!r}    # {setting.help}")
 
@@ -152,13 +177,14 @@ def keys() -> None:
 
 @keys.command("rotate")
 @instance_option
-def keys_rotate(instance: Path | None) -> None:
+@pass_state
+def keys_rotate(state: CliState) -> None:
     """Add a new master key; tokens and signatures made with older keys stay valid."""
     import secrets
 
     from .instance import load_keys, save_keys
 
-    path = _instance(instance)
+    path = state.path
     current = load_keys(path)
     save_keys(path, current + [secrets.token_urlsafe(32)])
     click.echo(f"{len(current) + 1} keys; the new one signs from now on")
@@ -167,11 +193,12 @@ def keys_rotate(instance: Path | None) -> None:
 @keys.command("prune")
 @click.option("--keep", type=click.IntRange(1), default=1, show_default=True, help="How many of the newest keys to keep.")
 @instance_option
-def keys_prune(keep: int, instance: Path | None) -> None:
+@pass_state
+def keys_prune(state: CliState, keep: int) -> None:
     """Drop all but the newest KEEP keys: what they signed stops verifying."""
     from .instance import load_keys, save_keys
 
-    path = _instance(instance)
+    path = state.path
     current = load_keys(path)
     save_keys(path, current[-keep:])
     click.echo(f"dropped {max(len(current) - keep, 0)} key(s), kept {min(keep, len(current))}")
@@ -187,18 +214,18 @@ def clients() -> None:
 @click.option("--server-url", default=None, help="URL the client reaches this server at (default: public_base_url).")
 @click.option("--json", "as_json", is_flag=True, help="Print id, name, secret, token and pairing as one JSON object.")
 @instance_option
-def clients_add(name: str, server_url: str | None, as_json: bool, instance: Path | None) -> None:
+@pass_state
+def clients_add(state: CliState, name: str, server_url: str | None, as_json: bool) -> None:
     """Create a client and print the pairing string to paste into the extension's options."""
     import json
 
-    from . import get_store
     from .clients import add_client, pairing_string, secret_for, token_for
 
-    app = _app(instance)
+    app = state.app()
     url = server_url or app.config["PUBLIC_BASE_URL"]
     if not url:
         raise click.UsageError("give --server-url or set public_base_url: the pairing string carries it")
-    keyring = app.extensions["topicfeed.keys"].keys()
+    keyring = master_keys(app)
     client = add_client(get_store(app), keyring, name)
     pairing = pairing_string(url, client, keyring)
     if as_json:
@@ -210,14 +237,14 @@ def clients_add(name: str, server_url: str | None, as_json: bool, instance: Path
 
 @clients.command("list")
 @instance_option
-def clients_list(instance: Path | None) -> None:
+@pass_state
+def clients_list(state: CliState) -> None:
     """Clients with their state (secrets are never printed)."""
     import datetime
 
-    from . import get_store
     from .clients import list_clients
 
-    for c in list_clients(get_store(_app(instance))):
+    for c in list_clients(get_store(state.app())):
         created = datetime.datetime.fromtimestamp(c.created_ts, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
         click.echo(f"{c.id}\t{c.name}\t{created}\t{'revoked' if c.revoked else 'active'}")
 
@@ -225,12 +252,12 @@ def clients_list(instance: Path | None) -> None:
 @clients.command("revoke")
 @click.argument("client_id")
 @instance_option
-def clients_revoke(client_id: str, instance: Path | None) -> None:
+@pass_state
+def clients_revoke(state: CliState, client_id: str) -> None:
     """Revoke a client: its token, signatures and private feed URLs stop working."""
-    from . import get_store
     from .clients import revoke_client
 
-    if not revoke_client(get_store(_app(instance)), client_id):
+    if not revoke_client(get_store(state.app()), client_id):
         raise click.ClickException(f"no client {client_id}")
     click.echo(f"revoked {client_id}")
 
@@ -238,51 +265,62 @@ def clients_revoke(client_id: str, instance: Path | None) -> None:
 @clients.command("feed-url")
 @click.argument("client_id")
 @click.argument("feed_path")
-@click.option("--ext", type=click.Choice(["rss", "atom", "json"]), default="atom", show_default=True)
+@click.option("--ext", type=click.Choice(FORMATS), default="atom", show_default=True)
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Feed filter, e.g. min_quality=50.")
+@click.option("--server-url", default=None, help="URL readers reach this server at (default: public_base_url).")
 @instance_option
-def clients_feed_url(client_id: str, feed_path: str, ext: str, params: tuple[str, ...], instance: Path | None) -> None:
+@pass_state
+def clients_feed_url(state: CliState, client_id: str, feed_path: str, ext: str, params: tuple[str, ...],
+                     server_url: str | None) -> None:
     """Print a private feed URL (FEED_PATH: all, topics/<slug> or providers/<domain>)."""
     from feeds.errors import QueryError
 
-    from . import get_store
     from .clients import get_client
+    from .links import Links
     from .private_feeds import private_feed_token
 
-    app = _app(instance)
+    app = state.app()
+    url = server_url or app.config["PUBLIC_BASE_URL"]
+    if not url:
+        raise click.UsageError("give --server-url or set public_base_url: a feed URL must be absolute")
     client = get_client(get_store(app), client_id)
     if client is None or client.revoked:
         raise click.ClickException(f"no active client {client_id}")
-    filters = dict(p.split("=", 1) for p in params if "=" in p)
+    malformed = [p for p in params if "=" not in p]
+    if malformed:
+        raise click.BadParameter(f"expected NAME=VALUE, got {malformed[0]!r}", param_hint="--param")
+    filters = dict(p.split("=", 1) for p in params)
     try:
-        token = private_feed_token(client.id, feed_path, filters, app.extensions["topicfeed.keys"].keys())
-    except (ValueError, QueryError) as exc:
+        token = private_feed_token(get_store(app), client.id, feed_path, filters, master_keys(app))
+    except QueryError as exc:
         raise click.ClickException(str(exc)) from None
-    base = (app.config["PUBLIC_BASE_URL"] or "").rstrip("/")
-    click.echo(f"{base}/feeds/private/{token}.{ext}")
+    with app.test_request_context("/"):
+        click.echo(Links(url).private_feed(token, ext))
 
 
 @main.command(name="admin-token")
 @instance_option
-def admin_token(instance: Path | None) -> None:
+@pass_state
+def admin_token(state: CliState) -> None:
     """Print a token for curator writes (POST/PUT/DELETE /api/v1/articles). Revoke by rotating and pruning keys."""
     import secrets
 
     from .signing import ADMIN_TOKEN, sign
 
-    app = _app(instance)
-    click.echo(sign({"admin": True, "nonce": secrets.token_hex(4)}, ADMIN_TOKEN, app.extensions["topicfeed.keys"].keys()))
+    app = state.app()
+    click.echo(sign({"admin": True, "nonce": secrets.token_hex(4)}, ADMIN_TOKEN, master_keys(app)))
 
 
 @main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--base-url", default=None, help="URL the files will be served from (default: public_base_url).")
 @instance_option
-def export(out_dir: Path, base_url: str | None, instance: Path | None) -> None:
+@pass_state
+def export(state: CliState, out_dir: Path, base_url: str | None) -> None:
     """Write every feed, the OPML list, the index page and static API files to OUT_DIR."""
     from .export import export_site
 
-    app = _app(instance)
+    app = state.app()
     url = base_url or app.config["PUBLIC_BASE_URL"]
     if not url:
         raise click.UsageError("give --base-url or set public_base_url: feeds carry absolute links")

@@ -3,38 +3,35 @@ written for a static host or CDN. Documents are fetched from the app itself, so 
 exactly what the server would send. (Lookups and private feeds need the live server.)"""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask
 
-from feeds.catalog import FORMATS
+from feeds.atomic import write_atomic
+from feeds.feedspec import FeedRef
 
-from . import get_store
+from .context import get_store
+from .everyday_api import page_count, page_path
+from .links import Links
 
 
-def export_paths(app: Flask) -> Iterator[str]:
+def export_urls(app: Flask, links: Links) -> Iterator[str]:
+    """Every document the export writes, as the absolute URLs the server answers at."""
     store = get_store(app)
-    yield "/"
-    yield "/feeds/index.opml"
-    for ext in FORMATS:
-        yield f"/feeds/all.{ext}"
+    yield links.home()
+    yield links.opml()
     topics = [t for t in store.topics() if t["count"]]
+    refs = [FeedRef("all")] + [FeedRef("topic", t["slug"]) for t in topics]
+    refs += [FeedRef("provider", p["domain"]) for p in store.providers() if p["count"]]
+    for ref in refs:
+        yield from links.feeds(ref).values()
+    yield links.api("api.v1.topics")
+    yield links.api("api.v1.providers")
     for topic in topics:
-        for ext in FORMATS:
-            yield f"/feeds/topics/{topic['slug']}.{ext}"
-    for provider in store.providers():
-        if provider["count"]:
-            for ext in FORMATS:
-                yield f"/feeds/providers/{provider['domain']}.{ext}"
-    yield "/api/v1/topics"
-    yield "/api/v1/providers"
-    for topic in topics:
-        pages = (topic["count"] + 19) // 20
-        yield f"/api/news/{topic['slug']}/index.json"
-        for page in range(2, pages + 1):
-            yield f"/api/news/{topic['slug']}/page/{page}/index.json"
+        for page in range(1, page_count(topic["count"]) + 1):
+            yield links.base + page_path(topic["slug"], page)
 
 
 def _target(out: Path, path: str) -> Path:
@@ -46,18 +43,22 @@ def _target(out: Path, path: str) -> Path:
 
 
 def export_site(app: Flask, out: Path, base_url: str) -> int:
-    """Write every document under ``out``; returns how many files were written."""
-    app.config.update(PUBLIC_BASE_URL=base_url.rstrip("/"), API_ACCESS="public")
+    """Write every document under ``out``; returns how many files were written.
+    Raises ``RuntimeError`` naming the first document the app does not answer with 200."""
+    base = base_url.rstrip("/")
+    app.config.update(PUBLIC_BASE_URL=base, API_ACCESS="public")
+    prefix = urlsplit(base).path
     client = app.test_client()
+    with app.test_request_context("/"):
+        urls = list(export_urls(app, Links(base)))
     count = 0
-    for path in export_paths(app):
+    for url in urls:
+        path = urlsplit(url).path.removeprefix(prefix) or "/"
         resp = client.get(path)
         if resp.status_code != 200:
             raise RuntimeError(f"export of {path} failed: {resp.status_code} {resp.get_data(as_text=True)[:200]}")
         target = _target(out, path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_bytes(resp.data)
-        os.replace(tmp, target)
+        write_atomic(target, resp.data)
         count += 1
     return count

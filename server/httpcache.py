@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Flask, Response, current_app, request
+from flask import Response, current_app, request
 from werkzeug.http import http_date, is_resource_modified, quote_etag
 
 from feeds.store import Store
@@ -84,10 +84,6 @@ class RenderCache:
         return rendered
 
 
-def render_cache() -> RenderCache:
-    return current_app.extensions["topicfeed.cache"]
-
-
 def respond(doc: Rendered, max_age: int | None = None) -> Response:
     """A conditional GET/HEAD response: 304 when a validator matches, gzip when accepted.
 
@@ -102,6 +98,3 @@ def respond(doc: Rendered, max_age: int | None = None) -> Response:
         return Response(status=304, headers=[h for h in headers if h[0] != "Content-Encoding"])
     return Response(doc.gzipped if compress else doc.body, headers=headers, content_type=doc.content_type)
 
-
-def init_app(app: Flask, store: Store) -> None:
-    app.extensions["topicfeed.cache"] = RenderCache(store, app.config["RENDER_CACHE_ENTRIES"], app.config["VERSION_TTL"])

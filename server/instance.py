@@ -6,21 +6,13 @@ import os
 import secrets
 from pathlib import Path
 
+from feeds.atomic import write_atomic
+
 KEYS_FILE = "keys.json"
 
 
 def default_instance() -> Path:
     return Path(os.environ.get("TOPICFEED_INSTANCE", "instance"))
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a secrets file atomically, readable by the owner only."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
 
 
 def init_instance(instance: Path) -> bool:
@@ -52,7 +44,7 @@ def load_keys(instance: Path) -> list[str]:
 
 
 def save_keys(instance: Path, keys: list[str]) -> None:
-    _write_private(instance / KEYS_FILE, json.dumps({"keys": keys}, indent=2) + "\n")
+    write_atomic(instance / KEYS_FILE, (json.dumps({"keys": keys}, indent=2) + "\n").encode(), mode=0o600)
 
 
 class KeyRing:

@@ -215,7 +215,7 @@ def test_revoked_client_and_its_private_feed_stop_working(paired, tmp_path):
     path = url.split("localhost", 1)[1]
     feed = client.get(path)
     assert feed.status_code == 200 and feed.content_type.startswith("application/rss+xml")
-    cli_url = runner.invoke(cli, ["clients", "feed-url", phone["id"], "topics/ai", "--instance", str(instance)]).output.strip()
+    cli_url = runner.invoke(cli, ["clients", "feed-url", phone["id"], "topics/ai", "--server-url", "http://x", "--instance", str(instance)]).output.strip()
     assert client.get("/feeds/" + cli_url.split("/feeds/", 1)[1]).status_code == 200
     listed = runner.invoke(cli, ["clients", "list", "--instance", str(instance)]).output
     assert phone["id"] in listed and phone["secret"] not in listed

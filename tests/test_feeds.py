@@ -7,7 +7,7 @@ from datetime import datetime
 import feedparser
 import pytest
 
-from feeds.render import entry_id
+from feeds.article import entry_id
 from server import get_store
 
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from feeds.render import entry_id
+from feeds.article import entry_id
 
 
 @pytest.mark.reader

@@ -7,7 +7,7 @@ import feedparser
 import pytest
 
 from feeds.importer import sync
-from feeds.render import entry_id
+from feeds.article import entry_id
 from server import create_app, get_store
 from server.cli import main as cli
 

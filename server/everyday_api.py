@@ -8,38 +8,44 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, abort, g, jsonify, url_for
 
 from feeds.query import FeedQuery
 
-from . import api, get_store
-from .problems import problem
+from .context import get_store
 from .signing import sign_object
 
-bp = Blueprint("compat", __name__, url_prefix="/api/news")
-bp.before_request(api.authenticate)
-bp.after_request(api.no_store)
+bp = Blueprint("everyday", __name__, url_prefix="/news")
 PAGE_SIZE = 20  # the everyday-cc sites' pagination.page_size
+MAX_PAGE = 1_000_000
 _HIDDEN = {"sourceSecured", "content"}
 
 
-def _page_path(slug: str, page: int) -> str:
-    return f"/api/news/{slug}/index.json" if page == 1 else f"/api/news/{slug}/page/{page}/index.json"
+def page_path(slug: str, page: int) -> str:
+    """Site-relative path of one page, as the everyday-cc sites name them (their ``path`` field)."""
+    if page == 1:
+        return url_for("api.everyday.first_page", slug=slug)
+    return url_for("api.everyday.page", slug=slug, page=page)
+
+
+def page_count(articles: int) -> int:
+    """How many pages a topic with ``articles`` public articles has (at least one)."""
+    return max(1, -(-articles // PAGE_SIZE))
 
 
 def _page(slug: str, page: int) -> Response:
     store = get_store()
     topic = store.topic(slug)
     if topic is None:
-        return problem(404, "Not Found", f"no topic '{slug}'")
+        abort(404, f"no topic '{slug[:200]}'")
     rows = store.recent("topic", slug, FeedQuery(limit=PAGE_SIZE + 1), offset=(page - 1) * PAGE_SIZE)
     if page > 1 and not rows:
-        return problem(404, "Not Found", f"topic '{slug}' has no page {page}")
+        abort(404, f"topic '{slug[:200]}' has no page {page}")
     items: list[dict[str, Any]] = [
         sign_object({k: v for k, v in r.record.items() if k not in _HIDDEN}, g.secret) for r in rows[:PAGE_SIZE]
     ]
-    body = {"title": topic["name"], "path": _page_path(slug, page), "page": page, "value": items,
-            "nextPage": _page_path(slug, page + 1) if len(rows) > PAGE_SIZE else None}
+    body = {"title": topic["name"], "path": page_path(slug, page), "page": page, "value": items,
+            "nextPage": page_path(slug, page + 1) if len(rows) > PAGE_SIZE else None}
     return jsonify(sign_object(body, g.secret))
 
 
@@ -50,6 +56,6 @@ def first_page(slug: str) -> Response:
 
 @bp.get("/<slug>/page/<int:page>/index.json")
 def page(slug: str, page: int) -> Response:
-    if page < 1:
-        return problem(404, "Not Found", "pages start at 1")
+    if not 1 <= page <= MAX_PAGE:
+        abort(404, f"pages run from 1 to {MAX_PAGE}")
     return _page(slug, page)

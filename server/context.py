@@ -1,0 +1,34 @@
+"""What a view needs from the app, in one place (as flaskr's ``db.py``): the store, the master
+keys and the render cache. ``init_app`` attaches them; views call the getters."""
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from feeds.store import Store
+
+from .httpcache import RenderCache
+from .instance import KeyRing
+
+_STORE, _KEYS, _CACHE = "topicfeed.store", "topicfeed.keys", "topicfeed.cache"
+
+
+def init_app(app: Flask, store: Store, keyring: KeyRing) -> None:
+    """Attach the store, the key ring and a render cache sized by the app's settings."""
+    app.extensions[_STORE] = store
+    app.extensions[_KEYS] = keyring
+    app.extensions[_CACHE] = RenderCache(store, app.config["RENDER_CACHE_ENTRIES"], app.config["VERSION_TTL"])
+
+
+def get_store(app: Flask | None = None) -> Store:
+    """The app's store (``current_app`` when called inside a request or app context)."""
+    return (app or current_app).extensions[_STORE]
+
+
+def master_keys(app: Flask | None = None) -> list[str]:
+    """The instance's master keys, oldest first (re-read when ``keys.json`` changes)."""
+    return (app or current_app).extensions[_KEYS].keys()
+
+
+def render_cache(app: Flask | None = None) -> RenderCache:
+    """The process-wide cache of rendered documents."""
+    return (app or current_app).extensions[_CACHE]

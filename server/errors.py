@@ -1,0 +1,42 @@
+"""Errors to HTTP, in one place: views raise (a domain error or ``abort``), this module answers.
+
+Under ``/api/`` the body is RFC 9457 problem details (``application/problem+json``; with
+``type`` ``about:blank`` the ``title`` is the status phrase, RFC 9457 §4.2.1); everywhere else
+one plain-text line, for feed URLs that readers and people open directly.
+"""
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from feeds.errors import QueryError, RecordError, UnknownFeed
+
+
+def error_response(status: int, detail: str, **extra: object) -> Response:
+    """The error body for this request's surface; ``extra`` members (e.g. ``parameter``) go
+    into problem details only."""
+    if request.path.startswith("/api/"):
+        body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
+                **extra}
+        return Response(json.dumps(body, ensure_ascii=False) + "\n", status=status,
+                        content_type="application/problem+json")
+    return Response(detail.rstrip() + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    resp = error_response(status, exc.description or HTTPStatus(status).phrase)
+    for name, value in exc.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            resp.headers[name] = value
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    """Register the one mapping from errors to responses."""
+    app.register_error_handler(QueryError, lambda exc: error_response(400, str(exc), parameter=exc.param))
+    app.register_error_handler(UnknownFeed, lambda exc: error_response(404, str(exc)))
+    app.register_error_handler(RecordError, lambda exc: error_response(400, str(exc)))
+    app.register_error_handler(HTTPException, _http_error)
