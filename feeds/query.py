@@ -1,6 +1,7 @@
 """Feed/API query parameters, validated once with messages that name the parameter."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -34,26 +35,31 @@ class FeedQuery:
         return params
 
 
-def _integer(args: Mapping[str, str], name: str, low: int | None = None, high: int | None = None) -> int | None:
+INT_RANGE = (-(2**31), 2**31 - 1)  # what the store's integer columns hold on SQLite and PostgreSQL
+_INTEGER = re.compile(r"[+-]?[0-9]{1,10}")
+
+
+def _integer(args: Mapping[str, str], name: str, low: int = INT_RANGE[0], high: int = INT_RANGE[1]) -> int | None:
+    """An optional integer parameter: ASCII digits only (``int()`` would take ``²`` or Arabic-Indic
+    digits), within ``low``..``high``; raises ``QueryError`` naming the parameter."""
     raw = args.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise QueryError(name, f"parameter '{name}' must be an integer, got {raw[:40]!r}") from None
-    if low is not None and value < low or high is not None and value > high:
-        raise QueryError(name, f"parameter '{name}' must be between {low} and {high}, got {value}")
+    if not isinstance(raw, str) or not _INTEGER.fullmatch(raw.strip()):
+        raise QueryError(name, f"parameter '{name}' must be an integer, got {str(raw)[:40]!r}")
+    value = int(raw.strip())
+    if not low <= value <= high:
+        raise QueryError(name, f"parameter '{name}' must be between {low} and {high}, got {raw.strip()[:40]}")
     return value
 
 
 def parse_query(args: Mapping[str, str]) -> FeedQuery:
     """Build a ``FeedQuery`` from request arguments; raises ``QueryError`` on any bad value."""
     limit = _integer(args, "limit", 1, MAX_LIMIT)
-    q = (args.get("q") or "").strip() or None
+    q = str(args.get("q") or "").strip() or None
     if q and len(q) > MAX_Q_LENGTH:
         raise QueryError("q", f"parameter 'q' must be at most {MAX_Q_LENGTH} characters")
-    kind = (args.get("type") or "").strip() or None
+    kind = str(args.get("type") or "").strip() or None
     if kind and not kind.replace("-", "").isalnum():
         raise QueryError("type", f"parameter 'type' must be a word such as 'article' or 'video', got {kind[:40]!r}")
     return FeedQuery(

@@ -41,6 +41,8 @@ def _fields() -> dict[str, Any]:
         fields = json.loads(request.get_data(cache=False))
     except ValueError as exc:
         abort(400, f"body is not JSON: {exc}")
+    except RecursionError:
+        abort(400, "body is not JSON this server accepts: nested too deeply")
     if not isinstance(fields, dict):
         abort(400, "body must be a JSON object of record fields")
     return fields

@@ -37,25 +37,54 @@ def _from_env(name: str, default: Any) -> Any:
         return None
     if isinstance(default, list):
         return [p for p in raw.split(os.pathsep) if p]
-    if isinstance(default, bool):
-        return raw.lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, float):
-        return float(raw)
+    try:
+        if isinstance(default, bool):
+            return {"1": True, "true": True, "yes": True, "on": True,
+                    "0": False, "false": False, "no": False, "off": False}[raw.strip().lower()]
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except (KeyError, ValueError):
+        raise ValueError(f"environment variable TOPICFEED_{name}: expected {_kind(default)}, got {raw[:40]!r}") from None
     return raw
 
 
+def _kind(default: Any) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", list: "a list of strings",
+            str: "a string"}[type(default)]
+
+
+def _check_type(name: str, value: Any, source: str) -> None:
+    """A setting's value has its default's type (an int passes for a float)."""
+    default = DEFAULTS[name]
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        ok = isinstance(value, type(default)) and (not isinstance(value, list) or all(isinstance(v, str) for v in value))
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    if not ok:
+        raise ValueError(f"{source}: setting '{name.lower()}' must be {_kind(default)}, got {value!r:.60}")
+
+
 def load_settings(instance: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Resolve every setting; unknown keys in config.toml are an error that names them."""
+    """Resolve every setting. Raises ``ValueError`` with one line naming the file or variable and
+    the setting for invalid TOML, an unknown setting or a value of the wrong type."""
     values = dict(DEFAULTS)
     config_file = instance / "config.toml"
     if config_file.exists():
-        with config_file.open("rb") as fh:
-            data = {k.upper(): v for k, v in tomllib.load(fh).items()}
+        try:
+            with config_file.open("rb") as fh:
+                data = {k.upper(): v for k, v in tomllib.load(fh).items()}
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{config_file}: not valid TOML: {exc}") from None
         unknown = sorted(set(data) - set(DEFAULTS))
         if unknown:
-            raise ValueError(f"{config_file}: unknown setting(s) {', '.join(unknown)}")
+            raise ValueError(f"{config_file}: unknown setting(s) {', '.join(unknown)} "
+                             "(`topicfeed config` lists them all)")
+        for name, value in data.items():
+            _check_type(name, value, str(config_file))
         values.update(data)
     for name, default in DEFAULTS.items():
         env = _from_env(name, default)
@@ -63,5 +92,5 @@ def load_settings(instance: Path, overrides: dict[str, Any] | None = None) -> di
             values[name] = env
     values.update(overrides or {})
     if values["API_ACCESS"] not in ("paired", "public"):
-        raise ValueError(f"API_ACCESS must be 'paired' or 'public', got {values['API_ACCESS']!r}")
+        raise ValueError(f"setting 'api_access' must be 'paired' or 'public', got {values['API_ACCESS']!r:.40}")
     return values

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import feedparser
+import pytest
+from click.testing import CliRunner
 
 from server.cli import main as cli
 
@@ -101,3 +103,46 @@ def test_serve_demo_starts_on_sample_content(tmp_path):
         out = proc.communicate(timeout=10)[0].decode()
     assert "added 300" in out
     assert '"GET /feeds/topics/ai.atom" 200' in out  # one log line per request
+
+
+def test_instance_option_before_or_after_the_command(tmp_path):
+    """``--instance`` works in both places, on every command that uses an instance."""
+    before, after = tmp_path / "before", tmp_path / "after"
+    assert run("--instance", str(before), "init").exit_code == 0 and (before / "keys.json").exists()
+    assert run("init", "--instance", str(after)).exit_code == 0 and (after / "keys.json").exists()
+    for args in (["config"], ["clients", "list"], ["admin-token"], ["keys", "rotate"]):
+        for instance in (before, after):
+            first = run("--instance", str(instance), *args)
+            second = run(*args, "--instance", str(instance))
+            assert first.exit_code == 0 and second.exit_code == 0, (args, first.output, second.output)
+    assert json.loads((before / "keys.json").read_text())["keys"] != json.loads((after / "keys.json").read_text())["keys"]
+
+
+@pytest.mark.parametrize("config,needle", [
+    ('cache_max_age = "abc"\n', "setting 'cache_max_age' must be an integer"),
+    ("site_title = 5\n", "setting 'site_title' must be a string"),
+    ("content_dirs = \"/srv\"\n", "setting 'content_dirs' must be a list of strings"),
+    ("version_ttl = true\n", "setting 'version_ttl' must be a number"),
+    ("no_such_setting = 1\n", "unknown setting(s) NO_SUCH_SETTING"),
+    ("site_title = \n", "not valid TOML"),
+    ('api_access = "open"\n', "setting 'api_access' must be 'paired' or 'public'"),
+])
+def test_bad_settings_are_one_line_errors(tmp_path, config, needle):
+    instance = tmp_path / "i"
+    instance.mkdir()
+    (instance / "config.toml").write_text(config)
+    for args in (["config"], ["import", str(CONTENT)], ["clients", "list"], ["serve", "--port", "1"]):
+        result = CliRunner().invoke(cli, [*args, "--instance", str(instance)])
+        assert result.exit_code == 1, (args, result.output)
+        assert needle in result.output and "Traceback" not in result.output
+        assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("variable,value,needle", [
+    ("TOPICFEED_CACHE_MAX_AGE", "abc", "TOPICFEED_CACHE_MAX_AGE: expected an integer"),
+    ("TOPICFEED_VERSION_TTL", "soon", "TOPICFEED_VERSION_TTL: expected a number"),
+])
+def test_bad_environment_settings_are_one_line_errors(tmp_path, monkeypatch, variable, value, needle):
+    monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(cli, ["config", "--instance", str(tmp_path / "i")])
+    assert result.exit_code == 1 and needle in result.output and "Traceback" not in result.output

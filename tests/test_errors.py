@@ -7,6 +7,7 @@ import shutil
 from http import HTTPStatus
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from feeds.importer import sync
 from server import create_app, get_store
@@ -51,6 +52,13 @@ CASES = [
     ("GET", "/api/v1/topics/robots/articles?page=x", "client", None, 400, "page"),
     ("GET", "/api/v1/topics/robots/articles?per_page=101", "client", None, 400, "per_page"),
     ("GET", "/api/v1/topics/robots/articles?min_heat=x", "client", None, 400, "min_heat"),
+    ("GET", "/feeds/all.atom?min_quality=9223372036854775808", None, None, 400, None),
+    ("GET", "/feeds/topics/robots.rss?min_heat=%C2%B2", None, None, 400, None),
+    ("GET", "/api/v1/topics/robots/articles?min_quality=9223372036854775808", "client", None, 400, "min_quality"),
+    ("GET", "/api/v1/topics/robots/articles?page=461168601842738792", "client", None, 400, "page"),
+    ("GET", "/api/v1/topics/robots/articles?page=%C2%B2", "client", None, 400, "page"),
+    ("GET", "/api/v1/topics/robots/articles?page=" + "9" * 5000, "client", None, 400, "page"),
+    ("GET", "/api/v1/topics/robots/articles?min_heat=%D9%A1%D9%A2", "client", None, 400, "min_heat"),
     ("GET", "/api/v1/lookup", "client", None, 400, "prefix"),
     ("GET", "/api/v1/lookup?prefix=zz", "client", None, 400, "prefix"),
     ("GET", "/api/v1/lookup?url=ftp://example.org/x", "client", None, 400, "url"),
@@ -67,6 +75,7 @@ CASES = [
     ("POST", "/api/v1/articles", "admin", b"{not json", 400, None),
     ("POST", "/api/v1/articles", "admin", b"[1, 2]", 400, None),
     ("POST", "/api/v1/articles", "admin", b"x" * 5000, 413, None),
+    ("POST", "/api/v1/articles", "admin", b"[" * 4000, 400, None),
     ("POST", "/api/v1/articles", "admin", {**NEW, "id": "bad id!"}, 400, None),
     ("POST", "/api/v1/articles", "admin", {"title": "no url"}, 400, None),
     ("POST", "/api/v1/articles", "admin", {**NEW, "id": "2024-03-01-robots-learn-to-fold-laundry"}, 409, None),
@@ -115,3 +124,18 @@ def test_every_api_rule_is_covered_by_an_error_case(env):
 def _matches(rule: str, path: str) -> bool:
     pattern = re.sub(r"<[^>]+>", "[^/?]+", rule)
     return re.fullmatch(pattern + r"(\?.*)?", path) is not None
+
+
+INTEGER_PARAMS = [("/feeds/all.atom", "limit"), ("/feeds/all.json", "min_quality"), ("/feeds/all.rss", "min_heat"),
+                  ("/api/v1/topics/robots/articles", "page"), ("/api/v1/topics/robots/articles", "per_page"),
+                  ("/api/v1/topics/robots/articles", "min_heat")]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(INTEGER_PARAMS), st.one_of(st.integers(), st.text(max_size=30)))
+def test_any_integer_parameter_value_gives_200_or_a_400_naming_it(env, where, value):
+    path, name = where
+    resp = env["app"].test_client().get(path, query_string={name: str(value)}, headers=env["client"])
+    assert resp.status_code in (200, 400), resp.get_data(as_text=True)
+    if resp.status_code == 400:
+        assert name in resp.get_data(as_text=True)

@@ -36,5 +36,5 @@ def test_unknown_or_invalid_settings_are_named(tmp_path):
     (instance / "config.toml").write_text('sitetitle = "typo"\n')
     with pytest.raises(ValueError, match="unknown setting.*SITETITLE"):
         create_app({}, instance)
-    with pytest.raises(ValueError, match="API_ACCESS must be"):
+    with pytest.raises(ValueError, match="api_access. must be"):
         create_app({"API_ACCESS": "open"}, tmp_path / "j")
