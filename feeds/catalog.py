@@ -30,19 +30,19 @@ def feed_spec(store: Store, scope: str, key: str | None, query: FeedQuery, base_
         topic = store.topic(key)
         if topic is None:
             raise UnknownFeed("topic", key, _suggest(key, list(names)) or _suggest(key, [n.lower() for n in names.values()]))
-        title = f"{topic['name']} news"
-        keywords = ", ".join(str(k) for k in topic["data"].get("keywords") or [])
-        description = f"Articles about {topic['name']}" + (f" ({keywords})" if keywords else "")
-        images = topic["data"].get("images") or []
+        title = f"{topic.name} news"
+        keywords = ", ".join(str(k) for k in topic.data.get("keywords") or [])
+        description = f"Articles about {topic.name}" + (f" ({keywords})" if keywords else "")
+        images = topic.data.get("images") or []
         image = images[0] if images and isinstance(images[0], str) else None
         path = f"topics/{key}"
     elif scope == "provider":
         assert key is not None
         provider = store.provider(key)
         if provider is None:
-            raise UnknownFeed("provider", key, _suggest(key, [p["domain"] for p in store.providers()]))
-        title = f"{provider['name']} articles"
-        description = str(provider["data"].get("description") or f"Articles from {provider['name']} ({key})")
+            raise UnknownFeed("provider", key, _suggest(key, [p.domain for p in store.providers()]))
+        title = f"{provider.name} articles"
+        description = str(provider.data.get("description") or f"Articles from {provider.name} ({key})")
         path = f"providers/{key}"
     else:
         title, description, path = "All articles", "Every published article", "all"
@@ -59,8 +59,8 @@ def feed_spec(store: Store, scope: str, key: str | None, query: FeedQuery, base_
 def opml(store: Store, base_url: str, site_title: str) -> bytes:
     """Every topic feed (with articles) as an OPML subscription list."""
     base = base_url.rstrip("/")
-    feeds = [OutlineFeed(f"{t['name']} news", f"{base}/feeds/topics/{t['slug']}.atom", f"{base}/",
-                         f"Articles about {t['name']}") for t in store.topics() if t["count"]]
+    feeds = [OutlineFeed(f"{t.name} news", f"{base}/feeds/topics/{t.slug}.atom", f"{base}/",
+                         f"Articles about {t.name}") for t in store.topics() if t.count]
     newest = store.newest_ts()
     created = datetime.fromtimestamp(newest, timezone.utc) if newest else EPOCH
     return render_opml(f"{site_title}: topic feeds", feeds, created)

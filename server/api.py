@@ -84,16 +84,16 @@ def bad_query(exc: QueryError) -> Response:
 
 @bp.get("/v1/topics")
 def topics() -> Response:
-    value = [{"slug": t["slug"], "name": t["name"], "parent": t["data"].get("parent"), "count": t["count"],
-              "images": [i for i in t["data"].get("images") or [] if isinstance(i, str)],
-              "feeds": feed_urls(f"topics/{t['slug']}")} for t in get_store().topics()]
+    value = [{"slug": t.slug, "name": t.name, "parent": t.data.get("parent"), "count": t.count,
+              "images": [i for i in t.data.get("images") or [] if isinstance(i, str)],
+              "feeds": feed_urls(f"topics/{t.slug}")} for t in get_store().topics()]
     return signed({"title": "Topics", "value": value, "opml": f"{base_url()}/feeds/index.opml"})
 
 
 @bp.get("/v1/providers")
 def providers() -> Response:
-    value = [{"domain": p["domain"], "name": p["name"], "count": p["count"], "feeds": feed_urls(f"providers/{p['domain']}")}
-             for p in get_store().providers() if p["count"]]
+    value = [{"domain": p.domain, "name": p.name, "count": p.count, "feeds": feed_urls(f"providers/{p.domain}")}
+             for p in get_store().providers() if p.count]
     return signed({"title": "Providers", "value": value})
 
 
@@ -127,7 +127,7 @@ def topic_articles(slug: str) -> Response:
     rows = store.recent("topic", slug, query, offset=(page - 1) * size)
     path = f"{base_url()}/api/v1/topics/{slug}/articles"
     extra = "".join(f"&{k}={v}" for k, v in sorted(request.args.items()) if k in ("per_page", "min_heat", "min_quality", "type", "q"))
-    return signed({"title": topic["name"], "path": path, "page": page, "perPage": size,
+    return signed({"title": topic.name, "path": path, "page": page, "perPage": size,
                    "value": _articles(rows[:size], full=False),
                    "nextPage": f"{path}?page={page + 1}{extra}" if len(rows) > size else None})
 

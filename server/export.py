@@ -20,21 +20,21 @@ def export_paths(app: Flask) -> Iterator[str]:
     yield "/feeds/index.opml"
     for ext in FORMATS:
         yield f"/feeds/all.{ext}"
-    topics = [t for t in store.topics() if t["count"]]
+    topics = [t for t in store.topics() if t.count]
     for topic in topics:
         for ext in FORMATS:
-            yield f"/feeds/topics/{topic['slug']}.{ext}"
+            yield f"/feeds/topics/{topic.slug}.{ext}"
     for provider in store.providers():
-        if provider["count"]:
+        if provider.count:
             for ext in FORMATS:
-                yield f"/feeds/providers/{provider['domain']}.{ext}"
+                yield f"/feeds/providers/{provider.domain}.{ext}"
     yield "/api/v1/topics"
     yield "/api/v1/providers"
     for topic in topics:
-        pages = (topic["count"] + 19) // 20
-        yield f"/api/news/{topic['slug']}/index.json"
+        pages = (topic.count + 19) // 20
+        yield f"/api/news/{topic.slug}/index.json"
         for page in range(2, pages + 1):
-            yield f"/api/news/{topic['slug']}/page/{page}/index.json"
+            yield f"/api/news/{topic.slug}/page/{page}/index.json"
 
 
 def _target(out: Path, path: str) -> Path:

@@ -17,7 +17,7 @@ def home() -> Response:
     def build() -> Rendered:
         store = get_store()
         html = render_template("index.html", title=current_app.config["SITE_TITLE"], base=base,
-                               topics=[t for t in store.topics() if t["count"]], providers=store.providers(),
+                               topics=[t for t in store.topics() if t.count], providers=store.providers(),
                                stats=store.stats())
         return Rendered.of(html.encode("utf-8"), "text/html; charset=utf-8", None)
 
