@@ -25,7 +25,7 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     app.config.update(load_settings(instance, test_config))
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = True  # type: ignore[attr-defined]
-    store = Store(database_url(app))
+    store = Store(database_url(app), auto_upgrade=app.config["AUTO_UPGRADE"])
     app.extensions["topicfeed.store"] = store
     app.extensions["topicfeed.keys"] = KeyRing(instance)
     httpcache.init_app(app, store)

@@ -25,9 +25,14 @@ def _instance(value: Path | None) -> Path:
 
 
 def _app(instance: Path | None) -> Flask:
+    from feeds.store import SchemaError
+
     from . import create_app
 
-    return create_app(None, _instance(instance))
+    try:
+        return create_app(None, _instance(instance))
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:
@@ -84,6 +89,51 @@ def import_(content_dirs: tuple[Path, ...], strict: bool, instance: Path | None)
     print_report(report)
     if strict and report.skipped:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--show", is_flag=True, help="Only print the index's schema revision and this version's.")
+@instance_option
+def upgrade(show: bool, instance: Path | None) -> None:
+    """Migrate the index to this version's schema (also done at start unless auto_upgrade is false)."""
+    from feeds.store import SchemaError, index_revision, upgrade_index
+
+    url = _database_url(instance)
+    try:
+        if show:
+            current, head = index_revision(url)
+            click.echo(f"index at revision {current or 'none (empty)'}; this topicfeed's is {head}")
+            return
+        before, after = upgrade_index(url)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"already at revision {after}" if before == after else f"upgraded from {before or 'empty'} to {after}")
+
+
+@main.command()
+@click.argument("revision")
+@instance_option
+def downgrade(revision: str, instance: Path | None) -> None:
+    """Undo schema revisions down to REVISION, before installing an older topicfeed (run it with this one)."""
+    from feeds.store import SchemaError, downgrade_index
+
+    try:
+        before, after = downgrade_index(_database_url(instance), revision)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"downgraded from {before} to {after}")
+
+
+def _database_url(instance: Path | None) -> str:
+    """The index's URL without opening the store (which would upgrade it)."""
+    from . import database_url
+    from .settings import load_settings
+
+    path = _instance(instance)
+    init_instance(path)
+    bare = Flask(__name__, instance_path=str(path))
+    bare.config.update(load_settings(path))
+    return database_url(bare)
 
 
 @main.command()

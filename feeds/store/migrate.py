@@ -14,6 +14,7 @@ prints the revision an index is at.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,9 @@ BASELINE = "0001"
 LEGACY_SCHEMA = "2"  # meta.schema of indexes made before migrations existed
 _LOCK_KEY = 0x746F706963  # pg_advisory_xact_lock key: "topic" in ASCII, any constant works
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Alembic logs two INFO lines per command even when nothing runs; ``upgrade`` reports what changed.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+log = logging.getLogger(__name__)
 
 
 class SchemaError(RuntimeError):
@@ -114,7 +118,10 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str]:
         if before is not None and MigrationContext.configure(conn).get_current_revision() is None:
             command.stamp(_config(conn), BASELINE)  # legacy index: it already has the baseline tables
         command.upgrade(_config(conn), target)
-        return before, current(conn) or "none"
+        after = current(conn) or "none"
+    if before != after:
+        log.info("migrated the index at %s from revision %s to %s", engine.url, before or "none", after)
+    return before, after
 
 
 def downgrade(engine: Engine, target: str) -> tuple[str | None, str]:
@@ -128,4 +135,6 @@ def downgrade(engine: Engine, target: str) -> tuple[str | None, str]:
             command.downgrade(_config(conn), target)
         except CommandError as exc:
             raise SchemaError(f"cannot downgrade the index at {engine.url} to {target!r}: {exc}") from None
-        return before, current(conn) or "none"
+        after = current(conn) or "none"
+    log.info("migrated the index at %s from revision %s down to %s", engine.url, before or "none", after)
+    return before, after
