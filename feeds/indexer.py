@@ -172,7 +172,8 @@ def _local_neighbours(tx: Transaction, article_id: str) -> list[str] | None:
         return None
     me = found[0]
     ids = {article_id}
-    for slug in me.topics or [None]:
+    slugs: list[str | None] = [*me.topics] or [None]  # no topics: its neighbours in all articles
+    for slug in slugs:
         ids |= tx.nearest_in_time(slug, me.published_ts, _LOCAL_NEIGHBOURHOOD)
     vocabulary = Vocabulary()
     return RelatedIndex([_doc(vocabulary, r) for r in tx.public_docs(ids)]).neighbours(article_id)

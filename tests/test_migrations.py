@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from feeds.demo import write_demo_content
-from feeds.store import SchemaError, Store, migrate
+from feeds.store import SchemaError, Store, index_revision, migrate
 from feeds.store.schema import metadata
 
 from .conftest import free_port
@@ -123,7 +122,8 @@ def test_concurrent_starts_migrate_once(old_code, content, tmp_path):
     instance = tmp_path / "instance"
     make_old_index(old_code, content, instance)
     url = f"sqlite:///{instance / 'topicfeed.db'}"
-    script = "import sys; from feeds.store import Store; s = Store(sys.argv[1]); print(s.revision(), s.stats()['articles'])"
+    script = ("import sys; from feeds.store import Store, index_revision; s = Store(sys.argv[1]); "
+              "print(index_revision(sys.argv[1])[0], s.stats()['articles'])")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [subprocess.Popen([sys.executable, "-c", script, url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(3)]
@@ -157,7 +157,8 @@ def test_auto_upgrade_off_refuses_until_upgraded(old_code, content, tmp_path):
     assert run(REPO, "-m", "server", "upgrade", "--show", "--instance", str(instance)).stdout.strip() == (
         f"index at revision {migrate.BASELINE}; this topicfeed's is {migrate.head()}")
     run(REPO, "-m", "server", "upgrade", "--instance", str(instance))
-    assert Store(url, auto_upgrade=False).revision() == migrate.head()
+    Store(url, auto_upgrade=False).close()  # no longer refused
+    assert index_revision(url) == (migrate.head(), migrate.head())
 
 
 def test_unknown_legacy_schema_says_what_to_do(tmp_path):
@@ -214,7 +215,7 @@ def test_old_postgres_index_is_upgraded_keeps_clients_and_feeds(cluster, old_cod
 @pytest.mark.postgres
 def test_concurrent_starts_migrate_once_on_postgres(cluster, tmp_path):
     url = cluster.create_db("t_migrate_race")
-    script = "import sys; from feeds.store import Store; print(Store(sys.argv[1]).revision())"
+    script = "import sys; from feeds.store import Store, index_revision; Store(sys.argv[1]); print(index_revision(sys.argv[1])[0])"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [subprocess.Popen([sys.executable, "-c", script, url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(3)]

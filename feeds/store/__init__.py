@@ -123,11 +123,6 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads):
         with self._conn() as conn:
             return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
-    def revision(self) -> str | None:
-        """The schema revision the index is at (``migrate.head()`` once opened with auto_upgrade)."""
-        with self._conn() as conn:
-            return migrate.current(conn)
-
     def _per_version(self, name: str, compute: Callable[[], Any]) -> Any:
         """Aggregates (counts over 100k rows) are computed once per store version."""
         version = self.version()

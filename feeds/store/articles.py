@@ -188,7 +188,7 @@ class ArticleReads(Access):
             return conn.execute(select(func.max(articles.c.published_ts)).where(articles.c.public.is_(True))).scalar()
 
     def iter_index_rows(self) -> Iterator[IndexRow]:
-        """Every article's dedup columns, streamed."""
+        """Every article's dedup columns (published, duplicate_of…), streamed."""
         with self._conn() as conn:
             for r in conn.execute(select(*_INDEX_COLUMNS)).yield_per(5000):
                 yield _index_row(r)

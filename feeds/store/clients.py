@@ -1,7 +1,7 @@
 """Paired clients (ids, names, which master key their secret derives from, revocation)."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import insert, select, update
 
@@ -17,8 +17,8 @@ class Client(NamedTuple):
     revoked: bool
 
 
-def _client(r: object) -> Client:
-    return Client(r.id, r.name, r.created_ts, r.key_id, bool(r.revoked))  # type: ignore[attr-defined]
+def _client(r: Any) -> Client:
+    return Client(r.id, r.name, r.created_ts, r.key_id, bool(r.revoked))
 
 
 class ClientReads(Access):

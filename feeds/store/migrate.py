@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -46,9 +47,14 @@ def _config(conn: Connection) -> Config:
     return config
 
 
+@cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(MIGRATIONS))
+
+
 def head() -> str:
     """The newest revision this topicfeed knows."""
-    rev = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    rev = _scripts().get_current_head()
     assert rev is not None
     return rev
 
@@ -75,7 +81,7 @@ def _check_known(url: str, rev: str | None) -> None:
     if rev is None:
         return
     try:
-        ScriptDirectory(str(MIGRATIONS)).get_revision(rev)
+        _scripts().get_revision(rev)
     except CommandError:
         raise SchemaError(f"the index at {url} is at schema revision {rev}, which this topicfeed does not know "
                           f"(a newer topicfeed wrote it): with that version run `topicfeed downgrade {head()}`, "
@@ -85,7 +91,7 @@ def _check_known(url: str, rev: str | None) -> None:
 @contextmanager
 def _locked(engine: Engine) -> Iterator[Connection]:
     """A connection in a transaction that holds the migration lock until it commits."""
-    if engine.dialect.name == "sqlite":
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         # pysqlite would autocommit DDL and begin lazily; take SQLite's write lock up front instead
         # (the recipe in SQLAlchemy's pysqlite docs), so the migration is one atomic transaction.
         locker = create_engine(engine.url, poolclass=pool.NullPool, connect_args={"timeout": 60})
@@ -98,8 +104,9 @@ def _locked(engine: Engine) -> Iterator[Connection]:
             locker.dispose()
     else:
         with engine.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-            yield conn
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            yield conn  # an in-memory SQLite database belongs to this process alone
 
 
 def needs_upgrade(engine: Engine) -> bool:

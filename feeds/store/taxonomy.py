@@ -1,7 +1,8 @@
 """Topics and providers: the taxonomy files plus names only seen in records, with counts."""
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 
@@ -9,23 +10,25 @@ from .access import Access, WriteAccess
 from .schema import article_topics, articles, providers, topics
 
 
-class Topic(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Topic:
     """``data`` is the taxonomy file's mapping ({} for a topic only records name); ``count``
-    is the number of public articles, None where it was not counted (``Store.topic``)."""
+    is the number of public articles, filled by ``topics()`` only (0 elsewhere: not counted)."""
 
     slug: str
     name: str
     data: dict[str, Any]
-    count: int | None = None
+    count: int = 0
 
 
-class Provider(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Provider:
     """Like ``Topic``, for an organisation (keyed by domain)."""
 
     domain: str
     name: str
     data: dict[str, Any]
-    count: int | None = None
+    count: int = 0
 
 
 class TaxonomyReads(Access):
