@@ -8,7 +8,6 @@ Usage: python bench/related_eval.py   (needs ../shared/corpus)
 """
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 
@@ -16,8 +15,7 @@ from common import BENCH, record
 
 from feeds.importer import sync
 from feeds.related import Doc, RelatedIndex, Vocabulary
-from feeds.store import Store, articles
-from feeds.urls import normalize_url
+from feeds.store import Store
 
 SITES = ["everyday-cc-ai", "everyday-cc-azure", "everyday-cc-powerapps", "everyday-cc-powerbi"]
 
@@ -29,25 +27,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{tmp}/eval.db")
         sync(store, [corpus / s for s in SITES])
-        with store.engine.connect() as conn:
-            rows = conn.execute(articles.select()).all()
+        rows = list(store.iter_docs())
+        store.close()
     vocab = Vocabulary()
     # Evaluate over every stored record (published or not): curated pairs are rare in 108 records.
-    docs = [Doc(r.id, r.norm_url, vocab.encode(r.search), tuple(json.loads(r.topics)), r.published_ts, r.quality)
-            for r in rows]
+    # Curated items are not excluded here (unlike at import): recovering them is the test.
+    docs = [Doc(r.id, r.norm_url, vocab.encode(r.search), tuple(r.topics), r.published_ts, r.quality) for r in rows]
     by_url = {d.norm_url: d.id for d in docs}
     index = RelatedIndex(docs)
     total = found = baseline = 0
     for r in rows:
-        wanted = set()
-        for item in json.loads(r.record).get("related") or []:
-            url = item.get("webUrl") or item.get("originalUrl") if isinstance(item, dict) else None
-            try:
-                target = by_url.get(normalize_url(url)) if url else None
-            except ValueError:
-                target = None
-            if target and target != r.id:
-                wanted.add(target)
+        # ``curated``: the normalised URLs of the record's curated related items
+        wanted = {by_url[u] for u in r.curated if u in by_url and by_url[u] != r.id}
         if not wanted:
             continue
         top = index.neighbours(r.id, 5)

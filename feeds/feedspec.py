@@ -74,18 +74,18 @@ def feed_spec(store: Store, ref: FeedRef, query: FeedQuery, links: LinkBuilder) 
         if topic is None:
             raise UnknownFeed("topic", ref.key,
                               _suggest(ref.key, list(names)) or _suggest(ref.key, [n.lower() for n in names.values()]))
-        title = f"{topic['name']} news"
-        keywords = ", ".join(str(k) for k in topic["data"].get("keywords") or [])
-        description = f"Articles about {topic['name']}" + (f" ({keywords})" if keywords else "")
-        images = topic["data"].get("images") or []
+        title = f"{topic.name} news"
+        keywords = ", ".join(str(k) for k in topic.data.get("keywords") or [])
+        description = f"Articles about {topic.name}" + (f" ({keywords})" if keywords else "")
+        images = topic.data.get("images") or []
         image = images[0] if images and isinstance(images[0], str) else None
     elif ref.scope == "provider":
         assert ref.key is not None
         provider = store.provider(ref.key)
         if provider is None:
-            raise UnknownFeed("provider", ref.key, _suggest(ref.key, [p["domain"] for p in store.providers()]))
-        title = f"{provider['name']} articles"
-        description = str(provider["data"].get("description") or f"Articles from {provider['name']} ({ref.key})")
+            raise UnknownFeed("provider", ref.key, _suggest(ref.key, [p.domain for p in store.providers()]))
+        title = f"{provider.name} articles"
+        description = str(provider.data.get("description") or f"Articles from {provider.name} ({ref.key})")
     else:
         title, description = "All articles", "Every published article"
     params = query.as_params()
@@ -108,8 +108,8 @@ def _identity_query(params: Mapping[str, str]) -> str:
 def opml(store: Store, links: LinkBuilder, site_title: str) -> bytes:
     """Every topic feed (with articles) as an OPML 2.0 subscription list."""
     home = links.home()
-    feeds = [OutlineFeed(f"{t['name']} news", links.feed(FeedRef("topic", t["slug"]), "atom"), home,
-                         f"Articles about {t['name']}") for t in store.topics() if t["count"]]
+    feeds = [OutlineFeed(f"{t.name} news", links.feed(FeedRef("topic", t.slug), "atom"), home,
+                         f"Articles about {t.name}") for t in store.topics() if t.count]
     newest = store.newest_ts()
     created = datetime.fromtimestamp(newest, timezone.utc) if newest else EPOCH
     return render_opml(f"{site_title}: topic feeds", feeds, created)

@@ -1,7 +1,9 @@
 """Sync the index with content roots: parse what changed, report what is wrong, keep the rest.
 
-One write transaction per sync, so a crash leaves the previous index serving. Unchanged files
-(same size and mtime, or same SHA-256) are not parsed again. ``feeds.indexer`` writes the rows.
+``sync`` first diffs the tree against the index's file states (``diff_tree``: no parsing),
+then applies the difference in one write transaction, so a crash leaves the previous index
+serving. Unchanged files (same size and mtime, or same SHA-256) are not parsed again.
+``feeds.indexer`` builds the rows, taxonomy tables, duplicates and related lists.
 """
 from __future__ import annotations
 
@@ -15,16 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-
-from .content import Override, find_record, scan_roots
 from .errors import RecordError
-from .indexer import (
-    RowWriter, delete_articles, existing_duplicates, refresh_derived, refresh_local, reresolve_topics,
-    taxonomy_fingerprint, write_taxonomy,
-)
+from .indexer import RowWriter, refresh_derived, refresh_local, reresolve_topics, taxonomy_fingerprint, write_taxonomy
+from .recordfiles import Override, find_record, scan_roots
 from .records import Article, parse_article
-from .store import Store, articles, bad_files, dumps, set_meta
+from .store import BadFile, FileState, Store, dumps
 from .taxonomy import load_taxonomy
 
 PARALLEL_THRESHOLD = 2000
@@ -49,8 +46,21 @@ class SyncReport:
                 f"removed {len(self.removed)}, skipped {len(self.skipped)}, duplicates {len(self.duplicates)}")
 
 
-def _changed_files(files: dict[str, Path], states: dict, report: SyncReport) -> Iterator[tuple[str, Path, os.stat_result]]:
-    """Yield (id, path, stat) for files whose size or mtime differ from the index."""
+@dataclass
+class TreeDiff:
+    """What differs between the content tree and the index, before anything is parsed."""
+
+    changed: list[tuple[str, Path, os.stat_result]]  # (id, file, stat): size or mtime differ
+    removed: list[str]        # indexed ids with no file any more
+    stale_bad: list[str]      # bad-file paths that are gone
+    still_bad: list[RecordError]  # unchanged bad files, reported again with their stored reason
+
+
+def diff_tree(files: dict[str, Path], states: dict[str, FileState], bad: list[BadFile],
+              report: SyncReport) -> TreeDiff:
+    """Compare ``files`` (id -> path) with the index; unreadable files and unchanged ones
+    are counted in ``report`` on the way."""
+    changed = []
     for article_id, path in files.items():
         try:
             stat = path.stat()
@@ -58,11 +68,19 @@ def _changed_files(files: dict[str, Path], states: dict, report: SyncReport) -> 
             report.skipped.append(RecordError(str(path), f"cannot read: {exc.strerror}"))
             continue
         prev = states.get(str(path))
-        if prev and prev[0] == stat.st_size and prev[1] == stat.st_mtime_ns and prev[3] in (article_id, None):
-            if prev[3] is not None:  # an unchanged bad file is reported as skipped again, not as unchanged
+        if prev and prev.size == stat.st_size and prev.mtime_ns == stat.st_mtime_ns and prev.article_id in (article_id, None):
+            if prev.article_id is not None:  # an unchanged bad file is reported as skipped again, not as unchanged
                 report.unchanged += 1
             continue
-        yield article_id, path, stat
+        changed.append((article_id, path, stat))
+    indexed_ids = {s.article_id for s in states.values() if s.article_id}
+    current_paths = {str(p) for p in files.values()}
+    reparsed = {str(p) for _, p, _ in changed}
+    return TreeDiff(
+        changed=changed, removed=sorted(indexed_ids - set(files)),
+        stale_bad=[b.path for b in bad if b.path not in current_paths],
+        still_bad=[RecordError(b.path, b.reason, b.line) for b in bad if b.path in current_paths and b.path not in reparsed],
+    )
 
 
 def _parse_one(job: tuple[str, Path, os.stat_result, str | None]) -> tuple[str, Path, os.stat_result, str, Article | RecordError | None]:
@@ -85,14 +103,16 @@ def _parse_chunk(jobs: list[tuple[str, Path, os.stat_result, str | None]]) -> li
     return [_parse_one(job) for job in jobs]
 
 
-def _parse_all(candidates: list, states: dict) -> Iterator[tuple]:
+def _parse_all(candidates: list, states: dict[str, FileState]) -> Iterator[tuple]:
     """Parse on every core when there is enough work to pay for the worker processes.
 
     At most ``workers * 2`` chunks are in flight, so memory stays bounded however many
     files changed (the writer in this process is the slower side).
     """
-    jobs = [(aid, path, stat, states[str(path)][2] if str(path) in states and states[str(path)][3] == aid else None)
-            for aid, path, stat in candidates]
+    jobs = []
+    for aid, path, stat in candidates:
+        prev = states.get(str(path))
+        jobs.append((aid, path, stat, prev.sha if prev and prev.article_id == aid else None))
     workers = min(os.cpu_count() or 1, 4)
     if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
         yield from map(_parse_one, jobs)
@@ -120,61 +140,48 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> S
     report.skipped += taxonomy.errors
     resolver = taxonomy.resolver()
     states = store.file_states()
-    indexed_ids = {aid for (_, _, _, aid) in states.values() if aid}
-    known_bad = {path: (line, reason) for path, line, reason in store.bad_files()}
+    indexed_ids = {s.article_id for s in states.values() if s.article_id}
     taxonomy_changed = store.get_meta("taxonomy") != taxonomy_fingerprint(taxonomy)
+    diff = diff_tree(files, states, store.bad_files(), report)
+    report.skipped += diff.still_bad
+    report.removed = diff.removed
 
-    candidates = list(_changed_files(files, states, report))
-    with store.write() as conn:
-        parsed = RowWriter(conn, resolver)
+    with store.write() as tx:
+        parsed = RowWriter(tx, resolver)
         changed: set[str] = set()
-        results = _parse_all(candidates, states)
-        for article_id, path, stat, sha, outcome in (progress(results, len(candidates)) if progress else results):
-            prev = states.get(str(path))
+        results = _parse_all(diff.changed, states)
+        for article_id, path, stat, sha, outcome in (progress(results, len(diff.changed)) if progress else results):
             if outcome is None:  # touched, same bytes
-                conn.execute(update(articles).where(articles.c.id == article_id)
-                             .values(file_size=stat.st_size, file_mtime_ns=stat.st_mtime_ns))
+                tx.touch_file(article_id, stat.st_size, stat.st_mtime_ns)
                 report.unchanged += 1
-                continue
-            if prev and prev[3] is None:
-                conn.execute(delete(bad_files).where(bad_files.c.path == str(path)))
-            if isinstance(outcome, RecordError):
+            elif isinstance(outcome, RecordError):
                 report.skipped.append(outcome)
-                conn.execute(insert(bad_files).values(path=str(path), file_size=stat.st_size, file_mtime_ns=stat.st_mtime_ns,
-                                                      line=outcome.line, reason=outcome.reason))
+                tx.set_bad_file(str(path), stat.st_size, stat.st_mtime_ns, outcome.line, outcome.reason)
                 if article_id in indexed_ids:
                     report.kept_previous.append(article_id)
-                continue
-            (report.updated if article_id in indexed_ids else report.added).append(article_id)
-            changed.add(article_id)
-            parsed.add(outcome, stat, sha)
+            else:
+                prev = states.get(str(path))
+                if prev and prev.article_id is None:  # a bad file that is now fixed
+                    tx.forget_bad_files([str(path)])
+                (report.updated if article_id in indexed_ids else report.added).append(article_id)
+                changed.add(article_id)
+                parsed.add(outcome, stat, sha)
         parsed.flush()
-        # Bad files that did not change are still reported, with their stored reason.
-        reported = {str(p) for _, p, _ in candidates}
-        current_paths = {str(p) for p in files.values()}
-        for path, (line, reason) in known_bad.items():
-            if path in current_paths and path not in reported:
-                report.skipped.append(RecordError(path, reason, line))
-        stale_bad = [p for p in known_bad if p not in current_paths]
-        if stale_bad:
-            conn.execute(delete(bad_files).where(bad_files.c.path.in_(stale_bad)))
-        report.removed = sorted(indexed_ids - set(files))
-        delete_articles(conn, report.removed)
+        tx.forget_bad_files(diff.stale_bad)
+        tx.delete_articles(diff.removed)
         if taxonomy_changed:
-            reresolve_topics(conn, resolver, changed)
-            set_meta(conn, "taxonomy", taxonomy_fingerprint(taxonomy))
-        write_taxonomy(conn, taxonomy, parsed)
-        if changed or report.removed or taxonomy_changed:
-            report.duplicates = refresh_derived(conn, changed | set(report.removed))
+            reresolve_topics(tx, resolver, changed)
+            tx.set_meta("taxonomy", taxonomy_fingerprint(taxonomy))
+        write_taxonomy(tx, taxonomy, parsed)
+        if changed or diff.removed or taxonomy_changed:
+            report.duplicates = refresh_derived(tx, changed | set(diff.removed))
         else:
-            report.duplicates = existing_duplicates(conn)
-        set_meta(conn, "roots", dumps([str(r.resolve()) for r in roots]))
+            report.duplicates = tx.duplicates()
+        tx.set_meta("roots", dumps([str(r.resolve()) for r in roots]))
     if len(report.added) + len(report.updated) + len(report.removed) > ANALYZE_AFTER:
         store.analyze()
     report.skipped.sort(key=lambda e: e.path)
     return report
-
-
 
 
 def index_one(store: Store, roots: list[Path], article_id: str) -> SyncReport:
@@ -187,22 +194,22 @@ def index_one(store: Store, roots: list[Path], article_id: str) -> SyncReport:
         return sync(store, roots)
     report = SyncReport()
     path = find_record(roots, article_id)
-    with store.write() as conn:
-        old = conn.execute(select(articles.c.norm_url).where(articles.c.id == article_id)).scalar()
-        writer = RowWriter(conn, taxonomy.resolver())
+    with store.write() as tx:
+        old = tx.norm_url(article_id)
+        writer = RowWriter(tx, taxonomy.resolver())
         urls = {old} if old else set()
         if path is None:
             if old:
-                delete_articles(conn, [article_id])
+                tx.delete_articles([article_id])
                 report.removed.append(article_id)
         else:
             data = path.read_bytes()
             article = parse_article(data, str(path), article_id)
             writer.add(article, path.stat(), hashlib.sha256(data).hexdigest())
             writer.flush()
-            conn.execute(delete(bad_files).where(bad_files.c.path == str(path)))
+            tx.forget_bad_files([str(path)])
             (report.updated if old else report.added).append(article_id)
             urls.add(article.norm_url)
-        write_taxonomy(conn, taxonomy, writer)
-        report.duplicates = refresh_local(conn, {article_id}, urls)
+        write_taxonomy(tx, taxonomy, writer)
+        report.duplicates = refresh_local(tx, {article_id}, urls)
     return report

@@ -1,20 +1,17 @@
-"""Writing the index tables: article rows, topic and provider tables, URL duplicates and
-related lists. Everything here runs inside the importer's one write transaction.
+"""What the importer writes besides the parsed rows: topic and provider tables, URL
+duplicates and related lists. Everything here runs inside the importer's one write
+transaction (a ``feeds.store.Transaction``).
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
-
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from .records import Article
 from .related import Doc, RelatedIndex, Vocabulary
-from .store import article_topics, article_urls, articles, dumps, providers, topics
+from .store import DocRow, IndexRow, NewArticle, Provider, Topic, Transaction, dumps
 from .taxonomy import Taxonomy
 from .text import slugify
 from .urls import normalize_url, url_hash
@@ -42,19 +39,17 @@ def _hashes(article: Article) -> dict[str, str]:
     return out
 
 
-def _row(article: Article, stat: os.stat_result, sha: str, topic_slugs: list[str]) -> dict[str, Any]:
-    return {
-        "id": article.id, "path": article.path, "file_size": stat.st_size, "file_mtime_ns": stat.st_mtime_ns,
-        "file_sha": sha, "public": article.published, "published": article.published, "duplicate_of": None,
-        "published_ts": int(article.published_at.timestamp()), "norm_url": article.norm_url,
-        "provider_domain": article.provider_domain, "type": article.type, "quality": article.quality,
-        "heat": article.heat, "search": f"{article.title}\n{article.record.get('excerpt') or ''}".lower(),
-        "topics": dumps(topic_slugs), "record": dumps(article.record), "related": "[]",
-        "curated": dumps(sorted(_curated_urls(article.record))),
-    }
+def _new_article(article: Article, stat: os.stat_result, sha: str, slugs: list[str]) -> NewArticle:
+    return NewArticle(
+        id=article.id, path=article.path, file_size=stat.st_size, file_mtime_ns=stat.st_mtime_ns, file_sha=sha,
+        published=article.published, published_ts=int(article.published_at.timestamp()), norm_url=article.norm_url,
+        provider_domain=article.provider_domain, type=article.type, quality=article.quality, heat=article.heat,
+        search=f"{article.title}\n{article.record.get('excerpt') or ''}".lower(), topics=slugs, record=article.record,
+        curated=sorted(_curated_urls(article.record)), url_hashes=_hashes(article),
+    )
 
 
-def _curated_urls(record: dict[str, Any]) -> frozenset[str]:
+def _curated_urls(record: dict) -> frozenset[str]:
     urls = set()
     for item in record.get("related") or []:
         url = item.get("webUrl") or item.get("originalUrl") if isinstance(item, dict) else None
@@ -70,11 +65,9 @@ def _curated_urls(record: dict[str, Any]) -> frozenset[str]:
 class RowWriter:
     """Parse results streamed to the database in batches (bounded memory at 100k files)."""
 
-    def __init__(self, conn: Connection, resolver: dict[str, str]) -> None:
-        self.conn, self.resolver = conn, resolver
-        self.rows: list[dict[str, Any]] = []
-        self.topic_rows: list[dict[str, Any]] = []
-        self.url_rows: list[dict[str, Any]] = []
+    def __init__(self, tx: Transaction, resolver: dict[str, str]) -> None:
+        self.tx, self.resolver = tx, resolver
+        self.batch: list[NewArticle] = []
         self.topic_names: dict[str, str] = {}
         self.provider_names: dict[str, str] = {}
 
@@ -83,33 +76,13 @@ class RowWriter:
         for name, slug in zip(article.topic_names, slugs):
             self.topic_names.setdefault(slug, name)
         self.provider_names.setdefault(article.provider_domain, article.provider_name)
-        row = _row(article, stat, sha, slugs)
-        self.rows.append(row)
-        self.topic_rows += [{"topic_slug": s, "article_id": article.id, "public": row["public"],
-                             "published_ts": row["published_ts"]} for s in slugs]
-        self.url_rows += [{"hash": h, "article_id": article.id, "url": u} for h, u in _hashes(article).items()]
-        if len(self.rows) >= BATCH:
+        self.batch.append(_new_article(article, stat, sha, slugs))
+        if len(self.batch) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
-        if not self.rows:
-            return
-        delete_articles(self.conn, [r["id"] for r in self.rows])
-        self.conn.execute(insert(articles), self.rows)
-        if self.topic_rows:
-            self.conn.execute(insert(article_topics), self.topic_rows)
-        if self.url_rows:
-            self.conn.execute(insert(article_urls), self.url_rows)
-        self.rows, self.topic_rows, self.url_rows = [], [], []
-
-
-def delete_articles(conn: Connection, ids: list[str]) -> None:
-    """Remove articles and their topic and URL rows."""
-    for start in range(0, len(ids), BATCH):
-        chunk = ids[start:start + BATCH]
-        for table, column in ((articles, articles.c.id), (article_topics, article_topics.c.article_id),
-                              (article_urls, article_urls.c.article_id)):
-            conn.execute(delete(table).where(column.in_(chunk)))
+        self.tx.put_articles(self.batch)
+        self.batch = []
 
 
 def taxonomy_fingerprint(taxonomy: Taxonomy) -> str:
@@ -117,52 +90,31 @@ def taxonomy_fingerprint(taxonomy: Taxonomy) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def write_taxonomy(conn: Connection, taxonomy: Taxonomy, parsed: RowWriter) -> None:
+def write_taxonomy(tx: Transaction, taxonomy: Taxonomy, parsed: RowWriter) -> None:
     """Taxonomy topics and providers, plus those that records name without a data file."""
-    old_topics = dict(conn.execute(select(topics.c.slug, topics.c.name)).all())
-    old_providers = dict(conn.execute(select(providers.c.domain, providers.c.name)).all())
-    used_topics = set(conn.execute(select(article_topics.c.topic_slug).distinct()).scalars())
-    used_domains = set(conn.execute(select(articles.c.provider_domain).distinct()).scalars())
-    topic_names = {**old_topics, **parsed.topic_names}
-    provider_names = {**old_providers, **parsed.provider_names}
-    topic_rows = [{"slug": t.slug, "position": t.position, "name": t.name, "data": dumps(t.data)}
-                  for t in taxonomy.topics.values()]
-    topic_rows += [{"slug": s, "position": len(topic_rows), "name": topic_names.get(s, s), "data": "{}"}
-                   for s in sorted(used_topics - set(taxonomy.topics))]
-    provider_rows = [{"domain": p.domain, "name": p.name, "data": dumps(p.data)} for p in taxonomy.providers.values()]
-    provider_rows += [{"domain": d, "name": provider_names.get(d, d), "data": "{}"}
-                      for d in sorted(used_domains - set(taxonomy.providers))]
-    conn.execute(delete(topics))
-    conn.execute(delete(providers))
-    if topic_rows:
-        conn.execute(insert(topics), topic_rows)
-    if provider_rows:
-        conn.execute(insert(providers), provider_rows)
+    topic_names = {**tx.topic_names(), **parsed.topic_names}
+    provider_names = {**tx.provider_names(), **parsed.provider_names}
+    topic_list = [Topic(t.slug, t.name, t.data) for t in sorted(taxonomy.topics.values(), key=lambda t: (t.position, t.slug))]
+    topic_list += [Topic(s, topic_names.get(s, s), {}) for s in sorted(tx.used_topic_slugs() - set(taxonomy.topics))]
+    provider_list = [Provider(p.domain, p.name, p.data) for p in taxonomy.providers.values()]
+    provider_list += [Provider(d, provider_names.get(d, d), {})
+                      for d in sorted(tx.used_provider_domains() - set(taxonomy.providers))]
+    tx.replace_taxonomy(topic_list, provider_list)
 
 
-def reresolve_topics(conn: Connection, resolver: dict[str, str], skip: set[str]) -> None:
+def reresolve_topics(tx: Transaction, resolver: dict[str, str], skip: set[str]) -> None:
     """The taxonomy changed: map the topic names of every record not parsed in this sync again."""
-    todo = [i for i in conn.execute(select(articles.c.id)).scalars() if i not in skip]
+    todo = [i for i in tx.article_ids() if i not in skip]
     for start in range(0, len(todo), BATCH):
-        ids = todo[start:start + BATCH]
-        batch = conn.execute(select(articles.c.id, articles.c.record, articles.c.public, articles.c.published_ts)
-                             .where(articles.c.id.in_(ids))).all()
-        updates, links = [], []
-        for r in batch:
-            slugs = topic_slugs(json.loads(r.record).get("topics", []), resolver)
-            updates.append({"b_id": r.id, "b_topics": dumps(slugs)})
-            links += [{"topic_slug": s, "article_id": r.id, "public": r.public, "published_ts": r.published_ts} for s in slugs]
-        conn.execute(delete(article_topics).where(article_topics.c.article_id.in_(ids)))
-        conn.execute(update(articles).where(articles.c.id == bindparam("b_id")).values(topics=bindparam("b_topics")), updates)
-        if links:
-            conn.execute(insert(article_topics), links)
+        records = tx.records(todo[start:start + BATCH])
+        tx.set_topics({i: topic_slugs(r.get("topics", []), resolver) for i, r in records.items()})
 
 
-def deduplicate(conn: Connection, rows: Sequence[Any]) -> tuple[list[tuple[str, str]], set[str]]:
+def deduplicate(tx: Transaction, rows: Sequence[IndexRow]) -> tuple[list[tuple[str, str]], set[str]]:
     """Records whose normalised URLs collide are one article: keep the published one, then the
     earliest, then the first file name. Returns (duplicate, kept) pairs and the ids whose public
     state changed."""
-    groups: dict[str, list[Any]] = defaultdict(list)
+    groups: dict[str, list[IndexRow]] = defaultdict(list)
     for r in rows:
         groups[r.norm_url].append(r)
     duplicate_of: dict[str, str] = {}
@@ -173,19 +125,20 @@ def deduplicate(conn: Connection, rows: Sequence[Any]) -> tuple[list[tuple[str, 
     changed = {r.id for r in rows if duplicate_of.get(r.id) != r.duplicate_of}
     for r in rows:
         if r.id in changed:
-            public = bool(r.published) and r.id not in duplicate_of
-            conn.execute(update(articles).where(articles.c.id == r.id)
-                         .values(duplicate_of=duplicate_of.get(r.id), public=public))
-            conn.execute(update(article_topics).where(article_topics.c.article_id == r.id).values(public=public))
+            tx.set_duplicate(r.id, duplicate_of.get(r.id), r.published and r.id not in duplicate_of)
     return sorted(duplicate_of.items()), changed
 
 
-def refresh_derived(conn: Connection, touched: set[str]) -> list[tuple[str, str]]:
+def _doc(vocabulary: Vocabulary, r: DocRow) -> Doc:
+    return Doc(r.id, r.norm_url, vocabulary.encode(r.search), tuple(r.topics), r.published_ts, r.quality,
+               frozenset(r.curated))
+
+
+def refresh_derived(tx: Transaction, touched: set[str]) -> list[tuple[str, str]]:
     """Deduplicate by URL, then refresh the related lists the changes may affect; returns the
     (duplicate, kept) pairs."""
-    light = conn.execute(select(articles.c.id, articles.c.path, articles.c.published, articles.c.duplicate_of,
-                                articles.c.published_ts, articles.c.norm_url)).all()
-    pairs, flipped = deduplicate(conn, light)
+    light = tx.index_rows()
+    pairs, flipped = deduplicate(tx, light)
     touched = touched | flipped
     duplicates = dict(pairs)
     public_ids = sorted(r.id for r in light if r.published and r.id not in duplicates)
@@ -193,14 +146,10 @@ def refresh_derived(conn: Connection, touched: set[str]) -> list[tuple[str, str]
     vocabulary = Vocabulary()
     docs: list[Doc] = []
     targets: set[str] = set()
-    for start in range(0, len(public_ids), 5000):  # stream: only words are kept, not rows
-        for r in conn.execute(select(articles.c.id, articles.c.norm_url, articles.c.search, articles.c.topics,
-                                     articles.c.published_ts, articles.c.quality, articles.c.curated, articles.c.related)
-                              .where(articles.c.id.in_(public_ids[start:start + 5000]))):
-            docs.append(Doc(r.id, r.norm_url, vocabulary.encode(r.search), tuple(json.loads(r.topics)), r.published_ts, r.quality,
-                               frozenset(json.loads(r.curated))))
-            if r.id in touched or touched.intersection(json.loads(r.related)):
-                targets.add(r.id)
+    for r in tx.iter_docs(public_ids):  # streamed: only words are kept, not rows
+        docs.append(_doc(vocabulary, r))
+        if r.id in touched or touched.intersection(r.related):
+            targets.add(r.id)
     index = RelatedIndex(docs)
     del docs
     if len(targets) * 5 > len(public_ids):
@@ -208,56 +157,32 @@ def refresh_derived(conn: Connection, touched: set[str]) -> list[tuple[str, str]
     else:
         for i in list(targets):  # a changed article's new neighbours may now rank it higher
             targets.update(index.neighbours(i))
-    stmt = update(articles).where(articles.c.id == bindparam("b_id")).values(related=bindparam("b_related"))
-    ordered = sorted(targets)
-    for start in range(0, len(ordered), BATCH):
-        conn.execute(stmt, [{"b_id": i, "b_related": dumps(index.neighbours(i))} for i in ordered[start:start + BATCH]])
+    tx.set_related({i: index.neighbours(i) for i in targets})
     return pairs
 
 
-def existing_duplicates(conn: Connection) -> list[tuple[str, str]]:
-    """(duplicate, kept) pairs already in the index, for syncs that change nothing."""
-    return sorted(tuple(r) for r in conn.execute(
-        select(articles.c.id, articles.c.duplicate_of).where(articles.c.duplicate_of.is_not(None))))
-
-
 _LOCAL_NEIGHBOURHOOD = 150  # per topic and side in time: candidates for a single-record refresh
-_DOC_COLUMNS = (articles.c.id, articles.c.norm_url, articles.c.search, articles.c.topics, articles.c.published_ts,
-                articles.c.quality, articles.c.curated)
 
 
-def _local_neighbours(conn: Connection, article_id: str) -> list[str] | None:
+def _local_neighbours(tx: Transaction, article_id: str) -> list[str] | None:
     """Related ids for one article, ranked among the articles nearest in time in its topics
     (the full import ranks against everything; this keeps a single write cheap at 100k)."""
-    me = conn.execute(select(*_DOC_COLUMNS).where(articles.c.id == article_id, articles.c.public.is_(True))).first()
-    if me is None:
+    found = tx.public_docs([article_id])
+    if not found:
         return None
-    ids: set[str] = set()
-    for slug in json.loads(me.topics) or [None]:
-        if slug is None:
-            base = select(articles.c.id.label("i"), articles.c.published_ts.label("t")).where(articles.c.public.is_(True))
-        else:
-            base = select(article_topics.c.article_id.label("i"), article_topics.c.published_ts.label("t")).where(
-                article_topics.c.topic_slug == slug, article_topics.c.public.is_(True))
-        when = base.selected_columns.t
-        ids.update(conn.execute(base.where(when <= me.published_ts).order_by(when.desc()).limit(_LOCAL_NEIGHBOURHOOD)).scalars())
-        ids.update(conn.execute(base.where(when > me.published_ts).order_by(when).limit(_LOCAL_NEIGHBOURHOOD)).scalars())
-    ids.add(article_id)
+    me = found[0]
+    ids = {article_id}
+    slugs: list[str | None] = [*me.topics] or [None]  # no topics: its neighbours in all articles
+    for slug in slugs:
+        ids |= tx.nearest_in_time(slug, me.published_ts, _LOCAL_NEIGHBOURHOOD)
     vocabulary = Vocabulary()
-    docs = [Doc(r.id, r.norm_url, vocabulary.encode(r.search), tuple(json.loads(r.topics)), r.published_ts, r.quality,
-                frozenset(json.loads(r.curated)))
-            for r in conn.execute(select(*_DOC_COLUMNS).where(articles.c.id.in_(sorted(ids)), articles.c.public.is_(True)))]
-    return RelatedIndex(docs).neighbours(article_id)
+    return RelatedIndex([_doc(vocabulary, r) for r in tx.public_docs(ids)]).neighbours(article_id)
 
 
-def refresh_local(conn: Connection, article_ids: set[str], norm_urls: set[str]) -> list[tuple[str, str]]:
+def refresh_local(tx: Transaction, article_ids: set[str], norm_urls: set[str]) -> list[tuple[str, str]]:
     """After one record changed: deduplicate its URL groups, then refresh its related list and
     those of its new neighbours. Returns the (duplicate, kept) pairs of those groups."""
-    group = conn.execute(select(articles.c.id, articles.c.path, articles.c.published, articles.c.duplicate_of,
-                                articles.c.published_ts, articles.c.norm_url)
-                         .where(articles.c.norm_url.in_(sorted(norm_urls)))).all()
-    pairs, flipped = deduplicate(conn, group)
-    stmt = update(articles).where(articles.c.id == bindparam("b_id")).values(related=bindparam("b_related"))
+    pairs, flipped = deduplicate(tx, tx.index_rows(norm_urls))
     todo = sorted(article_ids | flipped)
     done: set[str] = set()
     while todo:
@@ -265,10 +190,10 @@ def refresh_local(conn: Connection, article_ids: set[str], norm_urls: set[str]) 
         if current in done:
             continue
         done.add(current)
-        neighbours = _local_neighbours(conn, current)
+        neighbours = _local_neighbours(tx, current)
         if neighbours is None:
             continue
-        conn.execute(stmt, [{"b_id": current, "b_related": dumps(neighbours)}])
+        tx.set_related({current: neighbours})
         if current in article_ids:
             todo.extend(n for n in neighbours if n not in done)  # the new article may now rank for them
     return pairs

@@ -30,7 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = True  # type: ignore[attr-defined]
-    context.init_app(app, Store(database_url(app)), KeyRing(instance))
+    context.init_app(app, Store(database_url(app), auto_upgrade=app.config["AUTO_UPGRADE"]), KeyRing(instance))
 
     from . import api, feeds_routes, home
 

@@ -48,18 +48,18 @@ def article_objects(rows: list[ArticleRow], link_builder: Links, *, full: bool) 
 @bp.get("/topics")
 def topics() -> Response:
     link_builder = links()
-    value = [{"slug": t["slug"], "name": t["name"], "parent": t["data"].get("parent"), "count": t["count"],
-              "images": [i for i in t["data"].get("images") or [] if isinstance(i, str)],
-              "feeds": link_builder.feeds(FeedRef("topic", t["slug"]))} for t in get_store().topics()]
+    value = [{"slug": t.slug, "name": t.name, "parent": t.data.get("parent"), "count": t.count,
+              "images": [i for i in t.data.get("images") or [] if isinstance(i, str)],
+              "feeds": link_builder.feeds(FeedRef("topic", t.slug))} for t in get_store().topics()]
     return signed({"title": "Topics", "value": value, "opml": link_builder.opml()})
 
 
 @bp.get("/providers")
 def providers() -> Response:
     link_builder = links()
-    value = [{"domain": p["domain"], "name": p["name"], "count": p["count"],
-              "feeds": link_builder.feeds(FeedRef("provider", p["domain"]))}
-             for p in get_store().providers() if p["count"]]
+    value = [{"domain": p.domain, "name": p.name, "count": p.count,
+              "feeds": link_builder.feeds(FeedRef("provider", p.domain))}
+             for p in get_store().providers() if p.count]
     return signed({"title": "Providers", "value": value})
 
 
@@ -92,7 +92,7 @@ def topic_articles(slug: str) -> Response:
     rows = store.recent("topic", slug, query, offset=(page - 1) * size)
     link_builder = links()
     kept = {k: v for k, v in request.args.items() if k == "per_page" or k in FILTER_PARAMS}
-    return signed({"title": topic["name"], "path": link_builder.api("api.v1.topic_articles", slug=slug),
+    return signed({"title": topic.name, "path": link_builder.api("api.v1.topic_articles", slug=slug),
                    "page": page, "perPage": size, "value": article_objects(rows[:size], link_builder, full=False),
                    "nextPage": link_builder.api("api.v1.topic_articles", slug=slug, page=page + 1, **kept)
                    if len(rows) > size else None})

@@ -111,6 +111,52 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool) -> No
 
 
 @main.command()
+@click.option("--show", is_flag=True, help="Only print the index's schema revision and this version's.")
+@instance_option
+@pass_state
+def upgrade(state: CliState, show: bool) -> None:
+    """Migrate the index to this version's schema (also done at start unless auto_upgrade is false)."""
+    from feeds.store import SchemaError, index_revision, upgrade_index
+
+    url = _database_url(state.path)
+    try:
+        if show:
+            current, head = index_revision(url)
+            click.echo(f"index at revision {current or 'none (empty)'}; this topicfeed's is {head}")
+            return
+        before, after = upgrade_index(url)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"already at revision {after}" if before == after else f"upgraded from {before or 'empty'} to {after}")
+
+
+@main.command()
+@click.argument("revision")
+@instance_option
+@pass_state
+def downgrade(state: CliState, revision: str) -> None:
+    """Undo schema revisions down to REVISION, before installing an older topicfeed (run it with this one)."""
+    from feeds.store import SchemaError, downgrade_index
+
+    try:
+        before, after = downgrade_index(_database_url(state.path), revision)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"downgraded from {before} to {after}")
+
+
+def _database_url(path: Path) -> str:
+    """The index's URL without opening the store (which would upgrade it)."""
+    from . import database_url
+    from .settings import load_settings
+
+    init_instance(path)
+    bare = Flask(__name__, instance_path=str(path))
+    bare.config.update(load_settings(path))
+    return database_url(bare)
+
+
+@main.command()
 @click.argument("content_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 def check(content_dirs: tuple[Path, ...]) -> None:
     """Validate CONTENT_DIRS without writing anything; exit 1 if any file is invalid."""

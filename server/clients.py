@@ -9,54 +9,35 @@ import base64
 import json
 import secrets
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from itsdangerous import BadSignature
-from sqlalchemy import insert, select, update
 
-from feeds.store import Store, clients
+from feeds.store import Client, Store
 
 from .signing import CLIENT_TOKEN, client_secret, key_id, sign, unsign
 
 PAIRING_PREFIX = "topicfeed-pair-v1:"
 
 
-@dataclass(frozen=True)
-class Client:
-    id: str
-    name: str
-    created_ts: int
-    key_id: str
-    revoked: bool
-
-
-def _row(r: Any) -> Client:
-    return Client(r.id, r.name, r.created_ts, r.key_id, bool(r.revoked))
-
-
 def add_client(store: Store, keys: list[str], name: str) -> Client:
     client = Client("c_" + secrets.token_hex(8), name, int(time.time()), key_id(keys[-1]), False)
-    with store.write() as conn:
-        conn.execute(insert(clients).values(id=client.id, name=client.name, created_ts=client.created_ts,
-                                            key_id=client.key_id, revoked=False))
+    with store.write() as tx:
+        tx.add_client(client)
     return client
 
 
 def list_clients(store: Store) -> list[Client]:
-    with store.engine.connect() as conn:
-        return [_row(r) for r in conn.execute(select(clients).order_by(clients.c.created_ts, clients.c.id))]
+    return store.clients()
 
 
 def get_client(store: Store, client_id: str) -> Client | None:
-    with store.engine.connect() as conn:
-        row = conn.execute(select(clients).where(clients.c.id == client_id)).first()
-    return _row(row) if row else None
+    return store.client(client_id)
 
 
 def revoke_client(store: Store, client_id: str) -> bool:
-    with store.write() as conn:
-        return conn.execute(update(clients).where(clients.c.id == client_id).values(revoked=True)).rowcount > 0
+    """False when there is no such client."""
+    with store.write() as tx:
+        return tx.revoke_client(client_id)
 
 
 def secret_for(client: Client, keys: list[str]) -> str | None:

@@ -44,7 +44,7 @@ def _page(slug: str, page: int) -> Response:
     items: list[dict[str, Any]] = [
         sign_object({k: v for k, v in r.record.items() if k not in _HIDDEN}, g.secret) for r in rows[:PAGE_SIZE]
     ]
-    body = {"title": topic["name"], "path": page_path(slug, page), "page": page, "value": items,
+    body = {"title": topic.name, "path": page_path(slug, page), "page": page, "value": items,
             "nextPage": page_path(slug, page + 1) if len(rows) > PAGE_SIZE else None}
     return jsonify(sign_object(body, g.secret))
 

@@ -22,16 +22,16 @@ def export_urls(app: Flask, links: Links) -> Iterator[str]:
     store = get_store(app)
     yield links.home()
     yield links.opml()
-    topics = [t for t in store.topics() if t["count"]]
-    refs = [FeedRef("all")] + [FeedRef("topic", t["slug"]) for t in topics]
-    refs += [FeedRef("provider", p["domain"]) for p in store.providers() if p["count"]]
+    topics = [t for t in store.topics() if t.count]
+    refs = [FeedRef("all")] + [FeedRef("topic", t.slug) for t in topics]
+    refs += [FeedRef("provider", p.domain) for p in store.providers() if p.count]
     for ref in refs:
         yield from links.feeds(ref).values()
     yield links.api("api.v1.topics")
     yield links.api("api.v1.providers")
     for topic in topics:
-        for page in range(1, page_count(topic["count"]) + 1):
-            yield links.base + page_path(topic["slug"], page)
+        for page in range(1, page_count(topic.count) + 1):
+            yield links.base + page_path(topic.slug, page)
 
 
 def _target(out: Path, path: str) -> Path:

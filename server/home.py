@@ -20,9 +20,8 @@ def home() -> Response:
 
     def build() -> Rendered:
         store = get_store()
-        topics = [dict(t, feeds=link_builder.feeds(FeedRef("topic", t["slug"]))) for t in store.topics() if t["count"]]
-        providers = [dict(p, feeds=link_builder.feeds(FeedRef("provider", p["domain"])))
-                     for p in store.providers() if p["count"]]
+        topics = [(t, link_builder.feeds(FeedRef("topic", t.slug))) for t in store.topics() if t.count]
+        providers = [(p, link_builder.feeds(FeedRef("provider", p.domain))) for p in store.providers() if p.count]
         html = render_template("index.html", title=current_app.config["SITE_TITLE"], topics=topics,
                                providers=providers, stats=store.stats(), all=link_builder.feeds(FeedRef("all")),
                                opml=link_builder.opml())

@@ -18,6 +18,7 @@ class Setting:
 
 SETTINGS = [
     Setting("DATABASE_URL", "", "SQLAlchemy URL of the index; empty = SQLite file topicfeed.db in the instance folder"),
+    Setting("AUTO_UPGRADE", True, "migrate the index to this version's schema at start (locked); false: `topicfeed upgrade` does it"),
     Setting("CONTENT_DIRS", [], "content roots in the everyday-cc layout; later ones override earlier ones"),
     Setting("PUBLIC_BASE_URL", "", "absolute URL the service is reached at (feeds' self links); empty = from the request"),
     Setting("SITE_TITLE", "topicfeed", "title of the HTML index and the OPML list"),

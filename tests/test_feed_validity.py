@@ -19,8 +19,8 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$
 
 def feed_paths(app) -> list[str]:
     store = get_store(app)
-    paths = ["/feeds/all"] + [f"/feeds/topics/{t['slug']}" for t in store.topics() if t["count"]]
-    return paths + [f"/feeds/providers/{p['domain']}" for p in store.providers() if p["count"]]
+    paths = ["/feeds/all"] + [f"/feeds/topics/{t.slug}" for t in store.topics() if t.count]
+    return paths + [f"/feeds/providers/{p.domain}" for p in store.providers() if p.count]
 
 
 def http_url(value: str | None) -> bool:

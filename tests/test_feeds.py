@@ -18,7 +18,7 @@ def public_records(app) -> dict[str, dict]:
 
 
 def topic_slugs(app) -> list[str]:
-    return [t["slug"] for t in get_store(app).topics() if t["count"]]
+    return [t.slug for t in get_store(app).topics() if t.count]
 
 
 def check_xml_feed(data: bytes, expected: list, names: dict[str, str]) -> None:
@@ -38,7 +38,7 @@ def check_xml_feed(data: bytes, expected: list, names: dict[str, str]) -> None:
 
 
 def test_every_topic_feed_in_every_format(corpus_app, corpus_client):
-    names = {t["slug"]: t["name"] for t in get_store(corpus_app).topics()}
+    names = {t.slug: t.name for t in get_store(corpus_app).topics()}
     records = public_records(corpus_app)
     slugs = topic_slugs(corpus_app)
     assert len(slugs) > 20
@@ -55,17 +55,17 @@ def test_every_topic_feed_in_every_format(corpus_app, corpus_client):
 
 
 def test_all_and_provider_feeds(corpus_app, corpus_client):
-    names = {t["slug"]: t["name"] for t in get_store(corpus_app).topics()}
+    names = {t.slug: t.name for t in get_store(corpus_app).topics()}
     records = public_records(corpus_app)
     ordered = sorted(records.values(), key=lambda a: (-a.published_ts, a.id))
     for ext in ("rss", "atom"):
         check_xml_feed(corpus_client.get(f"/feeds/all.{ext}?limit=200").data, ordered, names)
     for provider in get_store(corpus_app).providers():
-        if not provider["count"]:
+        if not provider.count:
             continue
-        expected = [a for a in ordered if a.record["provider"]["domain"] == provider["domain"]]
+        expected = [a for a in ordered if a.record["provider"]["domain"] == provider.domain]
         for ext in ("rss", "atom"):
-            check_xml_feed(corpus_client.get(f"/feeds/providers/{provider['domain']}.{ext}").data, expected, names)
+            check_xml_feed(corpus_client.get(f"/feeds/providers/{provider.domain}.{ext}").data, expected, names)
 
 
 def test_unpublished_and_duplicates_never_appear(corpus_app, corpus_client):

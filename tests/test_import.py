@@ -57,13 +57,13 @@ def test_whole_corpus_imports_every_wellformed_record(corpus_app):
 
 def test_lenient_taxonomy_files_are_read(corpus_app):
     store = get_store(corpus_app)
-    slugs = {t["slug"]: t for t in store.topics()}
+    slugs = {t.slug: t for t in store.topics()}
     for slug in ("ai-in-finance", "ai-in-marketing", "ai-in-sales", "ai-in-education", "ai-in-security"):
         assert slug in slugs, f"topic file with trailing '---' not read: {slug}"
-        assert slugs[slug]["data"]["parent"] == "AI"
-    providers = {p["domain"]: p for p in store.providers()}
-    assert providers["theguardian.com"]["data"].get("taxonomy") == "organization"  # file without .md
-    assert providers["infoworld.com"]["name"] == "InfoWorld"
+        assert slugs[slug].data["parent"] == "AI"
+    providers = {p.domain: p for p in store.providers()}
+    assert providers["theguardian.com"].data.get("taxonomy") == "organization"  # file without .md
+    assert providers["infoworld.com"].name == "InfoWorld"
 
 
 def test_seed_updates_record_in_place(tmp_path, app):
@@ -223,7 +223,7 @@ def test_index_one_agrees_with_a_full_sync(tmp_path, app):
     assert sorted(full.duplicates) == sorted(sync(store, [site]).duplicates)
     public = lambda s: sorted(r.id for r in s.iter_index_rows() if r.published and not r.duplicate_of)  # noqa: E731
     assert public(store) == public(fresh)
-    assert {t["slug"] for t in store.topics()} == {t["slug"] for t in fresh.topics()}
+    assert {t.slug for t in store.topics()} == {t.slug for t in fresh.topics()}
     row = store.article(new.stem)
     assert row.related and new.stem not in row.related
     assert all(store.article(i) is not None for i in row.related)

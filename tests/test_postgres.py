@@ -39,7 +39,7 @@ def test_corpus_on_postgres_matches_sqlite(pg_app, tmp_path):
     pg_report = sync(get_store(pg_app), roots)
     sqlite_app = create_app({"API_ACCESS": "public", "VERSION_TTL": 0}, tmp_path / "sqlite")
     lite_report = sync(get_store(sqlite_app), roots)
-    assert get_store(pg_app).engine.dialect.name == "postgresql"
+    assert get_store(pg_app).dialect == "postgresql"
     assert pg_report.summary() == lite_report.summary()
     assert get_store(pg_app).stats() == get_store(sqlite_app).stats()
     for path in ("/feeds/topics/ai.atom", "/feeds/all.rss?limit=200", "/feeds/providers/infoworld.com.json",

@@ -1,0 +1,169 @@
+"""The article index: SQLite by default, PostgreSQL with the same code (SQLAlchemy Core).
+
+All SQL of topicfeed lives in this package, one module per table family: ``articles``,
+``taxonomy`` (topics, providers), ``files`` (file states, bad files), ``clients``; the
+tables are in ``schema`` and their history in ``migrations`` (see ``migrate``). ``Store``
+reads; ``Store.write()`` yields a ``Transaction`` that reads and writes in one database
+transaction. Every write transaction bumps ``version``, which the server uses to validate
+caches. The content files stay the source of truth; ``feeds.importer`` rebuilds the
+articles from them (clients exist only here).
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, event, select
+from sqlalchemy.engine import Engine
+
+from . import migrate
+from .articles import ArticleReads, ArticleRow, ArticleWrites, DocRow, IndexRow, NewArticle
+from .clients import Client, ClientReads, ClientWrites
+from .files import BadFile, FileReads, FileState, FileWrites
+from .migrate import SchemaError
+from .schema import meta
+from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
+
+__all__ = ["ArticleRow", "BadFile", "Client", "DocRow", "FileState", "IndexRow", "NewArticle", "Provider",
+           "SchemaError", "Store", "Topic", "Transaction", "dumps", "index_revision", "upgrade_index",
+           "downgrade_index"]
+
+
+def dumps(value: Any) -> str:
+    """Canonical compact JSON: how JSON columns and meta values are stored."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, json_serializer=dumps, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, json_serializer=dumps, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA cache_size=-8000")  # 8 MB page cache per connection: the VPS has 512 MB
+    cur.close()
+
+
+class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, FileReads, FileWrites,
+                  ClientReads, ClientWrites):
+    """One open write transaction (from ``Store.write()``): every read sees its own writes."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def _conn(self) -> AbstractContextManager[Connection]:
+        return nullcontext(self.conn)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(meta.delete().where(meta.c.key == key))
+        self.conn.execute(meta.insert().values(key=key, value=value))
+
+
+class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads):
+    """One database. ``url`` is an SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://…``).
+
+    Opening migrates the index to this topicfeed's schema (under a lock, see ``migrate``);
+    with ``auto_upgrade=False`` an index at another revision raises ``SchemaError`` instead.
+    """
+
+    def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
+        self.url = url
+        self._engine = _engine(url)
+        try:
+            if migrate.needs_upgrade(self._engine):
+                if not auto_upgrade:
+                    raise SchemaError(f"the index at {url} is not at schema revision {migrate.head()}: "
+                                      "run `topicfeed upgrade`")
+                migrate.upgrade(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
+        self._memo: dict[str, tuple[str, Any]] = {}
+
+    def _conn(self) -> AbstractContextManager[Connection]:
+        return self._engine.connect()
+
+    @property
+    def dialect(self) -> str:
+        """"sqlite" or "postgresql"."""
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def analyze(self) -> None:
+        """Refresh the planner's statistics after a large change (SQLite has no autovacuum)."""
+        if self.dialect == "sqlite":
+            with self._engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+
+    @contextmanager
+    def write(self) -> Iterator[Transaction]:
+        """One transaction; commits with a new version or rolls back entirely."""
+        with self._engine.begin() as conn:
+            tx = Transaction(conn)
+            yield tx
+            tx.set_meta("version", secrets.token_hex(8))
+
+    def version(self) -> str:
+        """Changes with every committed write ("empty" before the first)."""
+        return self.get_meta("version") or "empty"
+
+    def get_meta(self, key: str) -> str | None:
+        with self._conn() as conn:
+            return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+
+    def _per_version(self, name: str, compute: Callable[[], Any]) -> Any:
+        """Aggregates (counts over 100k rows) are computed once per store version."""
+        version = self.version()
+        hit = self._memo.get(name)
+        if hit is None or hit[0] != version:
+            hit = (version, compute())
+            self._memo[name] = hit
+        return hit[1]
+
+    def topics(self) -> list[Topic]:
+        """Every topic (taxonomy first, then names only seen in records) with its public count."""
+        return self._per_version("topics", self.counted_topics)
+
+    def providers(self) -> list[Provider]:
+        """Every provider with its public count (organisation files first, then record-only ones)."""
+        return self._per_version("providers", self.counted_providers)
+
+
+def index_revision(url: str) -> tuple[str | None, str]:
+    """(revision the index at ``url`` is at, this topicfeed's head revision); does not migrate."""
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            return migrate.current(conn), migrate.head()
+    finally:
+        engine.dispose()
+
+
+def upgrade_index(url: str) -> tuple[str | None, str]:
+    """``topicfeed upgrade``: migrate to the head revision; returns (before, after)."""
+    engine = _engine(url)
+    try:
+        return migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def downgrade_index(url: str, revision: str) -> tuple[str | None, str]:
+    """``topicfeed downgrade``: undo revisions down to ``revision``; returns (before, after)."""
+    engine = _engine(url)
+    try:
+        return migrate.downgrade(engine, revision)
+    finally:
+        engine.dispose()

@@ -1,0 +1,299 @@
+"""Articles with their topic links and lookup hashes: the feed and API reads, and the
+importer's writes (rows, duplicates, related lists)."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
+
+from ..query import FeedQuery
+from .access import Access, WriteAccess
+from .schema import article_topics, article_urls, articles, bad_files
+
+BATCH = 1000  # rows per statement: bounded memory, and below every driver's parameter limit
+
+
+@dataclass
+class ArticleRow:
+    """What feeds and the API need of one stored article."""
+
+    id: str
+    published_ts: int  # Unix seconds
+    record: dict[str, Any]
+    topics: list[str]
+    related: list[str]
+    public: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> ArticleRow:
+        return cls(row.id, row.published_ts, row.record, row.topics, row.related, bool(row.public))
+
+
+_ROW_COLUMNS = (articles.c.id, articles.c.published_ts, articles.c.record, articles.c.topics,
+                articles.c.related, articles.c.public)
+
+
+@dataclass
+class NewArticle:
+    """One parsed record as the importer stores it. ``url_hashes``: lookup hash -> URL."""
+
+    id: str
+    path: str
+    file_size: int
+    file_mtime_ns: int
+    file_sha: str
+    published: bool
+    published_ts: int
+    norm_url: str
+    provider_domain: str
+    type: str
+    quality: int | None
+    heat: int | None
+    search: str
+    topics: list[str]
+    record: dict[str, Any]
+    curated: list[str]
+    url_hashes: dict[str, str] = field(default_factory=dict)
+
+
+class IndexRow(NamedTuple):
+    """What deduplication needs of an article."""
+
+    id: str
+    path: str
+    published: bool
+    duplicate_of: str | None
+    published_ts: int
+    norm_url: str
+
+
+class DocRow(NamedTuple):
+    """What related-article ranking needs of a public article."""
+
+    id: str
+    norm_url: str
+    search: str
+    topics: list[str]
+    published_ts: int
+    quality: int | None
+    curated: list[str]
+    related: list[str]
+
+
+_INDEX_COLUMNS = (articles.c.id, articles.c.path, articles.c.published, articles.c.duplicate_of,
+                  articles.c.published_ts, articles.c.norm_url)
+_DOC_COLUMNS = (articles.c.id, articles.c.norm_url, articles.c.search, articles.c.topics, articles.c.published_ts,
+                articles.c.quality, articles.c.curated, articles.c.related)
+
+
+def _index_row(r: Any) -> IndexRow:
+    return IndexRow(r.id, r.path, bool(r.published), r.duplicate_of, r.published_ts, r.norm_url)
+
+
+class ArticleReads(Access):
+    def recent(self, scope: str, key: str | None, query: FeedQuery, offset: int = 0) -> list[ArticleRow]:
+        """Newest public articles of all/topic/provider, filtered; reads only what it returns.
+
+        Ids come first from a covering index (deep pages skip index entries, not records),
+        then the returned rows are read by primary key.
+        """
+        filtered = query.min_quality is not None or query.min_heat is not None or query.type or query.q
+        stmt: Select[Any]
+        if scope == "topic":
+            when, ident = article_topics.c.published_ts, article_topics.c.article_id
+            stmt = select(ident).where(article_topics.c.topic_slug == key, article_topics.c.public.is_(True))
+            if filtered:
+                stmt = stmt.join(articles, articles.c.id == ident)
+        else:
+            when, ident = articles.c.published_ts, articles.c.id
+            stmt = select(ident).where(articles.c.public.is_(True))
+            if scope == "provider":
+                stmt = stmt.where(articles.c.provider_domain == key)
+        if query.min_quality is not None:
+            stmt = stmt.where(articles.c.quality >= query.min_quality)
+        if query.min_heat is not None:
+            stmt = stmt.where(articles.c.heat >= query.min_heat)
+        if query.type:
+            stmt = stmt.where(articles.c.type == query.type)
+        if query.q:
+            escaped = query.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(articles.c.search.like(f"%{escaped}%", escape="\\"))
+        stmt = stmt.order_by(when.desc(), ident).limit(query.limit).offset(offset)
+        with self._conn() as conn:
+            ids = conn.execute(stmt).scalars().all()
+            by_id = {r.id: ArticleRow.from_row(r)
+                     for r in conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(ids)))} if ids else {}
+        return [by_id[i] for i in ids]
+
+    def article(self, article_id: str, *, public_only: bool = True) -> ArticleRow | None:
+        stmt = select(*_ROW_COLUMNS).where(articles.c.id == article_id)
+        if public_only:
+            stmt = stmt.where(articles.c.public.is_(True))
+        with self._conn() as conn:
+            row = conn.execute(stmt).first()
+        return ArticleRow.from_row(row) if row else None
+
+    def articles_by_ids(self, ids: Iterable[str]) -> dict[str, ArticleRow]:
+        """The public ones among ``ids``, by id."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        with self._conn() as conn:  # by primary key; `public` is checked here, not by the planner
+            rows = conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(ids)))
+            return {r.id: ArticleRow.from_row(r) for r in rows if r.public}
+
+    def lookup(self, hash_prefix: str) -> list[tuple[ArticleRow, list[tuple[str, str]]]]:
+        """Public articles having a URL whose hash starts with ``hash_prefix`` (lower-case hex),
+        newest first, each with its (hash, URL) pairs."""
+        upper = hash_prefix + "g"  # every hex continuation sorts below 'g'
+        with self._conn() as conn:
+            matches = conn.execute(
+                select(article_urls.c.article_id).where(article_urls.c.hash >= hash_prefix, article_urls.c.hash < upper).distinct()
+            ).scalars().all()
+            if not matches:
+                return []
+            rows = [r for r in conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(matches))
+                                            .order_by(articles.c.published_ts.desc(), articles.c.id)) if r.public]
+            urls: dict[str, list[tuple[str, str]]] = {}
+            for r in conn.execute(select(article_urls).where(article_urls.c.article_id.in_([r.id for r in rows]))
+                                  .order_by(article_urls.c.article_id, article_urls.c.hash)):
+                urls.setdefault(r.article_id, []).append((r.hash, r.url))
+        return [(ArticleRow.from_row(r), urls.get(r.id, [])) for r in rows]
+
+    def url_hashes(self, ids: Iterable[str]) -> dict[str, list[str]]:
+        """article id -> the lookup hashes stored at import (sorted), for articles that have any."""
+        ids = list(ids)
+        out: dict[str, list[str]] = {}
+        with self._conn() as conn:
+            for start in range(0, len(ids), BATCH):
+                for r in conn.execute(select(article_urls.c.article_id, article_urls.c.hash)
+                                      .where(article_urls.c.article_id.in_(ids[start:start + BATCH]))
+                                      .order_by(article_urls.c.article_id, article_urls.c.hash)):
+                    out.setdefault(r.article_id, []).append(r.hash)
+        return out
+
+    def stats(self) -> dict[str, int]:
+        """Counts: ``articles`` stored, ``public`` ones, ``bad_files``."""
+        with self._conn() as conn:
+            total = conn.execute(select(func.count()).select_from(articles)).scalar() or 0
+            public = conn.execute(select(func.count()).select_from(articles).where(articles.c.public.is_(True))).scalar() or 0
+            bad = conn.execute(select(func.count()).select_from(bad_files)).scalar() or 0
+        return {"articles": total, "public": public, "bad_files": bad}
+
+    def newest_ts(self) -> int | None:
+        """Publication time (Unix seconds) of the newest public article."""
+        with self._conn() as conn:
+            return conn.execute(select(func.max(articles.c.published_ts)).where(articles.c.public.is_(True))).scalar()
+
+    def iter_index_rows(self) -> Iterator[IndexRow]:
+        """Every article's dedup columns (published, duplicate_of…), streamed."""
+        with self._conn() as conn:
+            for r in conn.execute(select(*_INDEX_COLUMNS)).yield_per(5000):
+                yield _index_row(r)
+
+    def iter_docs(self, ids: list[str] | None = None) -> Iterator[DocRow]:
+        """Ranking inputs of the given articles (all when None), streamed in batches."""
+        with self._conn() as conn:
+            if ids is None:
+                for r in conn.execute(select(*_DOC_COLUMNS)).yield_per(5000):
+                    yield DocRow(*r)
+                return
+            for start in range(0, len(ids), 5000):
+                for r in conn.execute(select(*_DOC_COLUMNS).where(articles.c.id.in_(ids[start:start + 5000]))):
+                    yield DocRow(*r)
+
+
+class ArticleWrites(WriteAccess):
+    def put_articles(self, batch: list[NewArticle]) -> None:
+        """Insert or replace articles with their topic links and lookup hashes; the duplicate
+        mark and related list start empty (``set_duplicate``, ``set_related`` fill them)."""
+        if not batch:
+            return
+        self.delete_articles([a.id for a in batch])
+        rows, links, urls = [], [], []
+        for a in batch:
+            row = {k: v for k, v in vars(a).items() if k != "url_hashes"}
+            rows.append({**row, "public": a.published, "duplicate_of": None, "related": []})
+            links += [{"topic_slug": s, "article_id": a.id, "public": a.published, "published_ts": a.published_ts}
+                      for s in a.topics]
+            urls += [{"hash": h, "article_id": a.id, "url": u} for h, u in a.url_hashes.items()]
+        self.conn.execute(insert(articles), rows)
+        if links:
+            self.conn.execute(insert(article_topics), links)
+        if urls:
+            self.conn.execute(insert(article_urls), urls)
+
+    def delete_articles(self, ids: list[str]) -> None:
+        """Remove articles and their topic and URL rows."""
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start:start + BATCH]
+            for table, column in ((articles, articles.c.id), (article_topics, article_topics.c.article_id),
+                                  (article_urls, article_urls.c.article_id)):
+                self.conn.execute(delete(table).where(column.in_(chunk)))
+
+    def article_ids(self) -> list[str]:
+        return list(self.conn.execute(select(articles.c.id)).scalars())
+
+    def records(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """id -> stored record, for up to a few thousand ids."""
+        return {r.id: r.record for r in self.conn.execute(select(articles.c.id, articles.c.record).where(articles.c.id.in_(ids)))}
+
+    def norm_url(self, article_id: str) -> str | None:
+        return self.conn.execute(select(articles.c.norm_url).where(articles.c.id == article_id)).scalar()
+
+    def set_topics(self, slugs_by_id: dict[str, list[str]]) -> None:
+        """Give articles new topic slugs (the taxonomy changed) and relink them."""
+        ids = list(slugs_by_id)
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start:start + BATCH]
+            state = self.conn.execute(select(articles.c.id, articles.c.public, articles.c.published_ts)
+                                      .where(articles.c.id.in_(chunk))).all()
+            self.conn.execute(delete(article_topics).where(article_topics.c.article_id.in_(chunk)))
+            self.conn.execute(update(articles).where(articles.c.id == bindparam("b_id")).values(topics=bindparam("b_topics")),
+                              [{"b_id": r.id, "b_topics": slugs_by_id[r.id]} for r in state])
+            links = [{"topic_slug": s, "article_id": r.id, "public": r.public, "published_ts": r.published_ts}
+                     for r in state for s in slugs_by_id[r.id]]
+            if links:
+                self.conn.execute(insert(article_topics), links)
+
+    def index_rows(self, norm_urls: Iterable[str] | None = None) -> list[IndexRow]:
+        """Dedup columns of every article, or of those with the given normalised URLs."""
+        stmt = select(*_INDEX_COLUMNS)
+        if norm_urls is not None:
+            stmt = stmt.where(articles.c.norm_url.in_(sorted(norm_urls)))
+        return [_index_row(r) for r in self.conn.execute(stmt)]
+
+    def set_duplicate(self, article_id: str, duplicate_of: str | None, public: bool) -> None:
+        self.conn.execute(update(articles).where(articles.c.id == article_id).values(duplicate_of=duplicate_of, public=public))
+        self.conn.execute(update(article_topics).where(article_topics.c.article_id == article_id).values(public=public))
+
+    def duplicates(self) -> list[tuple[str, str]]:
+        """(duplicate, kept) pairs, sorted."""
+        return sorted((r.id, r.duplicate_of) for r in self.conn.execute(
+            select(articles.c.id, articles.c.duplicate_of).where(articles.c.duplicate_of.is_not(None))))
+
+    def set_related(self, related: dict[str, list[str]]) -> None:
+        stmt = update(articles).where(articles.c.id == bindparam("b_id")).values(related=bindparam("b_related"))
+        items = sorted(related.items())
+        for start in range(0, len(items), BATCH):
+            self.conn.execute(stmt, [{"b_id": i, "b_related": r} for i, r in items[start:start + BATCH]])
+
+    def public_docs(self, ids: Iterable[str]) -> list[DocRow]:
+        """Ranking inputs of the public ones among ``ids``."""
+        return [DocRow(*r) for r in self.conn.execute(
+            select(*_DOC_COLUMNS).where(articles.c.id.in_(sorted(ids)), articles.c.public.is_(True)))]
+
+    def nearest_in_time(self, slug: str | None, ts: int, limit: int) -> set[str]:
+        """Ids of up to ``limit`` public articles on each side of ``ts`` (Unix seconds), in the
+        topic ``slug`` or among all articles when None."""
+        if slug is None:
+            base = select(articles.c.id.label("i"), articles.c.published_ts.label("t")).where(articles.c.public.is_(True))
+        else:
+            base = select(article_topics.c.article_id.label("i"), article_topics.c.published_ts.label("t")).where(
+                article_topics.c.topic_slug == slug, article_topics.c.public.is_(True))
+        when = base.selected_columns.t
+        ids = set(self.conn.execute(base.where(when <= ts).order_by(when.desc()).limit(limit)).scalars())
+        ids.update(self.conn.execute(base.where(when > ts).order_by(when).limit(limit)).scalars())
+        return ids

@@ -1,0 +1,90 @@
+"""The index's tables as SQLAlchemy Core metadata: what queries are written against.
+
+This is the schema at the migrations' head. Changing it means adding a revision under
+``migrations/versions/`` that takes an existing index from the previous head to this one.
+"""
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
+
+articles = Table(
+    "articles", metadata,
+    Column("id", String(255), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("file_size", BigInteger, nullable=False),
+    Column("file_mtime_ns", BigInteger, nullable=False),
+    Column("file_sha", String(64), nullable=False),
+    Column("public", Boolean, nullable=False),
+    Column("published", Boolean, nullable=False),
+    Column("duplicate_of", String(255)),
+    Column("published_ts", BigInteger, nullable=False),
+    Column("norm_url", Text, nullable=False),
+    Column("provider_domain", String(255), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("quality", Integer),
+    Column("heat", Integer),
+    Column("search", Text, nullable=False),
+    Column("topics", JSON, nullable=False),   # list of slugs
+    Column("record", JSON, nullable=False),   # the cleaned record
+    Column("curated", JSON, nullable=False),  # normalised URLs of the curated related items
+    Column("related", JSON, nullable=False),  # computed related article ids
+    Index("ix_articles_public_time", "public", "published_ts", "id"),
+    Index("ix_articles_provider_time", "provider_domain", "public", "published_ts", "id"),
+    Index("ix_articles_norm_url", "norm_url"),
+)
+
+article_topics = Table(
+    "article_topics", metadata,
+    Column("topic_slug", String(255), nullable=False),
+    Column("article_id", String(255), nullable=False),
+    Column("public", Boolean, nullable=False),
+    Column("published_ts", BigInteger, nullable=False),
+    Index("ix_topic_time", "topic_slug", "public", "published_ts", "article_id"),
+    Index("ix_topic_article", "article_id"),
+)
+
+article_urls = Table(
+    "article_urls", metadata,
+    Column("hash", String(64), nullable=False),
+    Column("article_id", String(255), nullable=False),
+    Column("url", Text, nullable=False),
+    Index("ix_urls_hash", "hash"),
+    Index("ix_urls_article", "article_id"),
+)
+
+bad_files = Table(
+    "bad_files", metadata,
+    Column("path", Text, primary_key=True),
+    Column("file_size", BigInteger, nullable=False),
+    Column("file_mtime_ns", BigInteger, nullable=False),
+    Column("line", Integer),
+    Column("reason", Text, nullable=False),
+)
+
+topics = Table(
+    "topics", metadata,
+    Column("slug", String(255), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+providers = Table(
+    "providers", metadata,
+    Column("domain", String(255), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+clients = Table(
+    "clients", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("key_id", String(32), nullable=False),  # which master key the client's secret derives from
+    Column("revoked", Boolean, nullable=False, default=False),
+)

@@ -1,0 +1,91 @@
+"""Topics and providers: the taxonomy files plus names only seen in records, with counts."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+
+from .access import Access, WriteAccess
+from .schema import article_topics, articles, providers, topics
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """``data`` is the taxonomy file's mapping ({} for a topic only records name); ``count``
+    is the number of public articles, filled by ``topics()`` only (0 elsewhere: not counted)."""
+
+    slug: str
+    name: str
+    data: dict[str, Any]
+    count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """Like ``Topic``, for an organisation (keyed by domain)."""
+
+    domain: str
+    name: str
+    data: dict[str, Any]
+    count: int = 0
+
+
+class TaxonomyReads(Access):
+    def counted_topics(self) -> list[Topic]:
+        """Every topic in taxonomy order (then slugs only seen in records) with its public count."""
+        with self._conn() as conn:
+            counts: dict[str, int] = dict(conn.execute(  # type: ignore[arg-type]
+                select(article_topics.c.topic_slug, func.count()).where(article_topics.c.public.is_(True))
+                .group_by(article_topics.c.topic_slug)).all())
+            return [Topic(r.slug, r.name, r.data, counts.get(r.slug, 0))
+                    for r in conn.execute(select(topics).order_by(topics.c.position, topics.c.slug))]
+
+    def counted_providers(self) -> list[Provider]:
+        """Every provider by domain with its public count."""
+        with self._conn() as conn:
+            counts: dict[str, int] = dict(conn.execute(  # type: ignore[arg-type]
+                select(articles.c.provider_domain, func.count()).where(articles.c.public.is_(True))
+                .group_by(articles.c.provider_domain)).all())
+            return [Provider(r.domain, r.name, r.data, counts.get(r.domain, 0))
+                    for r in conn.execute(select(providers).order_by(providers.c.domain))]
+
+    def topic_names(self) -> dict[str, str]:
+        """slug -> display name (no counting: feeds need only the names)."""
+        with self._conn() as conn:
+            return dict(conn.execute(select(topics.c.slug, topics.c.name)).all())  # type: ignore[arg-type]
+
+    def provider_names(self) -> dict[str, str]:
+        """domain -> display name."""
+        with self._conn() as conn:
+            return dict(conn.execute(select(providers.c.domain, providers.c.name)).all())  # type: ignore[arg-type]
+
+    def topic(self, slug: str) -> Topic | None:
+        with self._conn() as conn:
+            row = conn.execute(select(topics).where(topics.c.slug == slug)).first()
+        return Topic(row.slug, row.name, row.data) if row else None
+
+    def provider(self, domain: str) -> Provider | None:
+        with self._conn() as conn:
+            row = conn.execute(select(providers).where(providers.c.domain == domain)).first()
+        return Provider(row.domain, row.name, row.data) if row else None
+
+
+class TaxonomyWrites(WriteAccess):
+    def used_topic_slugs(self) -> set[str]:
+        """Slugs that at least one article (public or not) carries."""
+        return set(self.conn.execute(select(article_topics.c.topic_slug).distinct()).scalars())
+
+    def used_provider_domains(self) -> set[str]:
+        return set(self.conn.execute(select(articles.c.provider_domain).distinct()).scalars())
+
+    def replace_taxonomy(self, topic_list: list[Topic], provider_list: list[Provider]) -> None:
+        """Replace both tables; topics keep the given order (counts are ignored: they are computed)."""
+        self.conn.execute(delete(topics))
+        self.conn.execute(delete(providers))
+        if topic_list:
+            self.conn.execute(insert(topics), [{"slug": t.slug, "position": i, "name": t.name, "data": t.data}
+                                               for i, t in enumerate(topic_list)])
+        if provider_list:
+            self.conn.execute(insert(providers), [{"domain": p.domain, "name": p.name, "data": p.data}
+                                                  for p in provider_list])

@@ -1,0 +1,58 @@
+"""Layering rules, checked on the source: ``feeds`` never imports ``server``; only
+``feeds/store/`` talks to the database (SQLAlchemy, Alembic, an engine, SQL text)."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+STORE = REPO / "feeds" / "store"
+DATABASE_MODULES = ("sqlalchemy", "alembic", "sqlite3", "psycopg")
+SQL = re.compile(r"^\s*(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX)|"
+                 r"ALTER\s+TABLE|DROP\s+TABLE|PRAGMA)\b", re.IGNORECASE | re.DOTALL)
+
+
+def modules(*folders: str) -> list[Path]:
+    return sorted(p for f in folders for p in (REPO / f).rglob("*.py"))
+
+
+def imported(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_feeds_never_imports_server():
+    offenders = [str(p.relative_to(REPO)) for p in modules("feeds")
+                 if any(n == "server" or n.startswith("server.") for n in imported(ast.parse(p.read_text())))]
+    assert offenders == []
+
+
+def test_only_the_store_touches_the_database():
+    offenders = []
+    for path in modules("feeds", "server", "bench", "tests"):
+        if STORE in path.parents:
+            continue
+        tree = ast.parse(path.read_text())
+        rel = str(path.relative_to(REPO))
+        offenders += [f"{rel}: imports {n}" for n in sorted(imported(tree)) if n.split(".")[0] in DATABASE_MODULES
+                      and not rel.startswith("tests/")]  # tests may inspect a database directly
+        offenders += [f"{rel}:{n.lineno}: uses .engine" for n in ast.walk(tree)
+                      if isinstance(n, ast.Attribute) and n.attr in ("engine", "_engine")]
+        if not rel.startswith("tests/"):
+            offenders += [f"{rel}:{n.lineno}: SQL text" for n in ast.walk(tree)
+                          if isinstance(n, ast.Constant) and isinstance(n.value, str) and SQL.match(n.value)]
+    assert offenders == []
+
+
+def test_the_rule_sees_violations(tmp_path):
+    """The checks above would catch an import, an engine and a SQL string."""
+    tree = ast.parse("import sqlalchemy\nfrom server.api import x\nstore.engine.connect()\nq = 'SELECT id FROM articles'\n")
+    assert {"sqlalchemy", "server.api"} <= imported(tree)
+    assert any(isinstance(n, ast.Attribute) and n.attr == "engine" for n in ast.walk(tree))
+    assert any(isinstance(n, ast.Constant) and isinstance(n.value, str) and SQL.match(n.value) for n in ast.walk(tree))
