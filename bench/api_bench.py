@@ -63,18 +63,19 @@ def main() -> None:
     neighbours = {i: Entry.of(r, names) for i, r in store.articles_by_ids({i for r in page for i in r.related}).items()}
     keys = master_keys(app)
     links = Links("http://localhost")
+    hashes = store.url_hashes([r.id for r in page] + list(neighbours))
 
     def unsigned() -> bytes:
         value = []
         for e in entries:
-            obj = api_objects.summary_object(e, links)
-            obj["related"] = api_objects.curated_related(e) + [api_objects.summary_object(neighbours[i], links)
+            obj = api_objects.summary_object(e, links, hashes)
+            obj["related"] = api_objects.curated_related(e) + [api_objects.summary_object(neighbours[i], links, hashes)
                                                                for i in e.row.related if i in neighbours]
             value.append(obj)
         return json.dumps({"title": "AI", "value": value}, ensure_ascii=False).encode()
 
     def signed() -> bytes:
-        value = [api_objects.article_object(e, neighbours, links, keys) for e in entries]
+        value = [api_objects.article_object(e, neighbours, links, hashes, keys) for e in entries]
         return json.dumps(signing.sign_object({"title": "AI", "value": value}, keys), ensure_ascii=False).encode()
 
     with app.test_request_context("/"):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .article import article_link, article_urls, entry_id, first_image, lookup_hashes
+from .article import article_link, article_urls, entry_id, first_image
 from .store import ArticleRow
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -57,7 +57,6 @@ class Entry:
     quality: int | None
     heat: int | None
     urls: dict[str, str]                      # URL field -> url
-    url_hashes: tuple[str, ...]
     row: ArticleRow
 
     @property
@@ -71,7 +70,6 @@ class Entry:
         published = parse_when(r.get("publishedDateTime")) or datetime.fromtimestamp(row.published_ts, timezone.utc)
         provider = r.get("provider") if isinstance(r.get("provider"), dict) else {}
         excerpt = r.get("excerpt")
-        hashes = getattr(row, "url_hashes", None) or tuple(lookup_hashes(r))
         return cls(
             article_id=row.id,
             entry_id=entry_id(row.id),
@@ -87,6 +85,5 @@ class Entry:
             quality=as_int(r.get("quality")),
             heat=as_int(r.get("heat")),
             urls=article_urls(r),
-            url_hashes=tuple(hashes),
             row=row,
         )

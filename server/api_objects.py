@@ -11,6 +11,7 @@ from typing import Any
 from feeds.article import curated_items
 from feeds.entry import Entry, as_int
 from feeds.feedspec import FeedRef
+from feeds.store import ArticleRow, Store
 from feeds.urls import is_http_url, url_hash
 
 from .links import Links
@@ -31,8 +32,9 @@ def _images(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-def summary_object(entry: Entry, links: Links) -> dict[str, Any]:
-    """An article without its related list (collections, related items)."""
+def summary_object(entry: Entry, links: Links, url_hashes: dict[str, list[str]]) -> dict[str, Any]:
+    """An article without its related list (collections, related items). ``url_hashes`` maps
+    article ids to the lookup hashes stored at import (``Store.url_hashes``)."""
     r = entry.record
     obj: dict[str, Any] = {
         "id": entry.article_id,
@@ -48,7 +50,7 @@ def summary_object(entry: Entry, links: Links) -> dict[str, Any]:
         "topics": [{"slug": slug, "name": name, "feeds": links.feeds(FeedRef("topic", slug))}
                    for slug, name in entry.categories],
         "images": _images(r.get("images")),
-        "urlHashes": list(entry.url_hashes),
+        "urlHashes": url_hashes.get(entry.article_id, []),
         **entry.urls,
     }
     if isinstance(r.get("updatedDateTime"), str):
@@ -71,15 +73,29 @@ def curated_related(entry: Entry) -> list[dict[str, Any]]:
     return items
 
 
-def article_object(entry: Entry, neighbours: dict[str, Entry], links: Links, secret: Secret) -> dict[str, Any]:
+def article_object(entry: Entry, neighbours: dict[str, Entry], links: Links, url_hashes: dict[str, list[str]],
+                   secret: Secret) -> dict[str, Any]:
     """A full, signed article: curated related items first, then computed neighbours."""
     related = [sign_object(item, secret) for item in curated_related(entry)]
     for other_id in entry.row.related:
         other = neighbours.get(other_id)
         if other is not None:
-            related.append(sign_object({**summary_object(other, links), "source": "computed"}, secret))
-    obj = summary_object(entry, links)
+            related.append(sign_object({**summary_object(other, links, url_hashes), "source": "computed"}, secret))
+    obj = summary_object(entry, links, url_hashes)
     obj["related"] = related
     if isinstance(entry.record.get("sourceSecured"), str):
         obj["sourceSecured"] = entry.record["sourceSecured"]
     return sign_object(obj, secret)
+
+
+def article_objects(store: Store, rows: list[ArticleRow], links: Links, secret: Secret, *,
+                    full: bool) -> list[dict[str, Any]]:
+    """Signed article objects for stored rows, in order; ``full`` adds each one's related list."""
+    names = store.topic_names()
+    entries = [Entry.of(r, names) for r in rows]
+    if not full:
+        hashes = store.url_hashes([r.id for r in rows])
+        return [sign_object(summary_object(e, links, hashes), secret) for e in entries]
+    neighbours = {i: Entry.of(r, names) for i, r in store.articles_by_ids({i for r in rows for i in r.related}).items()}
+    hashes = store.url_hashes([r.id for r in rows] + list(neighbours))
+    return [article_object(e, neighbours, links, hashes, secret) for e in entries]

@@ -11,17 +11,15 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
-from feeds.entry import Entry
 from feeds.errors import QueryError
 from feeds.feedspec import FeedRef
 from feeds.query import FEED_PARAMS, FILTER_PARAMS, FeedQuery, parse_query
 from feeds.render import FORMATS
-from feeds.store import ArticleRow
 from feeds.urls import normalize_url, url_hash
 
-from .api_objects import article_object, summary_object
+from .api_objects import article_objects
 from .context import get_store, master_keys
-from .links import Links, links
+from .links import links
 from .private_feeds import private_feed_token
 from .signing import sign_object
 
@@ -32,17 +30,6 @@ MAX_PAGE = 1_000_000  # far past any collection; keeps OFFSET within what both d
 
 def signed(obj: dict[str, Any]) -> Response:
     return jsonify(sign_object(obj, g.secret))
-
-
-def article_objects(rows: list[ArticleRow], link_builder: Links, *, full: bool) -> list[dict[str, Any]]:
-    """Signed article objects; ``full`` adds each article's related list."""
-    store = get_store()
-    names = store.topic_names()
-    entries = [Entry.of(r, names) for r in rows]
-    if not full:
-        return [sign_object(summary_object(e, link_builder), g.secret) for e in entries]
-    neighbours = {i: Entry.of(r, names) for i, r in store.articles_by_ids({i for r in rows for i in r.related}).items()}
-    return [article_object(e, neighbours, link_builder, g.secret) for e in entries]
 
 
 @bp.get("/topics")
@@ -68,7 +55,7 @@ def article(article_id: str) -> Response:
     row = get_store().article(article_id)
     if row is None:
         abort(404, f"no published article '{article_id[:200]}'")
-    return jsonify(article_objects([row], links(), full=True)[0])
+    return jsonify(article_objects(get_store(), [row], links(), g.secret, full=True)[0])
 
 
 def _bounded_int(name: str, default: int, high: int) -> int:
@@ -93,7 +80,7 @@ def topic_articles(slug: str) -> Response:
     link_builder = links()
     kept = {k: v for k, v in request.args.items() if k == "per_page" or k in FILTER_PARAMS}
     return signed({"title": topic.name, "path": link_builder.api("api.v1.topic_articles", slug=slug),
-                   "page": page, "perPage": size, "value": article_objects(rows[:size], link_builder, full=False),
+                   "page": page, "perPage": size, "value": article_objects(store, rows[:size], link_builder, g.secret, full=False),
                    "nextPage": link_builder.api("api.v1.topic_articles", slug=slug, page=page + 1, **kept)
                    if len(rows) > size else None})
 
@@ -113,7 +100,7 @@ def lookup() -> Response:
     if not _HEX.match(prefix):
         raise QueryError("prefix", "parameter 'prefix' must be 8 to 64 hex characters")
     rows = [row for row, _ in get_store().lookup(prefix)]
-    obj: dict[str, Any] = {"value": article_objects(rows, links(), full=True)}
+    obj: dict[str, Any] = {"value": article_objects(get_store(), rows, links(), g.secret, full=True)}
     if url:
         obj["url"] = url
     else:

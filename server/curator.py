@@ -13,11 +13,10 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 
-from feeds.entry import Entry
 from feeds.importer import index_one
 from feeds.writer import check_id, delete_record, new_id, write_record
 
-from .api_objects import article_object
+from .api_objects import article_objects
 from .auth import admin_required
 from .context import get_store, render_cache
 from .links import links
@@ -56,10 +55,8 @@ def _save(article_id: str, fields: dict[str, Any], status: int) -> Response:
     render_cache().invalidate()
     row = store.article(article_id, public_only=False)
     assert row is not None
-    names = store.topic_names()
     link_builder = links()
-    neighbours = {i: Entry.of(r, names) for i, r in store.articles_by_ids(row.related).items()}
-    resp = jsonify(article_object(Entry.of(row, names), neighbours, link_builder, g.secret))
+    resp = jsonify(article_objects(store, [row], link_builder, g.secret, full=True)[0])
     resp.status_code = status
     resp.headers["Location"] = link_builder.api("api.v1.article", article_id=article_id)
     return resp

@@ -53,7 +53,7 @@ def emitted_links(app) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     atom = ET.fromstring(client.get("/feeds/topics/robots.atom?min_quality=1").data)
     found["feed self links"] = [l.get("href") for l in atom.iter(f"{ATOM}link") if l.get("rel") == "self"]
-    found["feed self links"] += [client.get(f"/feeds/all.json").json["feed_url"]]
+    found["feed self links"] += [client.get("/feeds/all.json").json["feed_url"]]
     found["opml"] = [o.get("xmlUrl") for o in ET.fromstring(client.get("/feeds/index.opml").data).iter("outline")]
     html = client.get("/").get_data(as_text=True)
     found["html index"] = re.findall(r'href="([^"]+)"', html)
