@@ -6,6 +6,8 @@ part of their parent's canonical form.
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
 from feeds.render import article_link, entry_id
@@ -16,6 +18,7 @@ from .signing import Secret, sign_object
 from .urls import feed_urls
 
 URL_FIELDS = ("webUrl", "originalUrl", "ampWebUrl", "cdnAmpWebUrl")
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 def _provider(value: Any) -> dict[str, str]:
@@ -101,14 +104,29 @@ def curated_related(row: ArticleRow) -> list[dict[str, Any]]:
     return items
 
 
+def title_key(title: str) -> str:
+    """The form two headlines share when they are the same story: NFKC, lower case, each run of
+    characters other than letters and digits as one space ("Meta goes open-source!" ->
+    "meta goes open source"). The extension's viewmodel.js ``titleKey`` applies the same rule."""
+    return _NOT_ALNUM.sub(" ", unicodedata.normalize("NFKC", title).lower()).strip()
+
+
 def article_object(row: ArticleRow, neighbours: dict[str, ArticleRow], names: dict[str, str],
                    secret: Secret) -> dict[str, Any]:
-    """A full, signed article: curated related items first, then computed neighbours."""
-    related = [sign_object(item, secret) for item in curated_related(row)]
+    """A full, signed article: curated related items first, then computed neighbours; a headline
+    already listed (or the article's own) is left out, whatever its URL."""
+    candidates = curated_related(row)
     for other_id in row.related:
         other = neighbours.get(other_id)
         if other is not None:
-            related.append(sign_object({**summary_object(other, names), "source": "computed"}, secret))
+            candidates.append({**summary_object(other, names), "source": "computed"})
+    seen = {title_key(str(row.record.get("title") or ""))}
+    related = []
+    for item in candidates:
+        key = title_key(str(item["title"]))
+        if key not in seen:
+            seen.add(key)
+            related.append(sign_object(item, secret))
     obj = summary_object(row, names)
     obj["related"] = related
     if isinstance(row.record.get("sourceSecured"), str):
