@@ -39,19 +39,20 @@ async function pair(event) {
   }
   $("pair-submit").disabled = true;
   say("pair-status", "Checking the server…");
+  let answer;
   try {
-    const answer = await chrome.runtime.sendMessage({ type: "pair", pairing: text });
-    if (answer && answer.ok) {
-      $("pairing").value = ""; // it holds the client secret: do not leave it on screen
-      say("pair-status", `Paired with ${answer.server} as ${answer.client} (${answer.providers} providers, answers verified).`, "ok");
-      await renderSites();
-    } else {
-      say("pair-status", `Not paired: ${answer ? answer.reason : "no answer from the extension"}`, "error");
-    }
+    answer = await chrome.runtime.sendMessage({ type: "pair", pairing: text });
   } finally {
     $("pair-submit").disabled = false;
-    await showPairing();
   }
+  if (answer && answer.ok) {
+    $("pairing").value = ""; // it holds the client secret: do not leave it on screen
+    say("pair-status", `Paired with ${answer.server} as ${answer.client} (${answer.providers} providers, answers verified).`, "ok");
+  } else {
+    say("pair-status", `Not paired: ${answer ? answer.reason : "no answer from the extension"}`, "error");
+  }
+  await showPairing();
+  await renderSites();
 }
 
 async function unpair() {

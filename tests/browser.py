@@ -170,14 +170,20 @@ def poll(check, timeout: float = 15.0, interval: float = 0.1, what: str = "condi
 
 def stop_service_worker(context, extension_id: str):
     """Stop the extension's service worker as Chrome does when it idles (Playwright would keep it
-    alive), through CDP on an extension page; returns the page, to close when done."""
+    alive), through CDP on an extension page. Returns a function telling whether the worker runs
+    (from the browser's target list: Playwright does not attach to a restarted worker, so its
+    old Worker handle must not be used afterwards) and the page, to close when done."""
     page = context.new_page()
     page.goto(f"chrome-extension://{extension_id}/options.html")
     cdp = context.new_cdp_session(page)
     cdp.send("ServiceWorker.enable")
     cdp.send("ServiceWorker.stopAllWorkers")
-    cdp.detach()
-    return page
+
+    def running() -> bool:
+        return any(t["type"] == "service_worker" and extension_id in t["url"]
+                   for t in cdp.send("Target.getTargets")["targetInfos"])
+
+    return running, page
 
 
 def tab_id(worker, url_part: str) -> int:
