@@ -41,14 +41,18 @@ async function handlePage(message, sender) {
   } catch {
     return { show: false };
   }
-  await setTabState(tabId, { ...base, status: "loading" });
+  // "Checking…" for the popup, written while the lookup runs (not before it: no added latency),
+  // and only while this is still the tab's newest page.
+  const loading = latestPage.get(tabId) === token ? setTabState(tabId, { ...base, status: "loading" }) : null;
   try {
     // Only the first PREFIX_LENGTH hex characters leave the browser; the match is made here.
     const body = await lookupPrefix(settings.pairing, hash.slice(0, PREFIX_LENGTH));
+    await loading;
     const [article] = matchLookup(body.value, hash);
     if (!article) return finish(tabId, token, { ...base, status: "unknown" });
     return finish(tabId, token, { ...base, status: "article", view: articleView(article, settings), verified: true });
   } catch (err) {
+    await loading;
     const status = err instanceof ServerError && err.kind === "unverified" ? "unverified" : "error";
     return finish(tabId, token, { ...base, status, reason: String(err.message || err) });
   }

@@ -120,13 +120,13 @@ class ServerProxy(_Server):
         super().__init__(Handler)
 
 
-def launch(playwright, user_data_dir: Path, page_port: int):
+def launch(playwright, user_data_dir: Path, page_port: int, extension: Path = EXTENSION):
     """A persistent Chromium context with the unpacked extension; returns (context, worker, extension id)."""
     context = playwright.chromium.launch_persistent_context(
         str(user_data_dir),
         executable_path=CHROMIUM,
         headless=True,
-        args=[f"--disable-extensions-except={EXTENSION}", f"--load-extension={EXTENSION}",
+        args=[f"--disable-extensions-except={extension}", f"--load-extension={extension}",
               f"--host-resolver-rules=MAP www.infoworld.com 127.0.0.1:{page_port}",
               "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable",
               "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -7,7 +7,6 @@ content-script matches run unchanged. Screenshot: tests/artifacts/firefox-panel.
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 from urllib.parse import quote
 
@@ -156,11 +155,13 @@ def test_tampered_answer_is_not_shown(ff, paired):
     assert b.client.execute_script("return document.querySelector('[data-topicfeed-host]')") is None
 
 
-def test_pairing_string_is_not_left_on_screen(ff, paired):
+def test_options_page_shows_the_pairing_in_readable_text(ff, paired):
     b = ff["browser"]
     in_tab(ff, paired["pages_tab"])
     b.client.navigate(b.page("options.html"))
-    state = b.wait_for("""const p = document.querySelector('[data-testid=paired-with]').textContent;
-        return p ? [p, document.querySelector('textarea[name=pairing]').value] : null;""", what="the pairing state")
-    assert state == [f"Paired with {ff['proxy'].url} as {ff['client']['id']}.", ""]
-    assert json.loads(json.dumps(state))  # plain strings across the Marionette boundary
+    state = b.wait_for("""const p = document.querySelector('[data-testid=paired-with]');
+        return p.textContent ? [p.textContent, document.querySelector('textarea[name=pairing]').value,
+                                getComputedStyle(p).fontSize] : null;""", what="the pairing state")
+    assert state == [f"Paired with {ff['proxy'].url} as {ff['client']['id']}.", "", "14px"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "firefox-options.png").write_bytes(base64.b64decode(b.client.screenshot(format="base64")))
