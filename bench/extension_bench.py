@@ -17,11 +17,8 @@ from pathlib import Path
 from common import BENCH, record
 
 sys.path.insert(0, str(BENCH.parent))
-from tests.browser import EXTENSION, SEED_URL, PageServer, add_client, launch, pair  # noqa: E402
-from tests.conftest import CORPUS, SITES, LiveServer  # noqa: E402
-
-from feeds.importer import sync  # noqa: E402
-from server import create_app, get_store  # noqa: E402
+from tests.browser import EXTENSION, SEED_URL, Backend, PageServer, add_client, launch, pair  # noqa: E402
+from tests.conftest import CORPUS, SITES  # noqa: E402
 
 OBSERVER = """
 new MutationObserver((_, obs) => {
@@ -68,20 +65,16 @@ def main() -> None:
                                      capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
             variants[f"at {args.baseline}"] = Path(tmp) / "extension"
-        instance = Path(tmp) / "instance"
-        app = create_app({}, instance)
-        sync(get_store(app), [CORPUS / s for s in SITES] + [CORPUS / "seed"])
-        server = LiveServer(instance)
-        pages = PageServer()
-        pairing = add_client(instance, server.url, "bench")["pairing"]
+        backend = Backend(Path(tmp) / "instance", [CORPUS / s for s in SITES] + [CORPUS / "seed"])
+        pairing = add_client(backend.instance, backend.server.url, "bench")["pairing"]  # direct, not through the proxy
         results = {}
         try:
             with sync_playwright() as p:
                 for name, folder in variants.items():
-                    results[name] = measure(p, folder, Path(tmp) / f"profile-{len(results)}", pages, pairing, args.loads)
+                    results[name] = measure(p, folder, Path(tmp) / f"profile-{len(results)}", backend.pages, pairing,
+                                            args.loads)
         finally:
-            pages.close()
-            server.stop()
+            backend.close()
     lines = ["| extension | lookup cache | p50 load → panel | max load → panel | p50 navigation start → panel |",
              "|---|---|---:|---:|---:|"]
     for name, modes in results.items():

@@ -120,6 +120,37 @@ class ServerProxy(_Server):
         super().__init__(Handler)
 
 
+class Backend:
+    """What the browsers talk to: the real server in paired mode on ``roots``, the page server
+    infoworld.com is mapped to, and a ServerProxy in front of the server (pair through
+    ``proxy.url`` to delay or tamper with answers). Stop everything with ``close()``."""
+
+    def __init__(self, instance: Path, roots: list[Path]) -> None:
+        from feeds.importer import sync
+        from server import create_app, get_store
+
+        from .conftest import LiveServer
+
+        self.instance = instance
+        self.app = create_app({}, instance)
+        self.store = get_store(self.app)
+        sync(self.store, roots)
+        self.server = LiveServer(instance)
+        self.pages = PageServer()
+        self.proxy = ServerProxy(self.server.url)
+
+    def api(self, path: str, token: str) -> dict:
+        """What the server says, asked in-process so the live server's log holds only the browsers' requests."""
+        resp = self.app.test_client().get(path, base_url=self.server.url, headers={"Authorization": f"Bearer {token}"})
+        assert resp.status_code == 200, (path, resp.status_code)
+        return resp.json
+
+    def close(self) -> None:
+        self.proxy.close()
+        self.pages.close()
+        self.server.stop()
+
+
 def launch(playwright, user_data_dir: Path, page_port: int, extension: Path = EXTENSION):
     """A persistent Chromium context with the unpacked extension; returns (context, worker, extension id)."""
     context = playwright.chromium.launch_persistent_context(

@@ -17,14 +17,12 @@ from urllib.parse import quote
 
 import pytest
 
-from feeds.importer import sync
 from feeds.query import FeedQuery
 from feeds.urls import normalize_url, url_hash
-from server import create_app, get_store
 
-from .browser import (CHROMIUM, SEED_URL, PageServer, ServerProxy, add_client, launch, pair, poll, stop_service_worker,
+from .browser import (CHROMIUM, SEED_URL, Backend, add_client, launch, pair, poll, stop_service_worker,
                       tab_id, tab_state)
-from .conftest import LiveServer, corpus_roots
+from .conftest import corpus_roots
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -47,32 +45,22 @@ def env(tmp_path_factory):
     from playwright.sync_api import sync_playwright
     roots = corpus_roots()
     base = tmp_path_factory.mktemp("e2e")
-    instance = base / "instance"
-    app = create_app({}, instance)
-    sync(get_store(app), roots)
-    store = get_store(app)
-    server = LiveServer(instance)  # paired mode: the default
-    pages = PageServer()
-    proxy = ServerProxy(server.url)
-    client = add_client(instance, proxy.url)
-    with sync_playwright() as p:
-        context, worker, ext_id = launch(p, base / "profile", pages.port)
-        status = pair(context, ext_id, client["pairing"])
-        yield {"app": app, "p": p, "base": base, "instance": instance, "server": server, "pages": pages, "proxy": proxy,
-               "client": client, "context": context, "worker": worker, "ext_id": ext_id, "pair_status": status,
-               "store": store}
-        context.close()
-    proxy.close()
-    pages.close()
-    server.stop()
+    backend = Backend(base / "instance", roots)
+    client = add_client(backend.instance, backend.proxy.url)
+    try:
+        with sync_playwright() as p:
+            context, worker, ext_id = launch(p, base / "profile", backend.pages.port)
+            status = pair(context, ext_id, client["pairing"])
+            yield {"backend": backend, "instance": backend.instance, "server": backend.server, "proxy": backend.proxy,
+                   "store": backend.store, "client": client, "context": context, "worker": worker, "ext_id": ext_id,
+                   "pair_status": status}
+            context.close()
+    finally:
+        backend.close()
 
 
 def api(env, path: str) -> dict:
-    """What the server says, asked in-process so the live server's log holds only the extension's requests."""
-    resp = env["app"].test_client().get(path, base_url=env["server"].url,
-                                        headers={"Authorization": f"Bearer {env['client']['token']}"})
-    assert resp.status_code == 200
-    return resp.json
+    return env["backend"].api(path, env["client"]["token"])
 
 
 def public_infoworld_urls(env) -> list[tuple[str, str]]:

@@ -12,11 +12,8 @@ from urllib.parse import quote
 
 import pytest
 
-from feeds.importer import sync
-from server import create_app, get_store
-
-from .browser import FIREFOX, SEED_URL, Firefox, PageServer, ServerProxy, add_client
-from .conftest import LiveServer, corpus_roots
+from .browser import FIREFOX, SEED_URL, Backend, Firefox, add_client
+from .conftest import corpus_roots
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -38,28 +35,20 @@ def ff(tmp_path_factory):
         pytest.fail("firefox-esr is not installed (.ci/run installs Debian's firefox-esr)")
     roots = corpus_roots()
     base = tmp_path_factory.mktemp("firefox")
-    instance = base / "instance"
-    app = create_app({}, instance)
-    sync(get_store(app), roots)
-    server = LiveServer(instance)
-    pages = PageServer()
-    proxy = ServerProxy(server.url)
-    client = add_client(instance, proxy.url, "firefox")
-    browser = Firefox(base / "profile", pages.port)
+    backend = Backend(base / "instance", roots)
     try:
-        yield {"app": app, "server": server, "proxy": proxy, "client": client, "browser": browser}
+        client = add_client(backend.instance, backend.proxy.url, "firefox")
+        browser = Firefox(base / "profile", backend.pages.port)
+        try:
+            yield {"backend": backend, "proxy": backend.proxy, "client": client, "browser": browser}
+        finally:
+            browser.close()
     finally:
-        browser.close()
-        proxy.close()
-        pages.close()
-        server.stop()
+        backend.close()
 
 
 def api(ff, path: str) -> dict:
-    resp = ff["app"].test_client().get(path, base_url=ff["server"].url,
-                                       headers={"Authorization": f"Bearer {ff['client']['token']}"})
-    assert resp.status_code == 200
-    return resp.json
+    return ff["backend"].api(path, ff["client"]["token"])
 
 
 def popup_status(ff, url_part: str) -> str:
