@@ -80,24 +80,21 @@ async function setSite(domain, input) {
   await chrome.runtime.sendMessage({ type: "set-site", domain, on: input.checked });
 }
 
+/** The site switches, built whole and swapped in at once (two renders may overlap: the last one wins, no doubles). */
 async function renderSites() {
-  const list = $("sites");
-  list.replaceChildren();
   const settings = await getSettings();
-  for (const domain of BUILT_IN_SITES) {
-    list.appendChild(siteRow(domain, domain, siteSwitch(settings, domain).on, (input) => setSite(domain, input)));
+  const rows = BUILT_IN_SITES.map((domain) =>
+    siteRow(domain, domain, siteSwitch(settings, domain).on, (input) => setSite(domain, input)));
+  const answer = settings.pairing ? await chrome.runtime.sendMessage({ type: "providers" }) : null;
+  if (settings.pairing && !(answer && answer.ok)) {
+    rows.push(el("li", { class: "error" }, `Could not list the server's providers: ${answer ? answer.reason : "no answer"}`));
   }
-  if (!settings.pairing) return;
-  const answer = await chrome.runtime.sendMessage({ type: "providers" });
-  if (!answer || !answer.ok) {
-    list.appendChild(el("li", { class: "error" }, `Could not list the server's providers: ${answer ? answer.reason : "no answer"}`));
-    return;
-  }
-  for (const provider of answer.providers) {
+  for (const provider of answer && answer.ok ? answer.providers : []) {
     if (BUILT_IN_SITES.includes(provider.domain)) continue;
-    list.appendChild(siteRow(`${provider.name} (${provider.domain})`, provider.domain,
+    rows.push(siteRow(`${provider.name} (${provider.domain})`, provider.domain,
       siteSwitch(settings, provider.domain).on, (input) => setSite(provider.domain, input)));
   }
+  $("sites").replaceChildren(...rows);
 }
 
 async function renderReaders() {

@@ -251,6 +251,22 @@ def test_dark_mode_and_per_site_switch(env):
     options.close()
 
 
+def test_provider_sites_get_the_same_scripts_as_the_manifest(env):
+    """Switching a provider site on registers the shared classic script before content.js, as the manifest does."""
+    options = env["context"].new_page()
+    options.goto(f"chrome-extension://{env['ext_id']}/options.html")
+    registered = "async () => (await chrome.scripting.getRegisteredContentScripts()).map(s => [s.id, s.js])"
+    try:
+        assert options.evaluate("() => chrome.runtime.sendMessage({type: 'set-site', domain: 'cnn.com', on: true})")["ok"]
+        manifest = json.loads((Path(__file__).parents[1] / "extension" / "manifest.json").read_text())
+        assert options.evaluate(registered) == [["provider:cnn.com", manifest["content_scripts"][0]["js"]]]
+        assert options.evaluate("async () => (await chrome.storage.local.get('sites')).sites['cnn.com'].on")
+    finally:
+        options.evaluate("() => chrome.runtime.sendMessage({type: 'set-site', domain: 'cnn.com', on: false})")
+    assert options.evaluate(registered) == []
+    options.close()
+
+
 def test_late_answer_for_the_previous_page_is_dropped(env):
     """Article A's lookup is slow; the tab moves on to B; A's answer must not replace B's state."""
     env["worker"].evaluate(CLEAR_LOOKUPS)
@@ -324,6 +340,7 @@ def test_narrow_window_starts_collapsed_and_dismissal_lasts_per_site(env):
     assert other.locator("[data-topicfeed-host]").count() == 0
     tab = tab_id(env["worker"], "utm_content=dismissed-1")
     popup = open_popup(env, tab)
+    screenshot(popup, "extension-popup-dismissed.png")
     popup.locator("[data-testid=popup-site-on]").click()
     other.locator(PANEL).wait_for(timeout=15000)  # switched back on from the popup: the tab shows it at once
     assert not env["worker"].evaluate("async () => (await chrome.storage.local.get('sites')).sites['infoworld.com'].dismissed")
@@ -399,7 +416,9 @@ def test_options_page_shows_the_pairing_and_unpairs(env):
     finally:
         env["proxy"].delays.pop("/api/v1/providers")
     assert options.locator("textarea[name=pairing]").input_value() == ""
-    assert options.locator("#pair-submit").is_enabled()
+    options.wait_for_function("() => !document.getElementById('pair-submit').disabled")
+    options.locator("[data-testid='site-cnn.com']").wait_for()  # the server's providers, listed once
+    assert options.locator("[data-testid='site-cnn.com']").count() == 1
     screenshot(options, "extension-options.png")
     options.click("[data-testid=unpair]")
     paired.filter(has_text="Not paired.").wait_for()

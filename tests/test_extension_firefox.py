@@ -152,5 +152,6 @@ def test_options_page_shows_the_pairing_in_readable_text(ff, paired):
         return p.textContent ? [p.textContent, document.querySelector('textarea[name=pairing]').value,
                                 getComputedStyle(p).fontSize] : null;""", what="the pairing state")
     assert state == [f"Paired with {ff['proxy'].url} as {ff['client']['id']}.", "", "14px"]
+    b.wait_for("return document.querySelectorAll('#sites input').length > 1", what="the server's providers")
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "firefox-options.png").write_bytes(base64.b64decode(b.client.screenshot(format="base64")))
