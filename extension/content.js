@@ -56,7 +56,8 @@
         actions.appendChild(link("Subscribe", topic.subscribe.href, { class: "subscribe", title: `Subscribe in ${topic.subscribe.name}` }));
       }
       const copy = el("button", { type: "button", class: "copy", title: "Copy the feed URL" }, "Copy");
-      copy.addEventListener("click", () => navigator.clipboard.writeText(topic.feeds.atom).then(
+      // Through a promise: navigator.clipboard is missing altogether on plain-http pages.
+      copy.addEventListener("click", () => Promise.resolve().then(() => navigator.clipboard.writeText(topic.feeds.atom)).then(
         () => { copy.textContent = "Copied"; }, () => { copy.textContent = "Copy failed"; }));
       actions.appendChild(copy);
       li.appendChild(actions);
