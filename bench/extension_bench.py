@@ -2,12 +2,12 @@
 with the unpacked extension, the real server (paired mode) on the corpus, 20 loads each with
 the lookup cache cleared (cold) and kept (warm).
 
-Usage: python bench/extension_bench.py [--loads N]   (needs Debian's chromium and ../shared/corpus)
+Usage: python bench/extension_bench.py [--loads N] [--baseline REV]   (needs Debian's chromium and the shared corpus:
+../shared/corpus or $TOPICFEED_SHARED/corpus)
 """
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -17,13 +17,9 @@ from pathlib import Path
 from common import BENCH, record
 
 sys.path.insert(0, str(BENCH.parent))
-from tests.browser import PageServer, launch, pair  # noqa: E402
-from tests.conftest import LiveServer  # noqa: E402
+from tests.browser import EXTENSION, SEED_URL, Backend, PageServer, add_client, launch, pair  # noqa: E402
+from tests.conftest import CORPUS, SITES  # noqa: E402
 
-from feeds.importer import sync  # noqa: E402
-from server import create_app, get_store  # noqa: E402
-
-URL = "http://www.infoworld.com/article/3667433/open-source-isnt-working-for-ai.html"
 OBSERVER = """
 new MutationObserver((_, obs) => {
   if (document.querySelector('[data-topicfeed-host]')) { window.__panelAt = performance.now(); obs.disconnect(); }
@@ -31,53 +27,66 @@ new MutationObserver((_, obs) => {
 """
 
 
+def measure(p, extension: Path, profile: Path, pages: PageServer, pairing: str, loads: int) -> dict[str, list]:
+    """(load end → panel, navigation start → panel) in ms per load, cold and warm, for one extension folder."""
+    results: dict[str, list[tuple[float, float]]] = {"cold": [], "warm": []}
+    context, worker, ext_id = launch(p, profile, pages.port, extension)
+    try:
+        pair(context, ext_id, pairing)
+        context.add_init_script(OBSERVER)
+        for mode in ("cold", "warm"):
+            for _ in range(loads):
+                if mode == "cold":
+                    worker.evaluate("() => chrome.storage.session.clear()")
+                page = context.new_page()
+                page.goto(SEED_URL, wait_until="load")
+                page.locator("[data-testid=topicfeed-panel]").wait_for(timeout=15000)
+                page.wait_for_function("() => window.__panelAt !== undefined")
+                panel_at, load_end = page.evaluate(
+                    "() => [window.__panelAt, performance.getEntriesByType('navigation')[0].loadEventEnd]")
+                results[mode].append((panel_at - load_end, panel_at))
+                page.close()
+    finally:
+        context.close()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--loads", type=int, default=20)
+    parser.add_argument("--baseline", metavar="REV", help="also measure extension/ as of this git revision, in the same run")
     args = parser.parse_args()
-    corpus = BENCH.parent.parent / "shared" / "corpus"
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
-        instance = Path(tmp) / "instance"
-        app = create_app({}, instance)
-        sync(get_store(app), [corpus / s for s in ("everyday-cc-ai", "everyday-cc-azure", "everyday-cc-powerapps",
-                                                    "everyday-cc-powerbi", "seed")])
-        server = LiveServer(instance)
-        pages = PageServer()
-        out = subprocess.run([sys.executable, "-m", "server", "clients", "add", "bench", "--server-url", server.url,
-                              "--json", "--instance", str(instance)], capture_output=True, text=True, check=True,
-                             cwd=BENCH.parent)
-        pairing = json.loads(out.stdout)["pairing"]
-        results: dict[str, list[tuple[float, float]]] = {"cold": [], "warm": []}
+        variants = {"this tree": EXTENSION}
+        if args.baseline:
+            archive = subprocess.run(["git", "archive", args.baseline, "extension"], cwd=BENCH.parent, check=True,
+                                     capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+            variants[f"at {args.baseline}"] = Path(tmp) / "extension"
+        backend = Backend(Path(tmp) / "instance", [CORPUS / s for s in SITES] + [CORPUS / "seed"])
+        pairing = add_client(backend.instance, backend.server.url, "bench")["pairing"]  # direct, not through the proxy
+        results = {}
         try:
             with sync_playwright() as p:
-                context, worker, ext_id = launch(p, Path(tmp) / "profile", pages.port)
-                pair(context, ext_id, pairing)
-                context.add_init_script(OBSERVER)
-                for mode in ("cold", "warm"):
-                    for _ in range(args.loads):
-                        if mode == "cold":
-                            worker.evaluate("() => chrome.storage.session.clear()")
-                        page = context.new_page()
-                        page.goto(URL, wait_until="load")
-                        page.locator("[data-testid=topicfeed-panel]").wait_for(timeout=15000)
-                        page.wait_for_function("() => window.__panelAt !== undefined")
-                        panel_at, load_end = page.evaluate(
-                            "() => [window.__panelAt, performance.getEntriesByType('navigation')[0].loadEventEnd]")
-                        results[mode].append((panel_at - load_end, panel_at))
-                        page.close()
-                context.close()
+                for name, folder in variants.items():
+                    results[name] = measure(p, folder, Path(tmp) / f"profile-{len(results)}", backend.pages, pairing,
+                                            args.loads)
         finally:
-            pages.close()
-            server.stop()
-    lines = ["| lookup cache | p50 load → panel | max load → panel | p50 navigation start → panel |", "|---|---:|---:|---:|"]
-    for mode, rows in results.items():
-        after_load = [r[0] for r in rows]
-        lines.append(f"| {mode} | {statistics.median(after_load):.1f} ms | {max(after_load):.1f} ms | "
-                     f"{statistics.median(r[1] for r in rows):.1f} ms |")
+            backend.close()
+    lines = ["| extension | lookup cache | p50 load → panel | max load → panel | p50 navigation start → panel |",
+             "|---|---|---:|---:|---:|"]
+    for name, modes in results.items():
+        for mode, rows in modes.items():
+            after_load = [r[0] for r in rows]
+            lines.append(f"| {name} | {mode} | {statistics.median(after_load):.1f} ms | {max(after_load):.1f} ms | "
+                         f"{statistics.median(r[1] for r in rows):.1f} ms |")
     lines += ["", f"{args.loads} loads of an InfoWorld article URL (mapped to a local page) per row; cold clears the "
               "service worker's lookup cache before each load, so every load asks the server and verifies the answer."]
+    if args.baseline:
+        lines.append(f"Side by side with `--baseline {args.baseline}` on the same server and machine; absolute figures "
+                     f"move with the machine's load, compare the rows of one run.")
     record("Extension: page load to panel visible (bench/extension_bench.py)", lines)
 
 

@@ -1,14 +1,23 @@
+import "./lib/elements.js";
 import { originPattern, parsePairing } from "./lib/pairing.js";
 import { READERS } from "./lib/readers.js";
 import { getSettings, saveSettings } from "./lib/settings.js";
-import { patternsFor } from "./lib/sites.js";
+import { BUILT_IN_SITES, patternsFor, siteSwitch } from "./lib/sites.js";
 
+const { el } = globalThis.topicfeedElements;
 const $ = (id) => document.getElementById(id);
 
 function say(id, text, kind = "") {
   const node = $(id);
   node.textContent = text;
   node.className = kind;
+}
+
+/** The pairing as stored: who the extension is paired with, and the Unpair button when it is. */
+async function showPairing() {
+  const { pairing } = await getSettings();
+  $("paired-with").textContent = pairing ? `Paired with ${pairing.server} as ${pairing.client}.` : "Not paired.";
+  $("unpair").hidden = !pairing;
 }
 
 async function pair(event) {
@@ -28,73 +37,71 @@ async function pair(event) {
     say("pair-status", `Not paired: permission to reach ${pairing.server} was refused.`, "error");
     return;
   }
+  $("pair-submit").disabled = true;
   say("pair-status", "Checking the server…");
-  const answer = await chrome.runtime.sendMessage({ type: "pair", pairing: text });
+  let answer;
+  try {
+    answer = await chrome.runtime.sendMessage({ type: "pair", pairing: text });
+  } finally {
+    $("pair-submit").disabled = false;
+  }
   if (answer && answer.ok) {
+    $("pairing").value = ""; // it holds the client secret: do not leave it on screen
     say("pair-status", `Paired with ${answer.server} as ${answer.client} (${answer.providers} providers, answers verified).`, "ok");
-    await renderSites();
   } else {
     say("pair-status", `Not paired: ${answer ? answer.reason : "no answer from the extension"}`, "error");
   }
+  await showPairing();
+  await renderSites();
 }
 
-function siteSwitch(label, checked, onChange, testId) {
-  const li = document.createElement("li");
-  const input = document.createElement("input");
-  input.type = "checkbox";
+async function unpair() {
+  await chrome.runtime.sendMessage({ type: "unpair" });
+  say("pair-status", "Unpaired: the extension asks no server until you pair again.", "ok");
+  await showPairing();
+  await renderSites();
+}
+
+function siteRow(label, domain, checked, onChange) {
+  const li = el("li");
+  const input = el("input", { type: "checkbox", id: `site-${domain}`, "data-testid": `site-${domain}` });
   input.checked = checked;
-  input.id = `site-${testId}`;
-  input.dataset.testid = `site-${testId}`;
   input.addEventListener("change", () => onChange(input));
-  const lab = document.createElement("label");
-  lab.htmlFor = input.id;
-  lab.textContent = ` ${label}`;
+  const lab = el("label", { for: input.id }, ` ${label}`);
   li.append(input, lab);
   return li;
 }
 
-async function renderSites() {
-  const list = $("sites");
-  list.replaceChildren();
-  const settings = await getSettings();
-  list.appendChild(siteSwitch("infoworld.com", !settings.disabledSites.includes("infoworld.com"), async (input) => {
-    const s = await getSettings();
-    const disabled = new Set(s.disabledSites);
-    if (input.checked) disabled.delete("infoworld.com"); else disabled.add("infoworld.com");
-    await saveSettings({ disabledSites: [...disabled] });
-  }, "infoworld.com"));
-  if (!settings.pairing) return;
-  const answer = await chrome.runtime.sendMessage({ type: "providers" });
-  if (!answer || !answer.ok) {
-    const li = document.createElement("li");
-    li.className = "error";
-    li.textContent = `Could not list the server's providers: ${answer ? answer.reason : "no answer"}`;
-    list.appendChild(li);
+async function setSite(domain, input) {
+  if (input.checked && !BUILT_IN_SITES.includes(domain) && !(await chrome.permissions.request({ origins: patternsFor(domain) }))) {
+    input.checked = false;
     return;
   }
-  for (const provider of answer.providers) {
-    if (provider.domain === "infoworld.com") continue;
-    const on = settings.enabledProviders.includes(provider.domain);
-    list.appendChild(siteSwitch(`${provider.name} (${provider.domain})`, on, async (input) => {
-      if (input.checked) {
-        const ok = await chrome.permissions.request({ origins: patternsFor(provider.domain) });
-        if (!ok) {
-          input.checked = false;
-          return;
-        }
-      }
-      await chrome.runtime.sendMessage({ type: "set-provider", domain: provider.domain, enabled: input.checked });
-    }, provider.domain));
+  await chrome.runtime.sendMessage({ type: "set-site", domain, on: input.checked });
+}
+
+/** The site switches, built whole and swapped in at once (two renders may overlap: the last one wins, no doubles). */
+async function renderSites() {
+  const settings = await getSettings();
+  const rows = BUILT_IN_SITES.map((domain) =>
+    siteRow(domain, domain, siteSwitch(settings, domain).on, (input) => setSite(domain, input)));
+  const answer = settings.pairing ? await chrome.runtime.sendMessage({ type: "providers" }) : null;
+  if (settings.pairing && !(answer && answer.ok)) {
+    rows.push(el("li", { class: "error" }, `Could not list the server's providers: ${answer ? answer.reason : "no answer"}`));
   }
+  for (const provider of answer && answer.ok ? answer.providers : []) {
+    if (BUILT_IN_SITES.includes(provider.domain)) continue;
+    rows.push(siteRow(`${provider.name} (${provider.domain})`, provider.domain,
+      siteSwitch(settings, provider.domain).on, (input) => setSite(provider.domain, input)));
+  }
+  $("sites").replaceChildren(...rows);
 }
 
 async function renderReaders() {
   const settings = await getSettings();
   const select = $("reader");
   for (const reader of READERS) {
-    const option = document.createElement("option");
-    option.value = reader.id;
-    option.textContent = reader.name;
+    const option = el("option", { value: reader.id }, reader.name);
     option.selected = reader.id === settings.reader;
     select.appendChild(option);
   }
@@ -110,5 +117,7 @@ async function renderReaders() {
 }
 
 $("pair-form").addEventListener("submit", pair);
+$("unpair").addEventListener("click", unpair);
+showPairing();
 renderSites();
 renderReaders();

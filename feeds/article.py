@@ -3,6 +3,8 @@ front matter): which URLs it has, which one is *the* link, its lookup hashes, it
 related items, its first image and its entry id. Import, feeds and the API all ask here."""
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +18,14 @@ URL_FIELDS = ("originalUrl", "webUrl", "ampWebUrl", "cdnAmpWebUrl")
 # The link readers open: the publisher's page, else the original (DESIGN.md, "Feeds").
 LINK_FIELDS = ("webUrl", "originalUrl")
 _ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://topicfeed.invalid/")
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
+def title_key(title: str) -> str:
+    """The form two headlines share when they are the same story: NFKC, lower case, each run of
+    characters other than letters and digits as one space ("Meta goes open-source!" ->
+    "meta goes open source"). The extension's ``viewmodel.js`` ``titleKey`` applies the same rule."""
+    return _NOT_ALNUM.sub(" ", unicodedata.normalize("NFKC", title).lower()).strip()
 
 
 def entry_id(article_id: str) -> str:
@@ -63,20 +73,21 @@ class CuratedItem:
 
 def curated_items(record: dict[str, Any]) -> Iterator[CuratedItem]:
     """The record's ``related`` items that have a title and an http(s) link, without items that
-    point back at the article itself (by URL or title) and without repeated URLs or titles."""
+    point back at the article itself (by URL or headline) and without repeated URLs or headlines
+    (compared by ``title_key``)."""
     own_urls = set()
     for url in article_urls(record).values():
         try:
             own_urls.add(normalize_url(url))
         except ValueError:
             continue
-    seen_titles = {str(record.get("title") or "").strip().lower()}
+    seen_titles = {title_key(str(record.get("title") or ""))}
     for item in record.get("related") or []:
         if not isinstance(item, dict):
             continue
         link = article_link(item)
         title = str(item.get("title") or "").strip()
-        if not link or not title or title.lower() in seen_titles:
+        if not link or not title or title_key(title) in seen_titles:
             continue
         try:
             norm = normalize_url(link)
@@ -85,7 +96,7 @@ def curated_items(record: dict[str, Any]) -> Iterator[CuratedItem]:
         if norm in own_urls:
             continue
         own_urls.add(norm)
-        seen_titles.add(title.lower())
+        seen_titles.add(title_key(title))
         yield CuratedItem(link, norm, title, item)
 
 

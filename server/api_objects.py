@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from feeds.article import curated_items
+from feeds.article import curated_items, title_key
 from feeds.entry import Entry, as_int
 from feeds.feedspec import FeedRef
 from feeds.store import ArticleRow, Store
@@ -75,12 +75,20 @@ def curated_related(entry: Entry) -> list[dict[str, Any]]:
 
 def article_object(entry: Entry, neighbours: dict[str, Entry], links: Links, url_hashes: dict[str, list[str]],
                    secret: Secret) -> dict[str, Any]:
-    """A full, signed article: curated related items first, then computed neighbours."""
-    related = [sign_object(item, secret) for item in curated_related(entry)]
+    """A full, signed article: curated related items first, then computed neighbours; a headline
+    already listed (or the article's own) is left out, whatever its URL (``title_key``)."""
+    candidates = curated_related(entry)
     for other_id in entry.row.related:
         other = neighbours.get(other_id)
         if other is not None:
-            related.append(sign_object({**summary_object(other, links, url_hashes), "source": "computed"}, secret))
+            candidates.append({**summary_object(other, links, url_hashes), "source": "computed"})
+    seen = {title_key(entry.title)}
+    related = []
+    for item in candidates:
+        key = title_key(str(item["title"]))
+        if key not in seen:
+            seen.add(key)
+            related.append(sign_object(item, secret))
     obj = summary_object(entry, links, url_hashes)
     obj["related"] = related
     if isinstance(entry.record.get("sourceSecured"), str):

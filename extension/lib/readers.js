@@ -1,5 +1,9 @@
 // Subscribe links for feed readers. Templates get the feed URL percent-encoded in {url}.
 
+import "./elements.js";
+
+const { safeHttpUrl } = globalThis.topicfeedElements;
+
 export const READERS = [
   { id: "feedly", name: "Feedly", template: "https://feedly.com/i/subscription/feed/{url}" },
   { id: "inoreader", name: "Inoreader", template: "https://www.inoreader.com/?add_feed={url}" },
@@ -9,16 +13,6 @@ export const READERS = [
   { id: "freshrss", name: "FreshRSS", template: "{base}/i/?c=feed&a=add&url_rss={url}", needsBase: true },
   { id: "custom", name: "Custom", template: "{custom}", needsCustom: true },
 ];
-
-/** Only absolute http(s) URLs are ever turned into links. */
-export function safeHttpUrl(value) {
-  try {
-    const url = new URL(String(value));
-    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * Subscribe URL for `feedUrl` in reader `id`; null when the reader needs settings that are
@@ -39,4 +33,10 @@ export function subscribeUrl(id, feedUrl, settings = {}) {
     if (!template.includes("{url}")) return null;
   }
   return safeHttpUrl(template.replace("{url}", encodeURIComponent(feed)));
+}
+
+/** The reader chosen in the options and its subscribe URL for `feedUrl`: {name, href}; href is null when unusable. */
+export function readerLink(feedUrl, settings = {}) {
+  const reader = READERS.find((r) => r.id === settings.reader) || READERS[0];
+  return { name: reader.name, href: subscribeUrl(reader.id, feedUrl, settings) };
 }

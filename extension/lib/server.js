@@ -26,7 +26,10 @@ export async function fetchVerified(pairing, path) {
   } catch (err) {
     throw new ServerError("unreachable", `server unreachable at ${pairing.server} (${err.message})`);
   }
-  if (resp.status === 401) throw new ServerError("rejected", "the server rejected this extension's token: pair again");
+  if (resp.status === 401) {
+    await forgetLookups(); // answers verified before a revoke must not outlive it
+    throw new ServerError("rejected", "the server rejected this extension's token: pair again");
+  }
   if (!resp.ok) throw new ServerError("http", `the server answered ${resp.status} for ${path.split("?")[0]}`);
   let body;
   try {
@@ -39,9 +42,18 @@ export async function fetchVerified(pairing, path) {
   return body;
 }
 
-/** Lookup by hash prefix, cached briefly in chrome.storage.session (verified answers only). */
+/** Drop every cached lookup answer (on 401, unpair and re-pair). */
+export async function forgetLookups() {
+  const keys = Object.keys(await chrome.storage.session.get(null)).filter((k) => k.startsWith("lookup:"));
+  await chrome.storage.session.remove(keys);
+}
+
+/**
+ * Lookup by hash prefix, cached briefly in chrome.storage.session (verified answers only).
+ * The key names the client too: an answer signed for one pairing never serves another.
+ */
 export async function lookupPrefix(pairing, prefix) {
-  const key = `lookup:${pairing.server}:${prefix}`;
+  const key = `lookup:${pairing.server}:${pairing.client}:${prefix}`;
   const cached = (await chrome.storage.session.get(key))[key];
   if (cached && Date.now() / 1000 - cached.at < CACHE_SECONDS) return cached.body;
   const body = await fetchVerified(pairing, `/api/v1/lookup?prefix=${prefix}`);

@@ -2,8 +2,7 @@
 
 export const DEFAULTS = {
   pairing: null, // {server, client, secret, token}
-  disabledSites: [], // domains switched off by the user
-  enabledProviders: [], // provider domains granted at runtime (besides infoworld.com)
+  sites: {}, // per-site switches, see sites.js: {[domain]: {on, dismissed}}
   reader: "feedly",
   readerBase: {}, // {miniflux: "https://…", freshrss: "https://…"}
   customTemplate: "",
@@ -16,17 +15,4 @@ export async function getSettings() {
 
 export async function saveSettings(changes) {
   await chrome.storage.local.set(changes);
-}
-
-/** The registrable-ish domain a page belongs to, for per-site switches ("www.infoworld.com" -> "infoworld.com"). */
-export function siteOf(url) {
-  try {
-    return new URL(url).hostname.toLowerCase().replace(/^www\./, "");
-  } catch {
-    return "";
-  }
-}
-
-export function siteEnabled(settings, site) {
-  return !settings.disabledSites.some((d) => site === d || site.endsWith(`.${d}`));
 }

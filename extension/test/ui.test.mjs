@@ -4,8 +4,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { PAIRING_PREFIX, originPattern, parsePairing } from "../lib/pairing.js";
-import { READERS, safeHttpUrl, subscribeUrl } from "../lib/readers.js";
-import { articleView, discoveredFeeds, formatDate } from "../lib/viewmodel.js";
+import "../lib/elements.js";
+import { READERS, readerLink, subscribeUrl } from "../lib/readers.js";
+import { BUILT_IN_SITES, siteOf, siteSwitch, withSite } from "../lib/sites.js";
+import { articleView, discoveredFeeds, formatDate, titleKey } from "../lib/viewmodel.js";
+
+const { safeHttpUrl } = globalThis.topicfeedElements;
 
 const encode = (obj) => PAIRING_PREFIX + Buffer.from(JSON.stringify(obj)).toString("base64url");
 const GOOD = { server: "http://127.0.0.1:8080/", client: "c_1", secret: "s", token: "t" };
@@ -71,4 +75,44 @@ test("dates and discovered feeds", () => {
   ], "https://p.example/article/1");
   assert.deepEqual(feeds.map((f) => f.href), ["https://p.example/feed.xml", "https://p.example/atom"]);
   assert.equal(feeds[1].title, "https://p.example/atom");
+});
+
+test("the chosen reader subscribes, with the first reader as the default", () => {
+  const feed = "https://f.example/ai.atom";
+  assert.deepEqual(readerLink(feed, {}), { name: "Feedly", href: `https://feedly.com/i/subscription/feed/${encodeURIComponent(feed)}` });
+  assert.deepEqual(readerLink(feed, { reader: "miniflux" }), { name: "Miniflux", href: null });
+  const view = articleView({ title: "t", topics: [{ name: "AI", feeds: { atom: feed } }] }, { reader: "inoreader" });
+  assert.equal(view.topics[0].subscribe.href, `https://www.inoreader.com/?add_feed=${encodeURIComponent(feed)}`);
+});
+
+test("related items with the same headline appear once, and never the article's own", () => {
+  assert.equal(titleKey("  Meta goes open-source!  "), titleKey("META goes open source"));
+  assert.equal(titleKey("Ｆｕｌｌ width"), "full width");
+  assert.notEqual(titleKey("AI in 2023"), titleKey("AI in 2024"));
+  const view = articleView({ title: "The article", related: [
+    { title: "Meta goes open source", link: "https://a.example/1", source: "curated" },
+    { title: "Meta goes open-source", link: "https://b.example/2", source: "computed" },
+    { title: "The article!", link: "https://c.example/3" },
+    { title: "Another story", link: "https://d.example/4", images: [{ url: "https://img.example/x.png" }] },
+  ] });
+  assert.deepEqual(view.related.map((r) => r.href), ["https://a.example/1", "https://d.example/4"]);
+  assert.ok(!JSON.stringify(view).includes("img.example"), "no image URLs reach the panel");
+});
+
+test("one switch model for built-in and provider sites", () => {
+  assert.equal(siteOf("https://www.InfoWorld.com/a"), "infoworld.com");
+  assert.equal(siteOf("not a url"), "");
+  assert.deepEqual(BUILT_IN_SITES, ["infoworld.com"]);
+  const none = { sites: {} };
+  assert.deepEqual(siteSwitch(none, "infoworld.com"), { domain: "infoworld.com", on: true, dismissed: false, builtIn: true });
+  assert.deepEqual(siteSwitch(none, "news.infoworld.com").domain, "infoworld.com");
+  assert.equal(siteSwitch(none, "example.com").on, false);
+  let sites = withSite({}, "example.com", { on: true });
+  assert.equal(siteSwitch({ sites }, "blog.example.com").on, true);
+  sites = withSite(sites, "example.com", { dismissed: true });
+  assert.deepEqual(siteSwitch({ sites }, "example.com"), { domain: "example.com", on: true, dismissed: true, builtIn: false });
+  sites = withSite(sites, "example.com", { on: true });
+  assert.equal(siteSwitch({ sites }, "example.com").dismissed, false, "switching on brings the panel back");
+  sites = withSite(sites, "infoworld.com", { on: false });
+  assert.equal(siteSwitch({ sites }, "infoworld.com").on, false);
 });

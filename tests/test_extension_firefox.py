@@ -1,0 +1,157 @@
+"""The companion extension in Debian's Firefox ESR (headless, Marionette, temporary add-on),
+against the real server on the corpus: the same core checks as the Chromium suite.
+
+www.infoworld.com reaches the local page server through a PAC proxy, so the manifest's
+content-script matches run unchanged. Screenshot: tests/artifacts/firefox-panel.png.
+"""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from .browser import FIREFOX, SEED_URL, Backend, Firefox, add_client
+from .conftest import corpus_roots
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).parent / "artifacts"
+SEED_ID = "2022-07-18-open-source-isnt-working-for-ai"
+OTHER_URL = "http://www.infoworld.com/article/3602597/review-microsoft-azure-ai-and-machine-learning-aims-for-the-enterprise.html"
+
+PANEL = """const host = document.querySelector('[data-topicfeed-host]');
+const panel = host && host.shadowRoot.querySelector('[data-testid=topicfeed-panel]');
+if (!panel) return null;
+return {related: Array.from(panel.querySelectorAll('[data-testid=topicfeed-related] a'), a => a.textContent),
+        rels: Array.from(panel.querySelectorAll('[data-testid=topicfeed-related] a'), a => a.rel),
+        topics: Array.from(panel.querySelectorAll('[data-testid=topicfeed-topics] li > span:first-child'), s => s.textContent),
+        color: getComputedStyle(panel).color};"""
+
+
+@pytest.fixture(scope="module")
+def ff(tmp_path_factory):
+    if not Path(FIREFOX).exists():
+        pytest.fail("firefox-esr is not installed (.ci/run installs Debian's firefox-esr)")
+    roots = corpus_roots()
+    base = tmp_path_factory.mktemp("firefox")
+    backend = Backend(base / "instance", roots)
+    try:
+        client = add_client(backend.instance, backend.proxy.url, "firefox")
+        browser = Firefox(base / "profile", backend.pages.port)
+        try:
+            yield {"backend": backend, "proxy": backend.proxy, "client": client, "browser": browser}
+        finally:
+            browser.close()
+    finally:
+        backend.close()
+
+
+def api(ff, path: str) -> dict:
+    return ff["backend"].api(path, ff["client"]["token"])
+
+
+def popup_status(ff, url_part: str) -> str:
+    """Open the popup as a page for the tab showing ``url_part``; its status line once it has settled."""
+    b = ff["browser"]
+    b.client.navigate(b.page("popup.html"))
+    tab = b.wait_for("""return window.wrappedJSObject.browser.tabs.query({}).then(tabs => {
+        const t = tabs.find(t => (t.url || '').includes(arguments[0])); return t ? t.id : null; });""",
+                     [url_part], what="the article tab")
+    b.client.navigate(b.page(f"popup.html?tab={tab}"))
+    return b.wait_for("""const s = document.querySelector('[data-testid=popup-status]').textContent;
+        return s && !s.startsWith('Checking') ? s : null;""", what="the popup's status")
+
+
+@pytest.fixture(scope="module")
+def paired(ff):
+    b = ff["browser"]
+    b.client.navigate(b.page("options.html"))
+    b.client.execute_script("""document.querySelector('textarea[name=pairing]').value = arguments[0];
+        document.getElementById('pair-submit').click();""", script_args=[ff["client"]["pairing"]])
+    status = b.wait_for("""const s = document.querySelector('[data-testid=pair-status]').textContent;
+        return s.includes('aired') ? s : null;""", what="the pairing status")
+    b.client.open(type="tab", focus=True)  # the article tab; the first tab hosts extension pages
+    article_tab = b.client.window_handles[-1]
+    return {"status": status, "pages_tab": b.client.window_handles[0], "article_tab": article_tab}
+
+
+def in_tab(ff, handle: str) -> None:
+    ff["browser"].client.switch_to_window(handle)
+
+
+def test_pairing_through_the_options_page(ff, paired):
+    assert paired["status"].startswith("Paired with " + ff["proxy"].url), paired["status"]
+
+
+def test_panel_on_an_article(ff, paired):
+    b = ff["browser"]
+    in_tab(ff, paired["article_tab"])
+    b.client.navigate(SEED_URL)
+    shown = b.wait_for(PANEL, what="the panel")
+    expected = api(ff, f"/api/v1/articles/{SEED_ID}")
+    assert shown["related"] == [r["title"] for r in expected["related"]]
+    assert shown["topics"] == [t["name"] for t in expected["topics"]]
+    assert set(shown["rels"]) == {"noopener noreferrer"}
+    assert shown["color"] != "rgb(255, 0, 0)", "the page's styles leak into the panel"
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "firefox-panel.png").write_bytes(base64.b64decode(b.client.screenshot(format="base64")))
+
+
+def test_popup_for_the_tab(ff, paired):
+    b = ff["browser"]
+    in_tab(ff, paired["article_tab"])
+    b.client.navigate(SEED_URL)
+    b.wait_for(PANEL, what="the panel")
+    in_tab(ff, paired["pages_tab"])
+    assert "verified" in popup_status(ff, "3667433")
+    expected = api(ff, f"/api/v1/articles/{SEED_ID}")
+    links = b.wait_for("""const a = Array.from(document.querySelectorAll('[data-testid=popup-topics] a.subscribe'), a => a.href);
+        return a.length ? a : null;""", what="subscribe links")
+    assert links == ["https://feedly.com/i/subscription/feed/" + quote(t["feeds"]["atom"], safe="") for t in expected["topics"]]
+    count = b.client.execute_script("return document.querySelector('[data-testid=popup-related-count]').textContent")
+    assert count == f"{len(expected['related'])} related articles"
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "firefox-popup.png").write_bytes(base64.b64decode(b.client.screenshot(format="base64")))
+
+
+def test_unknown_article_shows_nothing(ff, paired):
+    b = ff["browser"]
+    in_tab(ff, paired["article_tab"])
+    b.client.navigate("http://www.infoworld.com/article/1234567/not-an-article-we-know.html")
+    b.wait_for("return document.documentElement.hasAttribute('data-topicfeed')", what="the content script")
+    in_tab(ff, paired["pages_tab"])
+    assert popup_status(ff, "1234567") == "This page is not an article your server knows."
+    in_tab(ff, paired["article_tab"])
+    assert b.client.execute_script("return document.querySelector('[data-topicfeed-host]')") is None
+
+
+def test_tampered_answer_is_not_shown(ff, paired):
+    b = ff["browser"]
+    ff["proxy"].tamper = True
+    try:
+        in_tab(ff, paired["article_tab"])
+        b.client.navigate(OTHER_URL)  # not looked up before: the answer comes through the proxy
+        b.wait_for("return document.documentElement.hasAttribute('data-topicfeed')", what="the content script")
+        in_tab(ff, paired["pages_tab"])
+        status = popup_status(ff, "3602597")
+    finally:
+        ff["proxy"].tamper = False
+    assert ff["proxy"].tampered >= 1
+    assert status.startswith("Nothing shown: verification failed"), status
+    assert "Tampered" not in b.client.page_source
+    in_tab(ff, paired["article_tab"])
+    assert b.client.execute_script("return document.querySelector('[data-topicfeed-host]')") is None
+
+
+def test_options_page_shows_the_pairing_in_readable_text(ff, paired):
+    b = ff["browser"]
+    in_tab(ff, paired["pages_tab"])
+    b.client.navigate(b.page("options.html"))
+    state = b.wait_for("""const p = document.querySelector('[data-testid=paired-with]');
+        return p.textContent ? [p.textContent, document.querySelector('textarea[name=pairing]').value,
+                                getComputedStyle(p).fontSize] : null;""", what="the pairing state")
+    assert state == [f"Paired with {ff['proxy'].url} as {ff['client']['id']}.", "", "14px"]
+    b.wait_for("return document.querySelectorAll('#sites input').length > 1", what="the server's providers")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "firefox-options.png").write_bytes(base64.b64decode(b.client.screenshot(format="base64")))
