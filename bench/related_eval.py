@@ -17,7 +17,7 @@ from common import BENCH, record
 from feeds.importer import sync
 from feeds.related import Doc, RelatedIndex, Vocabulary
 from feeds.store import Store, articles
-from feeds.urls import normalize_url
+from feeds.urlnorm import normalize_url
 
 SITES = ["everyday-cc-ai", "everyday-cc-azure", "everyday-cc-powerapps", "everyday-cc-powerbi"]
 

@@ -15,9 +15,8 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from .records import Article
 from .related import Doc, RelatedIndex, Vocabulary
 from .store import article_topics, article_urls, articles, dumps, providers, topics
-from .taxonomy import Taxonomy
-from .text import slugify
-from .urls import normalize_url, url_hash
+from .taxonomy import Taxonomy, resolve_topic
+from .urlnorm import normalize_url, url_hash
 
 BATCH = 1000
 
@@ -25,7 +24,7 @@ BATCH = 1000
 def topic_slugs(names: list[str], resolver: dict[str, str]) -> list[str]:
     slugs: list[str] = []
     for name in names:
-        slug = resolver.get(name.lower()) or slugify(name)
+        slug = resolve_topic(name, resolver)
         if slug and slug not in slugs:
             slugs.append(slug)
     return slugs

@@ -15,7 +15,7 @@ from xml.etree import ElementTree as ET
 from feedgen.feed import FeedGenerator
 
 from .store import ArticleRow
-from .urls import is_http_url
+from .urlnorm import is_http_url
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://topicfeed.invalid/")

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from feeds.query import FeedQuery, parse_query
 from feeds.errors import QueryError
 from feeds.store import ArticleRow
-from feeds.urls import normalize_url, url_hash
+from feeds.urlnorm import normalize_url, url_hash
 
 from . import get_store
 from .api_objects import article_object, summary_object

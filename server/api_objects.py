@@ -10,7 +10,7 @@ from typing import Any
 
 from feeds.render import article_link, entry_id
 from feeds.store import ArticleRow
-from feeds.urls import is_http_url, normalize_url, url_hash
+from feeds.urlnorm import is_http_url, normalize_url, url_hash
 
 from .signing import Secret, sign_object
 from .urls import feed_urls

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from feeds.records import URL_FIELDS, parse_article
-from feeds.urls import normalize_url, url_hash
+from feeds.urlnorm import normalize_url, url_hash
 
 from .conftest import corpus_roots
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from feeds.urls import normalize_url, url_hash
+from feeds.urlnorm import normalize_url, url_hash
 from server.signing import SECURED_SALT, sign_object
 
 OUT = Path(__file__).resolve().parents[2] / "extension" / "test" / "vectors"

@@ -1,0 +1,112 @@
+"""URL normalisation and lookup hashes (the contract shared with the extension's lib/urls.js).
+
+URLs are parsed by the WHATWG URL Standard (https://url.spec.whatwg.org/) through ``ada_url``,
+a binding of Ada, the parser Node.js itself uses: hosts are mapped with UTS #46
+non-transitional processing as browsers do (``faß.de`` -> ``xn--fa-hia.de``, not IDNA 2003's
+``fass.de``), paths and queries are percent-encoded exactly as ``new URL()`` does, and a bad
+port or host is a ``ValueError``, never another exception. The extension normalises with the
+browser's own ``URL``, so both sides produce the same bytes (tests/test_urls_differential.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from ada_url import URL
+
+URL_FIELDS = ("originalUrl", "webUrl", "ampWebUrl", "cdnAmpWebUrl")
+# Parameters that identify a campaign or a click, never the article. ``source`` is Medium's
+# (the corpus files one story twice, once with ``?source=topic_page…``).
+TRACKING_PARAMS = frozenset(
+    {"fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid", "yclid",
+     "igshid", "_hsenc", "_hsmi", "mkt_tok", "ref_src", "ocid", "cmpid", "smid", "source"}
+)
+_AMP_CACHE = re.compile(r"^[a-z0-9-]+\.cdn\.ampproject\.org$")
+
+
+def _is_tracking(name: str) -> bool:
+    lower = name.lower()
+    return lower.startswith("utm_") or lower in TRACKING_PARAMS
+
+
+def _unwrap_amp_cache(host: str, path: str) -> tuple[str, str] | None:
+    """``x.cdn.ampproject.org/c/s/www.site.com/a`` -> (``www.site.com``, ``/a``)."""
+    if not _AMP_CACHE.match(host):
+        return None
+    segments = path.split("/")
+    # /c/s/host/path (https) or /c/host/path (http); also /v/ and /i/ prefixes for viewer/images
+    if len(segments) > 2 and segments[1] in ("c", "v", "i"):
+        rest = segments[3:] if segments[2] == "s" else segments[2:]
+        if rest and rest[0]:
+            return rest[0].lower().split(":")[0], "/" + "/".join(rest[1:])
+    return None
+
+
+def normalize_url(url: str) -> str:
+    """``host + path [+ "?" + query]``: no scheme, no ``www.``, no default port, no trailing
+    slash or dot, no fragment, no tracking parameters, remaining parameters sorted.
+
+    The result is ASCII: the host is UTS #46-mapped (punycode), path and query are
+    percent-encoded as the WHATWG URL parser leaves them. Raises ``ValueError`` for anything
+    that is not an absolute http(s) URL the WHATWG parser accepts (bad port, bad host, …).
+    """
+    if not isinstance(url, str):
+        raise ValueError(f"not a URL: {url!r}")
+    try:
+        parts = URL(url)  # strips leading/trailing C0 controls and spaces, as browsers do
+    except ValueError:
+        raise ValueError(f"not a valid URL: {url[:200]!r}") from None
+    if parts.protocol not in ("http:", "https:") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url[:200]!r}")
+    host = parts.hostname.rstrip(".")
+    path = parts.pathname or "/"
+    unwrapped = _unwrap_amp_cache(host, path)
+    if unwrapped:
+        host, path = unwrapped
+    elif parts.port:  # empty for the scheme's default port
+        host = f"{host}:{parts.port}"
+    if host.startswith("www."):
+        host = host[4:]
+    if len(path) > 1:
+        path = path.rstrip("/") or "/"
+    # Query pieces stay as the parser encoded them and are sorted as (ASCII) strings, so the
+    # JavaScript side reproduces the same bytes without a URL-encoding library.
+    query = sorted(piece for piece in parts.search[1:].split("&")
+                   if piece and not _is_tracking(piece.split("=")[0]))
+    return host + path + ("?" + "&".join(query) if query else "")
+
+
+def is_http_url(value: object) -> bool:
+    """True for absolute http(s) URLs with a host that ``normalize_url`` accepts: the only
+    links topicfeed stores as links and renders."""
+    if not isinstance(value, str):
+        return False
+    try:
+        normalize_url(value)
+    except ValueError:
+        return False
+    return True
+
+
+def url_hash(normalized: str) -> str:
+    """Lower-case hex SHA-256 of the normalised form (what lookups match on)."""
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+def lookup_hashes(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """``[(hash, url)]`` for every URL field of a stored record, first URL per hash.
+
+    Works on the record JSON as stored (``articles.record``), so an upgrade can recompute the
+    lookup table (and ``norm_url`` via ``normalize_url``) without reading the content files:
+    hashes written before UTS #46 differ for internationalised hosts and odd paths.
+    """
+    out: dict[str, str] = {}
+    for key in URL_FIELDS:
+        url = record.get(key)
+        if isinstance(url, str):
+            try:
+                out.setdefault(url_hash(normalize_url(url)), url)
+            except ValueError:
+                continue
+    return list(out.items())
