@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from typing import Any
+from urllib.parse import quote
 
 from ada_url import URL
 
@@ -23,6 +24,10 @@ TRACKING_PARAMS = frozenset(
      "igshid", "_hsenc", "_hsmi", "mkt_tok", "ref_src", "ocid", "cmpid", "smid", "source"}
 )
 _AMP_CACHE = re.compile(r"^[a-z0-9-]+\.cdn\.ampproject\.org$")
+# Parsers disagree on a few characters they leave raw in paths and queries (ada 3 and Firefox
+# escape '^' in paths, Chromium and Node 20 do not). Escaping everything outside RFC 3986's
+# unreserved and sub-delims (plus ':@/?%') after parsing makes every parser's output agree.
+_NOT_CANONICAL = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]")
 
 
 def _is_tracking(name: str) -> bool:
@@ -41,6 +46,10 @@ def _unwrap_amp_cache(host: str, path: str) -> tuple[str, str] | None:
         if rest and rest[0]:
             return rest[0].lower().split(":")[0], "/" + "/".join(rest[1:])
     return None
+
+
+def _escape(text: str) -> str:
+    return _NOT_CANONICAL.sub(lambda m: quote(m.group(), safe=""), text)
 
 
 def normalize_url(url: str) -> str:
@@ -72,9 +81,9 @@ def normalize_url(url: str) -> str:
         path = path.rstrip("/") or "/"
     # Query pieces stay as the parser encoded them and are sorted as (ASCII) strings, so the
     # JavaScript side reproduces the same bytes without a URL-encoding library.
-    query = sorted(piece for piece in parts.search[1:].split("&")
+    query = sorted(_escape(piece) for piece in parts.search[1:].split("&")
                    if piece and not _is_tracking(piece.split("=")[0]))
-    return host + path + ("?" + "&".join(query) if query else "")
+    return host + _escape(path) + ("?" + "&".join(query) if query else "")
 
 
 def is_http_url(value: object) -> bool:
