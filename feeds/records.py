@@ -145,7 +145,9 @@ class _Fields:
             try:
                 normalize_url(value)
             except ValueError:
-                raise self.fail(key, f"only valid http(s) URLs are allowed, got {value[:80]!r}") from None
+                problem = "not a valid URL (host or port)" if value.lower().startswith(("http:", "https:")) \
+                    else "only http(s) URLs are allowed"
+                raise self.fail(key, f"{problem}, got {value[:80]!r}") from None
         return value
 
     def names(self, key: str) -> list[str]:
@@ -200,6 +202,8 @@ def _check_json(f: _Fields) -> None:
     a number (floats become text, see ``_no_floats``) and integers stay JavaScript-exact."""
     low, high = JSON_INT_RANGE
     for key, value in f.data.items():
+        if key in ("quality", "heat"):
+            continue  # checked against the narrower store range by _Fields.integer
         stack = [value]
         while stack:
             item = stack.pop()
@@ -216,9 +220,9 @@ def parse_article(data: bytes, path: str, article_id: str) -> Article:
     text = decode(data, path)
     front, body = split_front_matter(text, path)
     try:
-        raw = load_yaml(front)
+        raw = load_yaml(front, first_line=2)
     except YamlProblem as exc:
-        raise RecordError(path, exc.reason, exc.line + 1 if exc.line else None) from None
+        raise RecordError(path, exc.reason, exc.line) from None
     if not isinstance(raw, dict):
         raise RecordError(path, f"front matter must be a mapping of fields, got {type(raw).__name__}", 2)
     f = _Fields(raw, front, path)

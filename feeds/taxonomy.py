@@ -110,9 +110,9 @@ def _read_mapping(path: Path, front_matter: bool) -> dict[str, Any]:
         text, _ = split_front_matter(text, str(path))
         offset = 1
     try:
-        data = load_yaml(text, first_document_only=True)
+        data = load_yaml(text, first_document_only=True, first_line=1 + offset)
     except YamlProblem as exc:
-        raise RecordError(str(path), exc.reason, exc.line + offset if exc.line else None) from None
+        raise RecordError(str(path), exc.reason, exc.line) from None
     if not isinstance(data, dict):
         raise RecordError(str(path), f"expected a mapping of fields, got {type(data).__name__}", 1)
     return clean_tree(data)

@@ -177,13 +177,28 @@ def _check_depth(value: Any) -> None:
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
-def load_yaml(text: str, *, first_document_only: bool = False) -> Any:
+def load_yaml(text: str, *, first_document_only: bool = False, first_line: int = 1) -> Any:
     """Parse one YAML document with the core schema; raises ``YamlProblem`` (reason, line).
+
+    ``first_line`` is the file line ``text`` starts on (2 after a ``---`` line): every line in
+    a problem, including both lines of a duplicated key, is a line of the file.
 
     ``first_document_only`` mirrors Jekyll for data files: a stray trailing ``---`` starts an
     empty second document that a plain load refuses; Jekyll reads the first one.
     A second document with content is still an error, since its data would be silently lost.
     """
+    try:
+        return _load(text, first_document_only)
+    except YamlProblem as exc:
+        shift = first_line - 1
+        reason = _LINES.sub(lambda m: f"lines {int(m[1]) + shift} and {int(m[2]) + shift}", exc.reason) if shift else exc.reason
+        raise YamlProblem(reason, exc.line + shift if exc.line else None) from None
+
+
+_LINES = re.compile(r"lines (\d+) and (\d+)")
+
+
+def _load(text: str, first_document_only: bool) -> Any:
     if _needs_scan(text):
         _scan_events(text)
     try:
@@ -207,5 +222,17 @@ def load_yaml(text: str, *, first_document_only: bool = False) -> Any:
 
 
 def dump_yaml(fields: dict[str, Any]) -> str:
-    """YAML text that ``load_yaml`` reads back as the same values (strings stay strings)."""
-    return yaml.dump(fields, Dumper=CoreDumper, sort_keys=False, allow_unicode=True, width=1000)
+    """YAML text that ``load_yaml`` reads back as the same values (strings stay strings).
+
+    Raises ``YamlProblem`` for values no file can hold: nesting deeper than ``MAX_DEPTH``,
+    text that is not encodable as UTF-8 (a lone surrogate such as JSON's ``"\\ud800"``).
+    """
+    _check_depth(fields)
+    try:
+        text = yaml.dump(fields, Dumper=CoreDumper, sort_keys=False, allow_unicode=True, width=1000)
+        text.encode("utf-8")
+    except UnicodeError:
+        raise YamlProblem("text that is not valid Unicode (a lone surrogate such as \\ud800)") from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(f"cannot be written as YAML: {exc}") from None
+    return text

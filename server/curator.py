@@ -59,7 +59,7 @@ def _fields() -> dict[str, Any] | Response:
         return problem(413, "Payload Too Large", f"request bodies are limited to {current_app.config['MAX_BODY_BYTES']} bytes")
     try:
         fields = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested ~1000 deep
         return problem(400, "Bad Request", f"body is not JSON: {exc}")
     if not isinstance(fields, dict):
         return problem(400, "Bad Request", "body must be a JSON object of record fields")
