@@ -37,9 +37,13 @@ def name_key(name: str) -> str:
     spelled = "".join(_SPELLED.get(c, c) for c in folded)
     words, current = [], []
     for char in spelled:
-        # Separators: spaces (Z*), punctuation (P*) and controls; letters, digits, marks and
-        # other symbols (€, emoji) are part of the name.
-        if unicodedata.category(char)[0] in "ZPC":
+        # Invisible format characters (zero-width space, soft hyphen) are dropped; spaces (Z*),
+        # punctuation (P*) and controls separate words; letters, digits and other symbols
+        # (€, emoji) are part of the name.
+        category = unicodedata.category(char)
+        if category == "Cf":
+            continue
+        if category[0] in "ZPC":
             if current:
                 words.append("".join(current))
                 current = []
