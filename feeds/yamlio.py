@@ -210,7 +210,10 @@ def _load(text: str, first_document_only: bool) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise YamlProblem(f"invalid YAML: {problem}", mark.line + 1 if mark else None) from None
+        line = mark.line + 1 if mark else None
+        if line is None and isinstance(getattr(exc, "position", None), int):  # reader errors: a character offset
+            line = text.count("\n", 0, exc.position) + 1
+        raise YamlProblem(f"invalid YAML: {problem}", line) from None
     except YamlProblem:
         raise
     except (ValueError, OverflowError) as exc:  # e.g. a float literal too large even for inf
