@@ -35,7 +35,8 @@ def name_key(name: str) -> str:
     folded = "".join(c for c in decomposed if not unicodedata.combining(c))
     folded = unicodedata.normalize("NFKC", folded.casefold())
     spelled = "".join(_SPELLED.get(c, c) for c in folded)
-    words, current = [], []
+    words: list[str] = []
+    current: list[str] = []
     for char in spelled:
         # Invisible format characters (zero-width space, soft hyphen) are dropped; spaces (Z*),
         # punctuation (P*) and controls separate words; letters, digits and other symbols
