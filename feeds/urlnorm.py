@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from typing import Any
 from urllib.parse import quote
 
+import idna
 from ada_url import URL
 
 URL_FIELDS = ("originalUrl", "webUrl", "ampWebUrl", "cdnAmpWebUrl")
@@ -48,6 +50,35 @@ def _unwrap_amp_cache(host: str, path: str) -> tuple[str, str] | None:
     return None
 
 
+def _is_bidi_valid(host: str) -> bool:
+    """UTS #46 CheckBidi applies RFC 5893's rules to *every* label of a domain that has a
+    right-to-left label (``ﻣ.0.com`` is invalid: ``0`` cannot start a label there). Ada checks
+    each label alone; Chromium checks the whole domain, so this completes Ada's check."""
+    if "xn--" not in host:
+        return True  # no right-to-left label without punycode
+    labels = [_decoded(label) for label in host.split(".") if label]
+    if not any(_has_rtl(label) for label in labels):
+        return True
+    try:
+        return all(idna.core.check_bidi(label, check_ltr=True) for label in labels)
+    except idna.IDNAError:
+        return False
+
+
+def _decoded(label: str) -> str:
+    """A label's Unicode form; one that is not valid punycode (browsers keep ``xn--zz``) as is."""
+    if not label.startswith("xn--"):
+        return label
+    try:
+        return label[4:].encode("ascii").decode("punycode")
+    except UnicodeError:
+        return label
+
+
+def _has_rtl(label: str) -> bool:
+    return any(unicodedata.bidirectional(c) in ("R", "AL", "AN") for c in label)
+
+
 def _escape(text: str) -> str:
     return _NOT_CANONICAL.sub(lambda m: quote(m.group(), safe=""), text)
 
@@ -69,6 +100,8 @@ def normalize_url(url: str) -> str:
     if parts.protocol not in ("http:", "https:") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url[:200]!r}")
     host = parts.hostname.rstrip(".")
+    if not host or not _is_bidi_valid(host):
+        raise ValueError(f"not a valid host: {url[:200]!r}")
     path = parts.pathname or "/"
     unwrapped = _unwrap_amp_cache(host, path)
     if unwrapped:

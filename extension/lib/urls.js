@@ -32,6 +32,7 @@ export function normalizeUrl(input) {
   const url = new URL(String(input));
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError(`not an http(s) URL: ${input}`);
   let host = url.hostname.replace(/\.+$/, "");
+  if (!host) throw new TypeError(`not a valid host: ${input}`);
   let path = url.pathname || "/";
   const unwrapped = unwrapAmpCache(host, path);
   if (unwrapped) [host, path] = unwrapped;
