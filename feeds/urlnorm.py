@@ -4,8 +4,10 @@ URLs are parsed by the WHATWG URL Standard (https://url.spec.whatwg.org/) throug
 a binding of Ada, the parser Node.js itself uses: hosts are mapped with UTS #46
 non-transitional processing as browsers do (``faß.de`` -> ``xn--fa-hia.de``, not IDNA 2003's
 ``fass.de``), paths and queries are percent-encoded exactly as ``new URL()`` does, and a bad
-port or host is a ``ValueError``, never another exception. The extension normalises with the
-browser's own ``URL``, so both sides produce the same bytes (tests/test_urls_differential.py).
+port or host is a ``ValueError``, never another exception. Ada checks UTS #46's bidi rule per
+label; ``idna`` completes it for the whole domain as Chromium does. The extension normalises
+with the browser's own ``URL``, so both sides produce the same bytes
+(tests/test_urls_differential.py compares them in Chromium and Node.js).
 """
 from __future__ import annotations
 

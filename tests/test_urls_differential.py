@@ -9,10 +9,11 @@ percent-encoding, backslashes, whitespace and tracking parameters. One Node.js p
 answers every example over a line protocol (JSON in, JSON out).
 
 Node 20 bundles Ada 2.9, which differs from the current WHATWG standard in places where
-Chromium 156 and ``ada_url`` (Ada 3) agree: it keeps ``^`` raw in paths, accepts ``0م.com``
-(UTS #46 CheckBidi), refuses ``xn--zz`` and leaves ``/a/.`` unresolved after some prefixes.
-So Python is compared with Chromium everywhere, and with Node too — where Node differs, the
-same URL in Chromium must give Python's answer.
+Chromium 156 and ``feeds.urlnorm`` (Ada 3, plus the domain-wide CheckBidi Ada 3 lacks) agree:
+it keeps ``^`` raw in paths, accepts ``0م.com`` and ``ﻣ.0.com`` (UTS #46 CheckBidi), refuses
+``xn--zz`` and leaves ``/a/.`` unresolved after some prefixes. So Python is compared with
+Chromium everywhere, and with Node too — where Node differs, the same URL in Chromium must
+give Python's answer.
 """
 from __future__ import annotations
 
