@@ -79,8 +79,8 @@ class RowWriter:
 
     def add(self, article: Article, stat: os.stat_result, sha: str) -> None:
         slugs = topic_slugs(article.topic_names, self.resolver)
-        for name, slug in zip(article.topic_names, slugs):
-            self.topic_names.setdefault(slug, name)
+        for name in article.topic_names:  # not zip(names, slugs): two names may share a slug
+            self.topic_names.setdefault(resolve_topic(name, self.resolver), name)
         self.provider_names.setdefault(article.provider_domain, article.provider_name)
         row = _row(article, stat, sha, slugs)
         self.rows.append(row)

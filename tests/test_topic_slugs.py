@@ -135,3 +135,13 @@ def test_ambiguous_taxonomy_entries_are_reported_at_import(tmp_path):
                for m in messages), messages
     assert any(m.startswith(f"{topics / '02-again.yaml'}:1: field '_id': slug 'robots' is also the slug of") for m in messages), messages
     get_store(app).close()
+
+
+def test_two_names_of_one_topic_do_not_shift_the_other_topics_names(tmp_path):
+    root = tmp_path / "site"
+    _write(root, {"mixed": ("Mixed names", "AI, ai, 'C#'")})
+    app = create_app({"API_ACCESS": "public"}, tmp_path / "instance")
+    sync(get_store(app), [root])
+    names = {t["slug"]: t["name"] for t in app.test_client().get("/api/v1/topics").json["value"]}
+    assert names == {"ai": "AI", "c-sharp": "C#"}
+    get_store(app).close()
