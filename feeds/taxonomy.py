@@ -131,6 +131,23 @@ def _key_line(path: Path, key: str) -> int | None:
     return next((n for n, line in enumerate(lines, 1) if re.match(rf"{key}\s*:", line)), None)
 
 
+def _topic_problem(data: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, reason) for a topic entry the feeds and the API cannot use, else None."""
+    for key in ("_id", "name", "parent"):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+            return key, f"expected text, got {type(value).__name__}"
+    for key in ("keywords", "images"):
+        value = data.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                                     for v in value)):
+            return key, "expected a list of text"
+    slug = str(data.get("_id") or "")
+    if len(slug) > 255 or "/" in slug:
+        return "_id", "a slug has at most 255 characters and no '/'"
+    return None
+
+
 def _check_topics(files: dict[str, Path], tax: Taxonomy) -> None:
     """Report topic entries that make two names one topic, or one name two topics: the
     resolver would pick one silently (by file order), so the curator must choose."""
@@ -161,6 +178,10 @@ def load_taxonomy(roots: list[Path]) -> Taxonomy:
                 data = _read_mapping(path, front_matter=False)
             except (RecordError, OSError) as exc:
                 tax.errors.append(exc if isinstance(exc, RecordError) else RecordError(str(path), str(exc)))
+                continue
+            problem = _topic_problem(data)
+            if problem:
+                tax.errors.append(RecordError(str(path), f"field '{problem[0]}': {problem[1]}", _key_line(path, problem[0])))
                 continue
             slug = str(data.get("_id") or _ORDER_PREFIX.sub("", path.stem))
             if slug in in_root:

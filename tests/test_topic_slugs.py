@@ -145,3 +145,19 @@ def test_two_names_of_one_topic_do_not_shift_the_other_topics_names(tmp_path):
     names = {t["slug"]: t["name"] for t in app.test_client().get("/api/v1/topics").json["value"]}
     assert names == {"ai": "AI", "c-sharp": "C#"}
     get_store(app).close()
+
+
+def test_topic_files_with_unusable_fields_are_reported_not_served(tmp_path):
+    root = tmp_path / "site"
+    shutil.copytree(GOLDEN, root)
+    topics = root / "_data" / "topics"
+    (topics / "05-bad-images.yaml").write_text("_id: bad-images\nname: Bad\nimages: 5\n", encoding="utf-8")
+    (topics / "06-bad-name.yaml").write_text("_id: bad-name\nname: [a, b]\n", encoding="utf-8")
+    app = create_app({"API_ACCESS": "public"}, tmp_path / "instance")
+    report = sync(get_store(app), [root])
+    messages = sorted(str(e) for e in report.skipped)
+    assert messages == [f"{topics / '05-bad-images.yaml'}:3: field 'images': expected a list of text",
+                        f"{topics / '06-bad-name.yaml'}:2: field 'name': expected text, got list"]
+    client = app.test_client()
+    assert client.get("/api/v1/topics").status_code == 200 and client.get("/feeds/index.opml").status_code == 200
+    get_store(app).close()
