@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import shutil
 from functools import partial
-from unicodedata import normalize
 from pathlib import Path
+from unicodedata import normalize
 
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import idna
 import pytest
-from playwright.sync_api import sync_playwright
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from playwright.sync_api import sync_playwright
 
 from feeds.urlnorm import normalize_url
 
