@@ -10,12 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.errors import RecordError
-from feeds.records import (
-    MAX_RECORD_BYTES,
-    MAX_TYPE_LENGTH,
-    STORE_INT_RANGE,
-    parse_article,
-)
+from feeds.records import MAX_RECORD_BYTES, MAX_TYPE_LENGTH, STORE_INT_RANGE, parse_article
 from feeds.urlnorm import is_http_url
 from feeds.writer import record_text
 from feeds.yamlio import YamlProblem, dump_yaml, load_yaml
