@@ -37,7 +37,8 @@ _CORE_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float",
 
 
 class YamlProblem(ValueError):
-    """A YAML document that cannot be used; ``line`` is 1-based within the given text."""
+    """A YAML document that cannot be used; ``line`` is 1-based (a file line when ``load_yaml``
+    was given ``first_line``)."""
 
     def __init__(self, reason: str, line: int | None = None) -> None:
         super().__init__(reason)
