@@ -18,7 +18,7 @@ from feeds.importer import sync
 from feeds.query import FeedQuery
 from server import create_app, get_store
 from feeds.entry import Entry
-from feeds.urls import normalize_url, url_hash
+from feeds.urlnorm import normalize_url, url_hash
 from server import api_objects, signing
 from server.context import master_keys
 from server.links import Links

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .urls import is_http_url, normalize_url, url_hash
+from .urlnorm import is_http_url, normalize_url, url_hash
 
 # Every field an article is reachable by (DESIGN.md, "URL normalisation"); the AMP-cache form
 # maps back to the publisher URL it wraps.
@@ -51,7 +51,10 @@ def article_link(record: dict[str, Any]) -> str | None:
 
 def lookup_hashes(record: dict[str, Any]) -> dict[str, str]:
     """``{lookup hash: url}`` for every URL the article is reachable by, first field first.
-    The hash is the hex SHA-256 of the normalised URL (DESIGN.md); unparseable URLs are left out."""
+    The hash is the hex SHA-256 of the normalised URL (DESIGN.md); unparseable URLs are left out.
+
+    Works on the record as stored (``articles.record``), so an upgrade can recompute the lookup
+    table without reading the content files."""
     out: dict[str, str] = {}
     for url in article_urls(record).values():
         try:

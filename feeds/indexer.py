@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from .records import Article
 from .related import Doc, RelatedIndex, Vocabulary
 from .store import DocRow, IndexRow, NewArticle, Provider, Topic, Transaction, dumps
-from .taxonomy import Taxonomy
-from .text import slugify
-from .urls import normalize_url, url_hash
+from .article import curated_items, lookup_hashes
+from .taxonomy import Taxonomy, resolve_topic
 
 BATCH = 1000
 
@@ -22,21 +21,10 @@ BATCH = 1000
 def topic_slugs(names: list[str], resolver: dict[str, str]) -> list[str]:
     slugs: list[str] = []
     for name in names:
-        slug = resolver.get(name.lower()) or slugify(name)
+        slug = resolve_topic(name, resolver)
         if slug and slug not in slugs:
             slugs.append(slug)
     return slugs
-
-
-def _hashes(article: Article) -> dict[str, str]:
-    """lookup hash -> URL for every URL the article is reachable by."""
-    out: dict[str, str] = {}
-    for url in article.urls:
-        try:
-            out.setdefault(url_hash(normalize_url(url)), url)
-        except ValueError:
-            continue
-    return out
 
 
 def _new_article(article: Article, stat: os.stat_result, sha: str, slugs: list[str]) -> NewArticle:
@@ -45,21 +33,9 @@ def _new_article(article: Article, stat: os.stat_result, sha: str, slugs: list[s
         published=article.published, published_ts=int(article.published_at.timestamp()), norm_url=article.norm_url,
         provider_domain=article.provider_domain, type=article.type, quality=article.quality, heat=article.heat,
         search=f"{article.title}\n{article.record.get('excerpt') or ''}".lower(), topics=slugs, record=article.record,
-        curated=sorted(_curated_urls(article.record)), url_hashes=_hashes(article),
+        curated=sorted({c.norm_url for c in curated_items(article.record)}),
+        url_hashes=lookup_hashes(article.record),
     )
-
-
-def _curated_urls(record: dict) -> frozenset[str]:
-    urls = set()
-    for item in record.get("related") or []:
-        url = item.get("webUrl") or item.get("originalUrl") if isinstance(item, dict) else None
-        if not isinstance(url, str):
-            continue
-        try:
-            urls.add(normalize_url(url))
-        except ValueError:
-            continue
-    return frozenset(urls)
 
 
 class RowWriter:
@@ -73,8 +49,8 @@ class RowWriter:
 
     def add(self, article: Article, stat: os.stat_result, sha: str) -> None:
         slugs = topic_slugs(article.topic_names, self.resolver)
-        for name, slug in zip(article.topic_names, slugs):
-            self.topic_names.setdefault(slug, name)
+        for name in article.topic_names:  # not zip(names, slugs): two names may share a slug
+            self.topic_names.setdefault(resolve_topic(name, self.resolver), name)
         self.provider_names.setdefault(article.provider_domain, article.provider_name)
         self.batch.append(_new_article(article, stat, sha, slugs))
         if len(self.batch) >= BATCH:

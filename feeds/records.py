@@ -1,22 +1,39 @@
 """Article records: Markdown files with YAML front matter, validated into ``Article`` objects.
 
 Three eras of the everyday-cc format are accepted (no quality/heat/related in the oldest);
-every problem becomes a ``RecordError`` naming the file, the line and the field.
+every problem becomes a ``RecordError`` naming the file, the line and the field. Every value is
+checked here, at the edge, so that whatever is accepted can be stored on both backends and
+served as JSON: integers in range, URLs the WHATWG parser accepts, dates that exist, only
+JSON-compatible values (the YAML loader guarantees text keys and no sets, binaries or dates).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any
+
+import yaml
 
 from .errors import RecordError
 from .text import clean_text, clean_tree, needs_cleaning
-from .urls import is_http_url, normalize_url
+from .article import URL_FIELDS
+from .urlnorm import normalize_url
 from .yamlio import YamlProblem, load_yaml
 
 MAX_RECORD_BYTES = 1024 * 1024  # the largest real record is ~41 kB
-URL_FIELDS = ("originalUrl", "webUrl", "ampWebUrl", "cdnAmpWebUrl")
+# ``quality`` and ``heat`` are INTEGER columns: 32-bit on PostgreSQL (SQLite would take 64).
+# Accepting only what both backends hold means a record never imports on one and fails on the other.
+STORE_INT_RANGE = (-(2**31), 2**31 - 1)
+# Other integers are served in signed JSON; the extension verifies it with JavaScript numbers,
+# which are exact only within +-(2**53 - 1) (Number.MAX_SAFE_INTEGER).
+JSON_INT_RANGE = (-(2**53 - 1), 2**53 - 1)
+MAX_TYPE_LENGTH = 64  # articles.type is VARCHAR(64)
+MAX_DOMAIN_LENGTH = 253  # a DNS name (RFC 1035); providers.domain is VARCHAR(255)
+MAX_NAME_LENGTH = 200  # topic and tag names; the slug (plus a 12-character suffix) fits VARCHAR(255)
+# YAML 1.1's timestamp forms (what unquoted dates meant before the loader moved to YAML 1.2);
+# ISO 8601 strings go through datetime.fromisoformat first.
+_YAML11_TIMESTAMP = yaml.constructor.SafeConstructor.timestamp_regexp
 _FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.M)
 
 
@@ -95,16 +112,19 @@ class _Fields:
         value = self.data.get(key)
         if value is None:
             return None
-        if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-            return int(value)
+        if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,20}\s*", value):
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, f"expected an integer, got {value!r}")
+            raise self.fail(key, f"expected an integer, got {_shown(value)}")
+        low, high = STORE_INT_RANGE
+        if not low <= value <= high:
+            raise self.fail(key, f"{_shown(value)} is out of range (an integer from {low} to {high})")
         return value
 
     def boolean(self, key: str, default: bool) -> bool:
         value = self.data.get(key, default)
         if not isinstance(value, bool):
-            raise self.fail(key, f"expected true or false, got {value!r}")
+            raise self.fail(key, f"expected true or false, got {_shown(value)}")
         return value
 
     def when(self, key: str, *, required: bool = False) -> datetime | None:
@@ -113,21 +133,22 @@ class _Fields:
             if required:
                 raise self.fail(key, "is required")
             return None
-        if isinstance(value, str):
-            try:
-                value = datetime.fromisoformat(value.strip())
-            except ValueError:
-                raise self.fail(key, f"not an ISO 8601 date-time: {value!r}") from None
-        elif isinstance(value, date) and not isinstance(value, datetime):
-            value = datetime(value.year, value.month, value.day)
-        if not isinstance(value, datetime):
-            raise self.fail(key, f"expected a date-time, got {value!r}")
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        if not isinstance(value, str):
+            raise self.fail(key, f"expected a date-time, got {_shown(value)}")
+        parsed = parse_when(value)
+        if parsed is None:
+            raise self.fail(key, f"not an ISO 8601 date-time: {_shown(value)}")
+        return parsed
 
     def url(self, key: str) -> str:
         value = self.text(key)
-        if value and not is_http_url(value):
-            raise self.fail(key, f"only http(s) URLs are allowed, got {value[:80]!r}")
+        if value:
+            try:
+                normalize_url(value)
+            except ValueError:
+                problem = "not a valid URL (host or port)" if value.lower().startswith(("http:", "https:")) \
+                    else "only http(s) URLs are allowed"
+                raise self.fail(key, f"{problem}, got {value[:80]!r}") from None
         return value
 
     def names(self, key: str) -> list[str]:
@@ -136,9 +157,13 @@ class _Fields:
             return []
         if isinstance(value, str):
             value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
             raise self.fail(key, "expected a list of names")
-        return [clean_text(str(v)).strip() for v in value if str(v).strip()]
+        names = [clean_text(str(v)).strip() for v in value if str(v).strip()]
+        long = next((n for n in names if len(n) > MAX_NAME_LENGTH), None)
+        if long:
+            raise self.fail(key, f"name {long[:40]!r}… is longer than {MAX_NAME_LENGTH} characters")
+        return names
 
     def mappings(self, key: str) -> list[dict[str, Any]]:
         value = self.data.get(key)
@@ -149,17 +174,60 @@ class _Fields:
         return value
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_when(value: str) -> datetime | None:
+    """An aware datetime from ISO 8601 text or a YAML 1.1 timestamp form (``2001-12-14
+    21:59:43.10 -5``); naive values are UTC. ``None`` for text that is not a real date."""
+    value = value.strip()
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        if not _YAML11_TIMESTAMP.match(value):
+            return None
+        try:
+            node = yaml.ScalarNode("tag:yaml.org,2002:timestamp", value)
+            parsed = yaml.constructor.SafeConstructor().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError):
+            return None
+        if not isinstance(parsed, datetime):
+            parsed = datetime(parsed.year, parsed.month, parsed.day)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _check_json(f: _Fields) -> None:
+    """Every value must survive signed JSON on both sides: no float NaN/inf sneaks through as
+    a number (floats become text, see ``_no_floats``) and integers stay JavaScript-exact."""
+    low, high = JSON_INT_RANGE
+    for key, value in f.data.items():
+        if key in ("quality", "heat"):
+            continue  # checked against the narrower store range by _Fields.integer
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, int) and not isinstance(item, bool) and not low <= item <= high:
+                raise f.fail(key, f"integer {_shown(item)} is out of range ({low} to {high})")
+
+
 def parse_article(data: bytes, path: str, article_id: str) -> Article:
     """Validate one record file's bytes. Pure: the same bytes give the same ``Article``."""
     text = decode(data, path)
     front, body = split_front_matter(text, path)
     try:
-        raw = load_yaml(front)
+        raw = load_yaml(front, first_line=2)
     except YamlProblem as exc:
-        raise RecordError(path, exc.reason, exc.line + 1 if exc.line else None) from None
+        raise RecordError(path, exc.reason, exc.line) from None
     if not isinstance(raw, dict):
         raise RecordError(path, f"front matter must be a mapping of fields, got {type(raw).__name__}", 2)
     f = _Fields(raw, front, path)
+    _check_json(f)
     title = f.text("title", required=True)
     urls = {key: f.url(key) for key in URL_FIELDS}
     link = urls["webUrl"] or urls["originalUrl"]
@@ -171,7 +239,15 @@ def parse_article(data: bytes, path: str, article_id: str) -> Article:
     provider = raw.get("provider") or {}
     if not isinstance(provider, dict):
         raise f.fail("provider", "expected a mapping with 'name' and 'domain'")
+    for part in ("name", "domain"):
+        if provider.get(part) is not None and (isinstance(provider[part], bool) or not isinstance(provider[part], (str, int))):
+            raise f.fail("provider", f"'{part}' must be text, got {_shown(provider[part])}")
     domain = str(provider.get("domain") or "").strip().lower() or normalize_url(link).split("/")[0]
+    if len(domain) > MAX_DOMAIN_LENGTH:
+        raise f.fail("provider", f"domain is longer than {MAX_DOMAIN_LENGTH} characters")
+    kind = f.text("type") or "article"
+    if len(kind) > MAX_TYPE_LENGTH:
+        raise f.fail("type", f"is longer than {MAX_TYPE_LENGTH} characters")
     images = f.mappings("images")
     related = f.mappings("related")
     dirty = needs_cleaning(front) or "\\" in front  # escapes such as \x01 yield control characters
@@ -191,7 +267,8 @@ def parse_article(data: bytes, path: str, article_id: str) -> Article:
         record["sourceSecured"] = raw["secured"]  # the source site's opaque value, never trusted
     if body.strip():
         record["content"] = clean_text(body)
-    _stringify_dates(record)
+    _no_floats(record)
+    _iso_related_dates(record["related"])
     return Article(
         id=article_id,
         path=path,
@@ -202,7 +279,7 @@ def parse_article(data: bytes, path: str, article_id: str) -> Article:
         link=link,
         norm_url=normalize_url(link),
         urls=[u for u in urls.values() if u],
-        type=f.text("type") or "article",
+        type=kind,
         quality=f.integer("quality"),
         heat=f.integer("heat"),
         published=f.boolean("published", True),
@@ -213,15 +290,21 @@ def parse_article(data: bytes, path: str, article_id: str) -> Article:
     )
 
 
-def _stringify_dates(value: Any) -> None:
-    """YAML timestamps elsewhere in the record (e.g. in ``related``) become ISO strings, UTC if naive."""
+def _no_floats(value: Any) -> None:
+    """Floats anywhere in the record become integers or text: signed objects hold no floats."""
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in list(items):
-        if isinstance(item, datetime):
-            value[key] = (item if item.tzinfo else item.replace(tzinfo=timezone.utc)).isoformat()
-        elif isinstance(item, date):
-            value[key] = item.isoformat()
-        elif isinstance(item, float):
-            value[key] = int(item) if item.is_integer() else str(item)  # signed objects hold no floats
+        if isinstance(item, float):
+            value[key] = int(item) if item.is_integer() else str(item)
         else:
-            _stringify_dates(item)
+            _no_floats(item)
+
+
+def _iso_related_dates(related: list[dict[str, Any]]) -> None:
+    """Curated related items' dates in the ISO form the API serves (as when YAML 1.1 made them
+    timestamps); text that is not a date stays as written."""
+    for item in related:
+        for key in ("publishedDateTime", "updatedDateTime"):
+            when = parse_when(item[key]) if isinstance(item.get(key), str) else None
+            if when is not None:
+                item[key] = when.isoformat()

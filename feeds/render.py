@@ -15,7 +15,7 @@ from feedgen.feed import FeedGenerator
 
 from .article import feed_id
 from .entry import EPOCH, Entry
-from .urls import is_http_url
+from .urlnorm import is_http_url
 
 GENERATOR = "topicfeed"
 

@@ -5,15 +5,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .atomic import write_atomic
 from .errors import RecordError
 from .records import Article, parse_article
 from .text import slugify
+from .yamlio import YamlProblem, dump_yaml
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def check_id(article_id: str) -> str:
@@ -32,14 +30,17 @@ def new_id(fields: dict[str, Any]) -> str:
 def record_text(fields: dict[str, Any]) -> bytes:
     """The file a curator's JSON becomes: YAML front matter, no body."""
     fields = {k: v for k, v in fields.items() if k not in ("id", "secured", "sourceSecured")}
-    return ("---\n" + yaml.dump(fields, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=1000) + "---\n").encode()
+    return ("---\n" + dump_yaml(fields) + "---\n").encode()
 
 
 def write_record(root: Path, article_id: str, fields: dict[str, Any]) -> Article:
     """Validate exactly as an import would, then write ``_news/<id>.md`` via temp file + rename."""
     folder = root / "_news"
     path = folder / f"{check_id(article_id)}.md"
-    data = record_text(fields)
+    try:
+        data = record_text(fields)
+    except YamlProblem as exc:
+        raise RecordError(str(path), exc.reason) from None
     article = parse_article(data, str(path), article_id)  # raises RecordError, nothing written
     folder.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data)

@@ -1,15 +1,44 @@
-"""YAML loading with the libyaml C loader when present, no aliases, and Jekyll's leniency."""
+"""YAML loading for records and data files: the YAML 1.2 core schema, JSON-compatible values only.
+
+PyYAML implements YAML 1.1, where ``NO``, ``off`` and ``y`` are booleans, ``012`` is octal,
+``1:20`` is sexagesimal, unquoted dates are timestamps (and an invalid one such as
+``2023-02-30`` is an exception), and ``!!set``/``!!binary`` build values JSON cannot hold.
+Records are data for a JSON API, so this loader resolves plain scalars with the YAML 1.2
+core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution): booleans only from
+``true|True|TRUE|false|False|FALSE``, decimal/``0o``/``0x`` integers, no timestamps (date
+fields are parsed from their strings by ``feeds.records``). It also refuses, with the line:
+aliases (a small file expanding into a huge structure), a key written twice (the later value
+would silently win), non-text keys, tags other than the core ones, and nesting deeper than
+``MAX_DEPTH``. Jekyll (Ruby's Psych, YAML 1.1) reads ``NO`` as false: that difference is
+deliberate, see README "Importing real content".
+"""
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import yaml
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+MAX_DEPTH = 64  # real records nest 3 levels; libyaml's recursive composer crashes the process near 100k
+# The composer recurses once per nesting level; below this many nesting indicators (plus
+# the ~1400 levels that indentation alone can reach in a 1 MiB file) it is safe to run.
+_INDICATOR_BUDGET = 4000
+
+_CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_CORE_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_CORE_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_CORE_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_CORE_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map"))
 
 
 class YamlProblem(ValueError):
-    """A YAML document that cannot be used; ``line`` is 1-based within the given text."""
+    """A YAML document that cannot be used; ``line`` is 1-based (a file line when ``load_yaml``
+    was given ``first_line``)."""
 
     def __init__(self, reason: str, line: int | None = None) -> None:
         super().__init__(reason)
@@ -17,36 +46,197 @@ class YamlProblem(ValueError):
         self.line = line
 
 
-def _reject_aliases(text: str) -> None:
-    # Aliases let a small file expand into a huge structure ("billion laughs"); real records
-    # never use them, so any alias is refused. The event scan only runs when '*' appears.
-    if "*" not in text:
-        return
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+class _CoreResolver(yaml.resolver.Resolver):
+    """Plain-scalar resolution of the YAML 1.2 core schema (first character -> candidate tags)."""
+
+    yaml_implicit_resolvers: dict = {}
+
+
+for _tag, _regexp, _first in (
+    ("bool", _CORE_BOOL, "tTfF"),
+    ("null", _CORE_NULL, ["~", "n", "N", ""]),
+    ("int", _CORE_INT, "-+0123456789"),
+    ("float", _CORE_FLOAT, "-+.0123456789"),
+):
+    _CoreResolver.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", _regexp, list(_first))
+
+
+class _CoreConstructor(yaml.constructor.SafeConstructor):
+    """Core-schema scalars, text keys only, no duplicate keys, no tags beyond the core ones."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        value = str(self.construct_scalar(node))
+        if not _CORE_INT.match(value):  # reachable with an explicit tag: !!int abc
+            raise YamlProblem(f"{value[:40]!r} is not an integer", _line(node))
+        if value.startswith(("0o", "0x")):
+            return int(value[2:], 8 if value[1] == "o" else 16)
+        return int(value)  # decimal even with leading zeros ("012" is 12, not YAML 1.1's octal 10)
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        value = str(self.construct_scalar(node))
+        if not _CORE_FLOAT.match(value) and not _CORE_INT.match(value):
+            raise YamlProblem(f"{value[:40]!r} is not a number", _line(node))
+        value = value.lower()
+        if value.startswith(("0o", "0x")):
+            return float(self.construct_yaml_int(node))
+        if value.endswith(("inf", "nan")):
+            return -math.inf if value.startswith("-") else math.nan if "nan" in value else math.inf
+        return float(value)
+
+    def construct_yaml_bool(self, node: yaml.ScalarNode) -> bool:
+        value = str(self.construct_scalar(node))
+        if not _CORE_BOOL.match(value):
+            raise YamlProblem(f"{value[:40]!r} is not true or false", _line(node))
+        return value.lower() == "true"
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
+        if not isinstance(node, yaml.MappingNode):
+            raise YamlProblem("expected a mapping", _line(node))
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else key_node.id
+                raise YamlProblem(f"mapping key {shown!r} is not text (quote it)", _line(key_node))
+            if key_node.value in seen:
+                raise YamlProblem(f"key {key_node.value!r} is written twice (lines {seen[key_node.value]} and "
+                                  f"{_line(key_node)}): remove one", _line(key_node))
+            seen[key_node.value] = _line(key_node)
+        return super().construct_mapping(node, deep)
+
+    def construct_undefined(self, node: yaml.Node) -> Any:
+        raise YamlProblem(f"YAML tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed "
+                          "(only text, numbers, true/false, null, lists and mappings)", _line(node))
+
+
+_CoreConstructor.yaml_constructors = {
+    tag: fn for tag, fn in yaml.constructor.SafeConstructor.yaml_constructors.items() if tag in _CORE_TAGS
+}
+for _tag, _fn in (("int", _CoreConstructor.construct_yaml_int), ("float", _CoreConstructor.construct_yaml_float),
+                  ("bool", _CoreConstructor.construct_yaml_bool)):
+    _CoreConstructor.add_constructor(f"tag:yaml.org,2002:{_tag}", _fn)
+_CoreConstructor.add_constructor(None, _CoreConstructor.construct_undefined)
+
+
+class CoreLoader(Loader, _CoreConstructor, _CoreResolver):  # type: ignore[misc,valid-type]
+    """libyaml's parser (when present) with the core-schema constructor and resolver above
+    (they come before PyYAML's 1.1 ones in the method resolution order)."""
+
+
+def _union(*tables: dict) -> dict:
+    merged: dict = {}
+    for table in tables:
+        for first, resolvers in table.items():
+            merged.setdefault(first, []).extend(resolvers)
+    return merged
+
+
+class CoreDumper(_Dumper):  # type: ignore[misc,valid-type]
+    """Quotes every string that either YAML 1.2 (this loader) or YAML 1.1 (Jekyll) would read
+    as something else: ``0o17``, ``1e3``, ``NO``, ``2024-01-01``."""
+
+    yaml_implicit_resolvers = _union(yaml.resolver.Resolver.yaml_implicit_resolvers,
+                                     _CoreResolver.yaml_implicit_resolvers)
+
+
+def _scan_events(text: str) -> None:
+    """Refuse aliases and deep nesting from the event stream (libyaml's parser is iterative)."""
+    depth = 0
     try:
         for event in yaml.parse(text, Loader=Loader):
+            mark = event.start_mark
             if isinstance(event, yaml.AliasEvent):
-                mark = event.start_mark
+                # Aliases let a small file expand into a huge structure ("billion laughs");
+                # real records never use them.
                 raise YamlProblem("YAML aliases (*name) are not allowed", mark.line + 1 if mark else None)
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", mark.line + 1 if mark else None)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
     except yaml.YAMLError:
         return  # the loader reports the syntax error with its own position
 
 
-def load_yaml(text: str, *, first_document_only: bool = False) -> Any:
-    """Parse one YAML document.
+def _needs_scan(text: str) -> bool:
+    # The scan costs a third of a load, so it runs only when aliases or a suspicious number of
+    # nesting indicators could be present.
+    return "*" in text or sum(text.count(c) for c in "[{-?") > _INDICATOR_BUDGET
+
+
+def _check_depth(value: Any) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
+def load_yaml(text: str, *, first_document_only: bool = False, first_line: int = 1) -> Any:
+    """Parse one YAML document with the core schema; raises ``YamlProblem`` (reason, line).
+
+    ``first_line`` is the file line ``text`` starts on (2 after a ``---`` line): every line in
+    a problem, including both lines of a duplicated key, is a line of the file.
 
     ``first_document_only`` mirrors Jekyll for data files: a stray trailing ``---`` starts an
-    empty second document that PyYAML's ``safe_load`` refuses; Jekyll reads the first one.
+    empty second document that a plain load refuses; Jekyll reads the first one.
     A second document with content is still an error, since its data would be silently lost.
     """
-    _reject_aliases(text)
+    try:
+        return _load(text, first_document_only)
+    except YamlProblem as exc:
+        shift = first_line - 1
+        reason = _LINES.sub(lambda m: f"lines {int(m[1]) + shift} and {int(m[2]) + shift}", exc.reason) if shift else exc.reason
+        raise YamlProblem(reason, exc.line + shift if exc.line else None) from None
+
+
+_LINES = re.compile(r"lines (\d+) and (\d+)")
+
+
+def _load(text: str, first_document_only: bool) -> Any:
+    if _needs_scan(text):
+        _scan_events(text)
     try:
         if not first_document_only:
-            return yaml.load(text, Loader=Loader)
-        docs = list(yaml.load_all(text, Loader=Loader))
+            value = yaml.load(text, Loader=CoreLoader)
+            _check_depth(value)
+            return value
+        docs = list(yaml.load_all(text, Loader=CoreLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise YamlProblem(f"invalid YAML: {problem}", mark.line + 1 if mark else None) from None
+        line = mark.line + 1 if mark else None
+        if line is None and isinstance(getattr(exc, "position", None), int):  # reader errors: a character offset
+            line = text.count("\n", 0, exc.position) + 1
+        raise YamlProblem(f"invalid YAML: {problem}", line) from None
+    except YamlProblem:
+        raise
+    except (ValueError, OverflowError) as exc:  # e.g. a float literal too large even for inf
+        raise YamlProblem(f"invalid YAML value: {exc}") from None
     if any(d is not None for d in docs[1:]):
         raise YamlProblem("more than one YAML document with content")
+    _check_depth(docs[0] if docs else None)
     return docs[0] if docs else None
+
+
+def dump_yaml(fields: dict[str, Any]) -> str:
+    """YAML text that ``load_yaml`` reads back as the same values (strings stay strings).
+
+    Raises ``YamlProblem`` for values no file can hold: nesting deeper than ``MAX_DEPTH``,
+    text that is not encodable as UTF-8 (a lone surrogate such as JSON's ``"\\ud800"``).
+    """
+    _check_depth(fields)
+    try:
+        text = yaml.dump(fields, Dumper=CoreDumper, sort_keys=False, allow_unicode=True, width=1000)
+        text.encode("utf-8")
+    except UnicodeError:
+        raise YamlProblem("text that is not valid Unicode (a lone surrogate such as \\ud800)") from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(f"cannot be written as YAML: {exc}") from None
+    return text

@@ -12,7 +12,7 @@ from feeds.article import curated_items, title_key
 from feeds.entry import Entry, as_int
 from feeds.feedspec import FeedRef
 from feeds.store import ArticleRow, Store
-from feeds.urls import is_http_url, url_hash
+from feeds.urlnorm import is_http_url, url_hash
 
 from .links import Links
 from .signing import Secret, sign_object

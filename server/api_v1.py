@@ -15,7 +15,7 @@ from feeds.errors import QueryError
 from feeds.feedspec import FeedRef
 from feeds.query import FEED_PARAMS, FILTER_PARAMS, FeedQuery, parse_query
 from feeds.render import FORMATS
-from feeds.urls import normalize_url, url_hash
+from feeds.urlnorm import normalize_url, url_hash
 
 from .api_objects import article_objects
 from .context import get_store, master_keys

@@ -114,3 +114,12 @@ def copy_site(dest: Path, site: str = "everyday-cc-ai") -> Path:
     root = next(r for r in roots if r.name == site)
     shutil.copytree(root, dest)
     return dest
+
+
+# CI runs every property test with a fixed seed (a failure there is reproducible, never flaky);
+# locally each run explores new examples.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from feeds.importer import sync
-from feeds.urls import normalize_url, url_hash
+from feeds.urlnorm import normalize_url, url_hash
 from server import create_app, get_store
 from server.cli import main as cli
 from server.instance import load_keys

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from feeds.query import FeedQuery
-from feeds.urls import normalize_url, url_hash
+from feeds.urlnorm import normalize_url, url_hash
 
 from .browser import (CHROMIUM, SEED_URL, Backend, add_client, launch, pair, poll, stop_service_worker,
                       tab_id, tab_state)

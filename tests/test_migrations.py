@@ -223,3 +223,22 @@ def test_concurrent_starts_migrate_once_on_postgres(cluster, tmp_path):
     assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
     assert {out.strip() for out, _ in outputs} == {migrate.head()}
     assert schema_differences(url) == []
+
+
+def test_upgrade_recomputes_lookup_hashes_the_uts46_way(old_code, tmp_path):
+    """The old code mapped faß.de to fass.de (IDNA 2003); browsers map it to xn--fa-hia.de."""
+    site = tmp_path / "site"
+    (site / "_news").mkdir(parents=True)
+    (site / "_news" / "2024-01-02-strasse.md").write_text(
+        "---\ntitle: Straße\nwebUrl: https://faß.de/news/1\npublishedDateTime: 2024-01-02T10:00:00Z\n---\n",
+        encoding="utf-8")
+    instance = tmp_path / "instance"
+    make_old_index(old_code, site, instance)
+    lookup = ("import sys; from pathlib import Path; from server import create_app; "
+              "c = create_app({'API_ACCESS': 'public'}, Path(sys.argv[1])).test_client(); "
+              "print(len(c.get('/api/v1/lookup', query_string={'url': 'https://faß.de/news/1'}).json['value']))")
+    run(REPO, "-m", "server", "upgrade", "--instance", str(instance))
+    assert run(REPO, "-c", lookup, str(instance)).stdout.split() == ["1"]
+    # the next import re-reads every file under the new rules (the upgrade marked them changed)
+    again = run(REPO, "-m", "server", "import", "--instance", str(instance), str(site)).stdout
+    assert "updated 1, unchanged 0" in again

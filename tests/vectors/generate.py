@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from feeds.urls import normalize_url, url_hash
+from feeds.urlnorm import normalize_url, url_hash
 from server.signing import SECURED_SALT, sign_object
 
 OUT = Path(__file__).resolve().parents[2] / "extension" / "test" / "vectors"
@@ -54,8 +54,27 @@ URLS = [
     "http://example.com/a/b/?utm_campaign=1&z=&y",
     "https://example.com/?",
     "https://www-theverge-com.cdn.ampproject.org/c/www.theverge.com/2020/1/1/story/amp",
+    "https://www-example-com.cdn.ampproject.org/c/s/0.com/../|",  # not a wrapped DNS name: kept as the cache URL
+    # Internationalised hosts: UTS #46 non-transitional, as browsers map them (IDNA 2003 gave fass.de).
+    "https://fa\u00df.de/stra\u00dfe",
+    "https://FA\u00df.DE/",
+    "https://xn--fa-hia.de/stra%C3%9Fe",
+    "https://www.\u03c3\u03bf\u03bb\u03bf\u03c2.gr/",
+    "https://\u0DC1\u0DCA\u200D\u0DBB\u0DD3.lk/",
+    "https://\u0646\u0627\u0645\u0647\u200C\u0627\u06CC.com/",
+    "https://B\u00DCCHER.example/",
+    "https://xn--bcher-kva.example/",
+    "https://\u4f8b\u3048.\u30c6\u30b9\u30c8/\u30d1\u30b9?\u30af\u30a8\u30ea=1",
+    "https://\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com/",
+    "https://example.com./a",
+    "https://EXAMPLE.com:8080/",
+    "https://[2001:DB8::1]:8443/x",
+    "http://192.168.0.1/x",
+    "https://example.com/a b/\u00e9?q=a b&r=\u00e9",
 ]
-BAD_URLS = ["javascript:alert(1)", "ftp://example.com/file", "mailto:a@example.com", "not a url", "/relative/path"]
+BAD_URLS = ["javascript:alert(1)", "ftp://example.com/file", "mailto:a@example.com", "not a url", "/relative/path",
+            "https://example.com:99999/", "https://example.com:abc/", "https://a\u200db.com/", "https://\u00ad/",
+            "https://ex ample.com/"]
 
 
 def _tampered(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -1,0 +1,163 @@
+"""Topic slugs (issue 8, class 3): distinct names get distinct, non-empty slugs, existing slugs
+never change, the result does not depend on import order, and ambiguous taxonomies are reported."""
+from __future__ import annotations
+
+import re
+import shutil
+from functools import partial
+from pathlib import Path
+from unicodedata import normalize
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feeds.importer import sync
+from feeds.records import parse_article
+from feeds.taxonomy import load_taxonomy, name_key, resolve_topic, topic_slug
+from feeds.text import slugify
+from server import create_app, get_store
+
+from .conftest import REPO, corpus_roots
+
+nfkc = partial(normalize, "NFKC")
+GOLDEN = REPO / "tests" / "fixtures" / "golden-content"
+
+
+def _old_rule(name: str, taxonomy) -> str:
+    """The rule every existing slug was made with (before issue 8)."""
+    table = {t.slug: t.slug for t in taxonomy.topics.values()}
+    table.update({t.name.lower(): t.slug for t in taxonomy.topics.values()})
+    return table.get(name.lower()) or slugify(name)
+
+
+def test_every_slug_the_corpus_and_golden_content_produce_is_unchanged():
+    checked = 0
+    for root in [*corpus_roots(), GOLDEN]:
+        taxonomy = load_taxonomy([root])
+        assert not taxonomy.errors, [str(e) for e in taxonomy.errors]
+        resolver = taxonomy.resolver()
+        names = {t.name for t in taxonomy.topics.values()}
+        for sub in ("_news", "_archive/_news"):
+            for path in sorted((root / sub).glob("*.md")):
+                try:
+                    names.update(parse_article(path.read_bytes(), str(path), path.stem).topic_names)
+                except ValueError:
+                    continue
+        for name in names:
+            assert resolve_topic(name, resolver) == _old_rule(name, taxonomy), (root.name, name)
+            checked += 1
+    assert checked > 30
+
+
+def test_c_sharp_and_c_plus_plus_are_two_topics():
+    slugs = {name: topic_slug(name) for name in ("C", "C#", "C++", "F#", "C sharp")}
+    assert slugs == {"C": "c", "C#": "c-sharp", "C++": "c-plus-plus", "F#": "f-sharp", "C sharp": "c-sharp"}
+
+
+def test_names_made_only_of_non_latin_letters_get_a_slug():
+    assert re.fullmatch(r"topic--[0-9a-f]{10}", topic_slug("人工知能"))
+    assert topic_slug("人工知能") != topic_slug("機械学習") != topic_slug("Москва")
+    assert topic_slug("AI 🤖").startswith("ai--") and topic_slug("AI 🤖") != topic_slug("AI")
+
+
+NAMES = st.text(st.sampled_from(list("aBz09 -_.&'#+$") + list("éÉßçñ") + list("σΣς") + list("人工知能") + ["🤖", "\u200b", "Ａ"]),
+                min_size=1, max_size=12)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(a=NAMES, b=NAMES)
+def test_distinct_names_get_distinct_nonempty_slugs(a, b):
+    for name in (a, b):
+        slug = topic_slug(name)
+        assert slug and re.fullmatch(r"[a-z0-9]+(-{1,2}[a-z0-9]+)*", slug) and len(slug) <= 255
+    same_topic = name_key(a) == name_key(b) and (name_key(a) != "" or nfkc(a.casefold()) == nfkc(b.casefold()))
+    assert (topic_slug(a) == topic_slug(b)) == same_topic, (a, b)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(name=NAMES)
+def test_names_the_old_rule_handled_without_loss_keep_their_slug(name):
+    # Lossless before: no symbol it dropped (#, +, $…), no letter it dropped (non-Latin), no
+    # case-folding that ASCII lower-casing misses (ß).
+    if re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name_key(name)) and not set(name) & set("#+") \
+            and all(c.casefold() == c.lower() for c in name):
+        assert topic_slug(name) == slugify(name)
+
+
+RECORD = """---
+title: "{title}"
+publishedDateTime: 2024-03-0{day}T10:00:00Z
+webUrl: "https://example.org/{slug}"
+topics: [{topics}]
+---
+"""
+
+
+def _write(root: Path, files: dict[str, tuple[str, str]]) -> None:
+    (root / "_news").mkdir(parents=True)
+    for day, (name, (title, topics)) in enumerate(files.items(), 1):
+        (root / "_news" / f"2024-03-0{day}-{name}.md").write_text(
+            RECORD.format(title=title, day=day, slug=name, topics=topics), encoding="utf-8")
+
+
+def test_feeds_keep_c_sharp_and_c_plus_plus_apart_whatever_the_import_order(tmp_path):
+    records = {"csharp": ("Pattern matching in C#", "'C#'"), "cpp": ("Modules in C++", "'C++'"),
+               "kanji": ("AI in Japanese", "人工知能"), "plain": ("Plain C", "C")}
+    topic_tables = []
+    for order in (list(records), list(reversed(records))):
+        root = tmp_path / "-".join(order)
+        _write(root, {k: records[k] for k in order})
+        app = create_app({"API_ACCESS": "public", "VERSION_TTL": 0}, root.parent / f"instance-{root.name}")
+        report = sync(get_store(app), [root])
+        assert not report.skipped, [str(e) for e in report.skipped]
+        client = app.test_client()
+        csharp = client.get("/feeds/topics/c-sharp.atom").data.decode()
+        assert "Pattern matching in C#" in csharp and "Modules in C++" not in csharp and "Plain C<" not in csharp
+        assert "Modules in C++" in client.get("/feeds/topics/c-plus-plus.atom").data.decode()
+        kanji = client.get(f"/feeds/topics/{topic_slug('人工知能')}.json").json
+        assert [i["title"] for i in kanji["items"]] == ["AI in Japanese"]
+        topic_tables.append(sorted((t["slug"], t["name"]) for t in client.get("/api/v1/topics").json["value"]))
+        get_store(app).close()
+    assert topic_tables[0] == topic_tables[1]
+    assert ("c-sharp", "C#") in topic_tables[0] and ("c-plus-plus", "C++") in topic_tables[0]
+
+
+def test_ambiguous_taxonomy_entries_are_reported_at_import(tmp_path):
+    root = tmp_path / "site"
+    shutil.copytree(GOLDEN, root)
+    topics = root / "_data" / "topics"
+    (topics / "01-robotics.yaml").write_text("_id: robotics\nname: Robots\n", encoding="utf-8")  # same name as 'robots'
+    (topics / "02-again.yaml").write_text("_id: robots\nname: Robots again\n", encoding="utf-8")  # same slug
+    app = create_app({"API_ACCESS": "public"}, tmp_path / "instance")
+    report = sync(get_store(app), [root])
+    messages = [str(e) for e in report.skipped]
+    assert any(m.startswith(f"{topics / '01-robotics.yaml'}:2: field 'name': topic 'Robots' (robotics) has the same name")
+               for m in messages), messages
+    assert any(m.startswith(f"{topics / '02-again.yaml'}:1: field '_id': slug 'robots' is also the slug of") for m in messages), messages
+    get_store(app).close()
+
+
+def test_two_names_of_one_topic_do_not_shift_the_other_topics_names(tmp_path):
+    root = tmp_path / "site"
+    _write(root, {"mixed": ("Mixed names", "AI, ai, 'C#'")})
+    app = create_app({"API_ACCESS": "public"}, tmp_path / "instance")
+    sync(get_store(app), [root])
+    names = {t["slug"]: t["name"] for t in app.test_client().get("/api/v1/topics").json["value"]}
+    assert names == {"ai": "AI", "c-sharp": "C#"}
+    get_store(app).close()
+
+
+def test_topic_files_with_unusable_fields_are_reported_not_served(tmp_path):
+    root = tmp_path / "site"
+    shutil.copytree(GOLDEN, root)
+    topics = root / "_data" / "topics"
+    (topics / "05-bad-images.yaml").write_text("_id: bad-images\nname: Bad\nimages: 5\n", encoding="utf-8")
+    (topics / "06-bad-name.yaml").write_text("_id: bad-name\nname: [a, b]\n", encoding="utf-8")
+    app = create_app({"API_ACCESS": "public"}, tmp_path / "instance")
+    report = sync(get_store(app), [root])
+    messages = sorted(str(e) for e in report.skipped)
+    assert messages == [f"{topics / '05-bad-images.yaml'}:3: field 'images': expected a list of text",
+                        f"{topics / '06-bad-name.yaml'}:2: field 'name': expected text, got list"]
+    client = app.test_client()
+    assert client.get("/api/v1/topics").status_code == 200 and client.get("/feeds/index.opml").status_code == 200
+    get_store(app).close()
