@@ -82,7 +82,7 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads):
         try:
             if migrate.needs_upgrade(self._engine):
                 if not auto_upgrade:
-                    raise SchemaError(f"the index at {url} is not at schema revision {migrate.head()}: "
+                    raise SchemaError(f"the index at {url} is not at schema revision {migrate.HEAD}: "
                                       "run `topicfeed upgrade`")
                 migrate.upgrade(self._engine)
         except BaseException:
@@ -146,7 +146,7 @@ def index_revision(url: str) -> tuple[str | None, str]:
     engine = _engine(url)
     try:
         with engine.connect() as conn:
-            return migrate.current(conn), migrate.head()
+            return migrate.current(conn), migrate.HEAD
     finally:
         engine.dispose()
 
