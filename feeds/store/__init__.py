@@ -65,6 +65,7 @@ class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, Fi
         return nullcontext(self.conn)
 
     def set_meta(self, key: str, value: str) -> None:
+        """Store a meta value (``taxonomy`` fingerprint, ``roots``…), replacing the old one."""
         self.conn.execute(meta.delete().where(meta.c.key == key))
         self.conn.execute(meta.insert().values(key=key, value=value))
 
@@ -99,6 +100,7 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads):
         return self._engine.dialect.name
 
     def close(self) -> None:
+        """Close pooled connections (the store opens new ones if used again)."""
         self._engine.dispose()
 
     def analyze(self) -> None:
@@ -120,6 +122,7 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads):
         return self.get_meta("version") or "empty"
 
     def get_meta(self, key: str) -> str | None:
+        """A meta value, None if never set."""
         with self._conn() as conn:
             return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
