@@ -84,7 +84,7 @@ def make_old_index(old_code: Path, content: Path, instance: Path, database_url: 
 
 def assert_upgraded_keeps_clients_and_feeds(old_code: Path, instance: Path, client: dict, before: dict) -> None:
     result = run(REPO, "-m", "server", "upgrade", "--instance", str(instance))
-    assert result.stdout.strip() == f"upgraded from {migrate.BASELINE} to {migrate.head()}"
+    assert result.stdout.strip() == f"upgraded from {migrate.BASELINE} to {migrate.HEAD}"
     assert feeds(REPO, instance) == before
     listed = run(REPO, "-m", "server", "clients", "list", "--instance", str(instance)).stdout
     assert listed.startswith(f"{client['id']}\told-extension\t") and "active" in listed
@@ -102,10 +102,10 @@ def test_old_sqlite_index_is_upgraded_keeps_clients_and_feeds(old_code, content,
     assert len(before) > 8 and all(status == 200 for status, _ in before.values())
     assert_upgraded_keeps_clients_and_feeds(old_code, instance, client, before)
     # an index at the head is left alone
-    assert run(REPO, "-m", "server", "upgrade", "--instance", str(instance)).stdout.strip() == f"already at revision {migrate.head()}"
+    assert run(REPO, "-m", "server", "upgrade", "--instance", str(instance)).stdout.strip() == f"already at revision {migrate.HEAD}"
     # the documented way back: downgrade with the new code, then the old code serves it again
     down = run(REPO, "-m", "server", "downgrade", migrate.BASELINE, "--instance", str(instance))
-    assert down.stdout.strip() == f"downgraded from {migrate.head()} to {migrate.BASELINE}"
+    assert down.stdout.strip() == f"downgraded from {migrate.HEAD} to {migrate.BASELINE}"
     assert feeds(old_code, instance) == before
 
 
@@ -129,9 +129,9 @@ def test_concurrent_starts_migrate_once(old_code, content, tmp_path):
                               text=True) for _ in range(3)]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
-    assert {out.strip() for out, _ in outputs} == {f"{migrate.head()} 150"}
+    assert {out.strip() for out, _ in outputs} == {f"{migrate.HEAD} 150"}
     with sqlite3.connect(instance / "topicfeed.db") as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(migrate.head(),)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(migrate.HEAD,)]
 
 
 def test_newer_revision_is_refused_in_one_line(tmp_path):
@@ -155,10 +155,10 @@ def test_auto_upgrade_off_refuses_until_upgraded(old_code, content, tmp_path):
     with pytest.raises(SchemaError, match="run `topicfeed upgrade`"):
         Store(url, auto_upgrade=False)
     assert run(REPO, "-m", "server", "upgrade", "--show", "--instance", str(instance)).stdout.strip() == (
-        f"index at revision {migrate.BASELINE}; this topicfeed's is {migrate.head()}")
+        f"index at revision {migrate.BASELINE}; this topicfeed's is {migrate.HEAD}")
     run(REPO, "-m", "server", "upgrade", "--instance", str(instance))
     Store(url, auto_upgrade=False).close()  # no longer refused
-    assert index_revision(url) == (migrate.head(), migrate.head())
+    assert index_revision(url) == (migrate.HEAD, migrate.HEAD)
 
 
 def test_unknown_legacy_schema_says_what_to_do(tmp_path):
@@ -185,7 +185,16 @@ def schema_differences(url: str) -> list:
 
 
 def test_migrations_build_exactly_the_declared_schema_on_sqlite(tmp_path):
+    assert migrate.HEAD == migrate.scripts().get_current_head()
     assert schema_differences(f"sqlite:///{tmp_path / 'fresh.db'}") == []
+
+
+def test_a_start_at_the_head_does_not_load_alembic(tmp_path):
+    """Alembic costs every process ~11 MB; only a migration needs it."""
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    Store(url).close()
+    script = "import sys; from feeds.store import Store; Store(sys.argv[1]); print(sorted(m for m in sys.modules if m.startswith('alembic')))"
+    assert run(REPO, "-c", script, url).stdout.strip() == "[]"
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +230,7 @@ def test_concurrent_starts_migrate_once_on_postgres(cluster, tmp_path):
                               text=True) for _ in range(3)]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
-    assert {out.strip() for out, _ in outputs} == {migrate.head()}
+    assert {out.strip() for out, _ in outputs} == {migrate.HEAD}
     assert schema_differences(url) == []
 
 

@@ -65,6 +65,7 @@ class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, Fi
         return nullcontext(self.conn)
 
     def set_meta(self, key: str, value: str) -> None:
+        """Store a meta value (``taxonomy`` fingerprint, ``roots``…), replacing the old one."""
         self.conn.execute(meta.delete().where(meta.c.key == key))
         self.conn.execute(meta.insert().values(key=key, value=value))
 
@@ -82,7 +83,7 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads):
         try:
             if migrate.needs_upgrade(self._engine):
                 if not auto_upgrade:
-                    raise SchemaError(f"the index at {url} is not at schema revision {migrate.head()}: "
+                    raise SchemaError(f"the index at {url} is not at schema revision {migrate.HEAD}: "
                                       "run `topicfeed upgrade`")
                 migrate.upgrade(self._engine)
         except BaseException:
@@ -99,6 +100,7 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads):
         return self._engine.dialect.name
 
     def close(self) -> None:
+        """Close pooled connections (the store opens new ones if used again)."""
         self._engine.dispose()
 
     def analyze(self) -> None:
@@ -120,6 +122,7 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads):
         return self.get_meta("version") or "empty"
 
     def get_meta(self, key: str) -> str | None:
+        """A meta value, None if never set."""
         with self._conn() as conn:
             return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
@@ -146,7 +149,7 @@ def index_revision(url: str) -> tuple[str | None, str]:
     engine = _engine(url)
     try:
         with engine.connect() as conn:
-            return migrate.current(conn), migrate.head()
+            return migrate.current(conn), migrate.HEAD
     finally:
         engine.dispose()
 

@@ -28,6 +28,7 @@ class ArticleRow:
 
     @classmethod
     def from_row(cls, row: Any) -> ArticleRow:
+        """From a result row with the ``_ROW_COLUMNS``."""
         return cls(row.id, row.published_ts, row.record, row.topics, row.related, bool(row.public))
 
 
@@ -93,6 +94,8 @@ def _index_row(r: Any) -> IndexRow:
 
 
 class ArticleReads(Access):
+    """Article reads for feeds, the API and the importer."""
+
     def recent(self, scope: str, key: str | None, query: FeedQuery, offset: int = 0) -> list[ArticleRow]:
         """Newest public articles of all/topic/provider, filtered; reads only what it returns.
 
@@ -128,6 +131,7 @@ class ArticleReads(Access):
         return [by_id[i] for i in ids]
 
     def article(self, article_id: str, *, public_only: bool = True) -> ArticleRow | None:
+        """One article by id; unpublished and duplicate ones only with ``public_only=False``."""
         stmt = select(*_ROW_COLUMNS).where(articles.c.id == article_id)
         if public_only:
             stmt = stmt.where(articles.c.public.is_(True))
@@ -206,6 +210,8 @@ class ArticleReads(Access):
 
 
 class ArticleWrites(WriteAccess):
+    """Article writes and the reads only the importer needs inside its transaction."""
+
     def put_articles(self, batch: list[NewArticle]) -> None:
         """Insert or replace articles with their topic links and lookup hashes; the duplicate
         mark and related list start empty (``set_duplicate``, ``set_related`` fill them)."""
@@ -234,6 +240,7 @@ class ArticleWrites(WriteAccess):
                 self.conn.execute(delete(table).where(column.in_(chunk)))
 
     def article_ids(self) -> list[str]:
+        """Every stored article id."""
         return list(self.conn.execute(select(articles.c.id)).scalars())
 
     def records(self, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -241,6 +248,7 @@ class ArticleWrites(WriteAccess):
         return {r.id: r.record for r in self.conn.execute(select(articles.c.id, articles.c.record).where(articles.c.id.in_(ids)))}
 
     def norm_url(self, article_id: str) -> str | None:
+        """The article's normalised URL, None if it is not stored."""
         return self.conn.execute(select(articles.c.norm_url).where(articles.c.id == article_id)).scalar()
 
     def set_topics(self, slugs_by_id: dict[str, list[str]]) -> None:
@@ -266,6 +274,7 @@ class ArticleWrites(WriteAccess):
         return [_index_row(r) for r in self.conn.execute(stmt)]
 
     def set_duplicate(self, article_id: str, duplicate_of: str | None, public: bool) -> None:
+        """Mark (or unmark) an article as a URL duplicate of another, with its resulting visibility."""
         self.conn.execute(update(articles).where(articles.c.id == article_id).values(duplicate_of=duplicate_of, public=public))
         self.conn.execute(update(article_topics).where(article_topics.c.article_id == article_id).values(public=public))
 
@@ -275,6 +284,7 @@ class ArticleWrites(WriteAccess):
             select(articles.c.id, articles.c.duplicate_of).where(articles.c.duplicate_of.is_not(None))))
 
     def set_related(self, related: dict[str, list[str]]) -> None:
+        """Replace the computed related ids of the given articles."""
         stmt = update(articles).where(articles.c.id == bindparam("b_id")).values(related=bindparam("b_related"))
         items = sorted(related.items())
         for start in range(0, len(items), BATCH):

@@ -22,12 +22,16 @@ class FileState(NamedTuple):
 
 
 class BadFile(NamedTuple):
+    """A content file that failed to parse, with where and why."""
+
     path: str
     line: int | None
     reason: str
 
 
 class FileReads(Access):
+    """What the importer diffs the tree against."""
+
     def file_states(self) -> dict[str, FileState]:
         """path -> state of every indexed or rejected file (an indexed one wins a shared path)."""
         with self._conn() as conn:
@@ -47,14 +51,18 @@ class FileReads(Access):
 
 
 class FileWrites(WriteAccess):
+    """File state changes that are not article rows."""
+
     def touch_file(self, article_id: str, size: int, mtime_ns: int) -> None:
         """The article's file changed size or mtime but not its bytes."""
         self.conn.execute(update(articles).where(articles.c.id == article_id).values(file_size=size, file_mtime_ns=mtime_ns))
 
     def set_bad_file(self, path: str, size: int, mtime_ns: int, line: int | None, reason: str) -> None:
+        """Record (or re-record) why ``path`` could not be imported."""
         self.forget_bad_files([path])
         self.conn.execute(insert(bad_files).values(path=path, file_size=size, file_mtime_ns=mtime_ns, line=line, reason=reason))
 
     def forget_bad_files(self, paths: list[str]) -> None:
+        """The files are fixed or gone."""
         if paths:
             self.conn.execute(delete(bad_files).where(bad_files.c.path.in_(paths)))

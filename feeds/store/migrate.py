@@ -11,6 +11,10 @@ is stamped as the baseline revision first, so its clients and articles are kept.
 Downgrading: run ``topicfeed downgrade REVISION`` with the *newer* topicfeed (it knows how
 to undo its revisions) before installing the older one; ``topicfeed upgrade --show``
 prints the revision an index is at.
+
+Changing the schema: edit ``schema.py``, add ``migrations/versions/NNNN_what.py`` (copy the
+newest; ``down_revision`` = its ``revision``) and set ``HEAD``. tests/test_migrations.py
+checks that the revisions build exactly ``schema.py`` and that ``HEAD`` is their head.
 """
 from __future__ import annotations
 
@@ -20,13 +24,17 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, pool, text
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+# Alembic is imported only when an index needs migrating: it adds ~11 MB to every process,
+# and a start at the head revision needs only HEAD and one read of alembic_version.
+HEAD = "0002"
 BASELINE = "0001"
 LEGACY_SCHEMA = "2"  # meta.schema of indexes made before migrations existed
 _LOCK_KEY = 0x746F706963  # pg_advisory_xact_lock key: "topic" in ASCII, any constant works
@@ -41,6 +49,8 @@ class SchemaError(RuntimeError):
 
 
 def _config(conn: Connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
@@ -48,20 +58,23 @@ def _config(conn: Connection) -> Config:
 
 
 @cache
-def _scripts() -> ScriptDirectory:
+def scripts() -> ScriptDirectory:
+    """The revisions in ``migrations/versions``."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory(str(MIGRATIONS))
 
 
-def head() -> str:
-    """The newest revision this topicfeed knows."""
-    rev = _scripts().get_current_head()
-    assert rev is not None
-    return rev
+def _stamped(conn: Connection) -> str | None:
+    """The revision in Alembic's version table (its default name and layout)."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def current(conn: Connection) -> str | None:
     """The revision the index is at: None for an empty database, BASELINE for a legacy index."""
-    rev = MigrationContext.configure(conn).get_current_revision()
+    rev = _stamped(conn)
     if rev is not None:
         return rev
     legacy = _legacy_schema(conn)
@@ -78,13 +91,15 @@ def _legacy_schema(conn: Connection) -> str | None:
 
 
 def _check_known(url: str, rev: str | None) -> None:
-    if rev is None:
+    if rev is None or rev == HEAD:
         return
+    from alembic.util.exc import CommandError
+
     try:
-        _scripts().get_revision(rev)
+        scripts().get_revision(rev)
     except CommandError:
         raise SchemaError(f"the index at {url} is at schema revision {rev}, which this topicfeed does not know "
-                          f"(a newer topicfeed wrote it): with that version run `topicfeed downgrade {head()}`, "
+                          f"(a newer topicfeed wrote it): with that version run `topicfeed downgrade {HEAD}`, "
                           "or install it again") from None
 
 
@@ -114,15 +129,17 @@ def needs_upgrade(engine: Engine) -> bool:
     with engine.connect() as conn:
         rev = current(conn)
     _check_known(str(engine.url), rev)
-    return rev != head()
+    return rev != HEAD
 
 
 def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str]:
     """Migrate the index to ``target``; returns (revision before, revision after)."""
+    from alembic import command
+
     with _locked(engine) as conn:
         before = current(conn)
         _check_known(str(engine.url), before)
-        if before is not None and MigrationContext.configure(conn).get_current_revision() is None:
+        if before is not None and _stamped(conn) is None:
             command.stamp(_config(conn), BASELINE)  # legacy index: it already has the baseline tables
         command.upgrade(_config(conn), target)
         after = current(conn) or "none"
@@ -133,10 +150,13 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str]:
 
 def downgrade(engine: Engine, target: str) -> tuple[str | None, str]:
     """Migrate the index down to ``target`` (a revision id, or "base" to drop every table)."""
+    from alembic import command
+    from alembic.util.exc import CommandError
+
     with _locked(engine) as conn:
         before = current(conn)
         _check_known(str(engine.url), before)
-        if before is not None and MigrationContext.configure(conn).get_current_revision() is None:
+        if before is not None and _stamped(conn) is None:
             command.stamp(_config(conn), BASELINE)
         try:
             command.downgrade(_config(conn), target)

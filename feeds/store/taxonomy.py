@@ -32,6 +32,8 @@ class Provider:
 
 
 class TaxonomyReads(Access):
+    """Topic and provider reads."""
+
     def counted_topics(self) -> list[Topic]:
         """Every topic in taxonomy order (then slugs only seen in records) with its public count."""
         with self._conn() as conn:
@@ -61,22 +63,27 @@ class TaxonomyReads(Access):
             return dict(conn.execute(select(providers.c.domain, providers.c.name)).all())  # type: ignore[arg-type]
 
     def topic(self, slug: str) -> Topic | None:
+        """One topic, not counted; None if unknown."""
         with self._conn() as conn:
             row = conn.execute(select(topics).where(topics.c.slug == slug)).first()
         return Topic(row.slug, row.name, row.data) if row else None
 
     def provider(self, domain: str) -> Provider | None:
+        """One provider, not counted; None if unknown."""
         with self._conn() as conn:
             row = conn.execute(select(providers).where(providers.c.domain == domain)).first()
         return Provider(row.domain, row.name, row.data) if row else None
 
 
 class TaxonomyWrites(WriteAccess):
+    """Rebuilding the topic and provider tables at import."""
+
     def used_topic_slugs(self) -> set[str]:
         """Slugs that at least one article (public or not) carries."""
         return set(self.conn.execute(select(article_topics.c.topic_slug).distinct()).scalars())
 
     def used_provider_domains(self) -> set[str]:
+        """Domains that at least one article (public or not) comes from."""
         return set(self.conn.execute(select(articles.c.provider_domain).distinct()).scalars())
 
     def replace_taxonomy(self, topic_list: list[Topic], provider_list: list[Provider]) -> None:
