@@ -1,5 +1,6 @@
-"""Layering rules, checked on the source: ``feeds`` never imports ``server``; only
-``feeds/store/`` talks to the database (SQLAlchemy, Alembic, an engine, SQL text)."""
+"""The import contracts of ARCHITECTURE.md, checked on the source: ``feeds`` never imports
+``server`` (nor Flask); only ``feeds/store/`` talks to the database (SQLAlchemy, Alembic, an
+engine, SQL text); blueprints never import their app package; URLs come from server/links.py."""
 from __future__ import annotations
 
 import ast
@@ -27,9 +28,9 @@ def imported(tree: ast.AST) -> set[str]:
     return names
 
 
-def test_feeds_never_imports_server():
+def test_feeds_never_imports_server_or_the_web_framework():
     offenders = [str(p.relative_to(REPO)) for p in modules("feeds")
-                 if any(n == "server" or n.startswith("server.") for n in imported(ast.parse(p.read_text())))]
+                 if any(n.split(".")[0] in ("server", "flask", "werkzeug") for n in imported(ast.parse(p.read_text())))]
     assert offenders == []
 
 
@@ -56,3 +57,39 @@ def test_the_rule_sees_violations(tmp_path):
     assert {"sqlalchemy", "server.api"} <= imported(tree)
     assert any(isinstance(n, ast.Attribute) and n.attr == "engine" for n in ast.walk(tree))
     assert any(isinstance(n, ast.Constant) and isinstance(n.value, str) and SQL.match(n.value) for n in ast.walk(tree))
+
+
+SERVER_SUBMODULES = {p.stem for p in (REPO / "server").glob("*.py")}
+
+
+def test_blueprints_do_not_import_their_app_package():
+    """Views get the store, keys and cache from server.context, never from the package that
+    registers them (which would make the import order matter); only the CLI builds an app."""
+    offenders = []
+    for path in modules("server"):
+        if path.name in ("__init__.py", "cli.py", "__main__.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and not node.module:
+                offenders += [f"{path.name}: from . import {a.name}" for a in node.names if a.name not in SERVER_SUBMODULES]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "server":
+                offenders.append(f"{path.name}: from server import …")
+    assert offenders == []
+
+
+def test_no_server_module_formats_a_route_path():
+    """URLs come from server/links.py: nobody else builds ``f"/feeds/…"`` or ``f"{base}/api/…"``."""
+    offenders = []
+    for path in modules("server"):
+        if path.name == "links.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.JoinedStr):
+                continue
+            parts = list(node.values)
+            if parts and isinstance(parts[0], ast.FormattedValue):
+                parts = parts[1:]
+            first = parts[0].value if parts and isinstance(parts[0], ast.Constant) else ""
+            if isinstance(first, str) and first.startswith(("/feeds", "/api")):
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []
