@@ -78,3 +78,13 @@ def test_no_view_formats_urls():
             first = parts[0].value if parts and isinstance(parts[0], ast.Constant) else ""
             assert not (isinstance(first, str) and first.startswith(("/feeds", "/api"))), \
                 f"{rel(path)}:{node.lineno} formats a URL: use server.links"
+
+
+def test_only_links_calls_url_for():
+    """Flask's ``url_for`` is wrapped once, in server/links.py, so every emitted URL has one home."""
+    for path in modules("server") + modules("feeds"):
+        if path.name == "links.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+            assert name != "url_for", f"{rel(path)}:{node.lineno} calls url_for: use server.links"
