@@ -37,9 +37,19 @@ class CliState:
 
             try:
                 self._app = create_app(None, self.path)
-            except (ValueError, RuntimeError, OSError) as exc:
+            except (ValueError, RuntimeError, OSError, ImportError) as exc:  # ImportError: a missing database driver
                 raise click.ClickException(f"instance {self.path}: {exc}") from None
         return self._app
+
+
+def _keys(path: Path) -> list[str]:
+    """The instance's master keys; a missing or malformed keys.json is a one-line error."""
+    from .instance import load_keys
+
+    try:
+        return load_keys(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"instance {path}: {exc!s:.300}") from None
 
 
 def _set_instance(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
@@ -152,7 +162,10 @@ def _database_url(path: Path) -> str:
 
     init_instance(path)
     bare = Flask(__name__, instance_path=str(path))
-    bare.config.update(load_settings(path))
+    try:
+        bare.config.update(load_settings(path))
+    except ValueError as exc:
+        raise click.ClickException(f"instance {path}: {exc}") from None
     return database_url(bare)
 
 
@@ -228,10 +241,10 @@ def keys_rotate(state: CliState) -> None:
     """Add a new master key; tokens and signatures made with older keys stay valid."""
     import secrets
 
-    from .instance import load_keys, save_keys
+    from .instance import save_keys
 
     path = state.path
-    current = load_keys(path)
+    current = _keys(path)
     save_keys(path, current + [secrets.token_urlsafe(32)])
     click.echo(f"{len(current) + 1} keys; the new one signs from now on")
 
@@ -242,10 +255,10 @@ def keys_rotate(state: CliState) -> None:
 @pass_state
 def keys_prune(state: CliState, keep: int) -> None:
     """Drop all but the newest KEEP keys: what they signed stops verifying."""
-    from .instance import load_keys, save_keys
+    from .instance import save_keys
 
     path = state.path
-    current = load_keys(path)
+    current = _keys(path)
     save_keys(path, current[-keep:])
     click.echo(f"dropped {max(len(current) - keep, 0)} key(s), kept {min(keep, len(current))}")
 

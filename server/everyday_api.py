@@ -8,24 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, jsonify, url_for
+from flask import Blueprint, Response, abort, g, jsonify
 
 from feeds.query import FeedQuery
 
 from .context import get_store
+from .links import everyday_page_path
 from .signing import sign_object
 
 bp = Blueprint("everyday", __name__, url_prefix="/news")
 PAGE_SIZE = 20  # the everyday-cc sites' pagination.page_size
 MAX_PAGE = 1_000_000
 _HIDDEN = {"sourceSecured", "content"}
-
-
-def page_path(slug: str, page: int) -> str:
-    """Site-relative path of one page, as the everyday-cc sites name them (their ``path`` field)."""
-    if page == 1:
-        return url_for("api.everyday.first_page", slug=slug)
-    return url_for("api.everyday.page", slug=slug, page=page)
 
 
 def page_count(articles: int) -> int:
@@ -44,8 +38,8 @@ def _page(slug: str, page: int) -> Response:
     items: list[dict[str, Any]] = [
         sign_object({k: v for k, v in r.record.items() if k not in _HIDDEN}, g.secret) for r in rows[:PAGE_SIZE]
     ]
-    body = {"title": topic.name, "path": page_path(slug, page), "page": page, "value": items,
-            "nextPage": page_path(slug, page + 1) if len(rows) > PAGE_SIZE else None}
+    body = {"title": topic.name, "path": everyday_page_path(slug, page), "page": page, "value": items,
+            "nextPage": everyday_page_path(slug, page + 1) if len(rows) > PAGE_SIZE else None}
     return jsonify(sign_object(body, g.secret))
 
 

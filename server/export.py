@@ -13,7 +13,7 @@ from feeds.atomic import write_atomic
 from feeds.feedspec import FeedRef
 
 from .context import get_store
-from .everyday_api import page_count, page_path
+from .everyday_api import page_count
 from .links import Links
 
 
@@ -31,7 +31,7 @@ def export_urls(app: Flask, links: Links) -> Iterator[str]:
     yield links.api("api.v1.providers")
     for topic in topics:
         for page in range(1, page_count(topic.count) + 1):
-            yield links.base + page_path(topic.slug, page)
+            yield links.everyday_page(topic.slug, page)
 
 
 def _target(out: Path, path: str) -> Path:

@@ -65,9 +65,21 @@ class Links:
     def private_feed(self, token: str, ext: str) -> str:
         return self._url("feeds.private", {"token": token, "ext": ext})
 
+    def everyday_page(self, slug: str, page: int) -> str:
+        """``/api/news/<slug>/index.json`` (page 1) or ``…/page/<n>/index.json``: the everyday-cc static API."""
+        return self.base + everyday_page_path(slug, page)
+
     def api(self, endpoint: str, **values: object) -> str:
         """An API URL by endpoint name, e.g. ``api("api.v1.article", article_id=...)``."""
         return self._url(endpoint, values)
+
+
+def everyday_page_path(slug: str, page: int) -> str:
+    """Site-relative path of one everyday-cc page, as those sites name them (their ``path`` and
+    ``nextPage`` fields are relative)."""
+    if page == 1:
+        return url_for("api.everyday.first_page", slug=slug)
+    return url_for("api.everyday.page", slug=slug, page=page)
 
 
 def links() -> Links:

@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -94,4 +95,20 @@ def load_settings(instance: Path, overrides: dict[str, Any] | None = None) -> di
     values.update(overrides or {})
     if values["API_ACCESS"] not in ("paired", "public"):
         raise ValueError(f"setting 'api_access' must be 'paired' or 'public', got {values['API_ACCESS']!r:.40}")
+    _check_urls(values)
     return values
+
+
+def _check_urls(values: dict[str, Any]) -> None:
+    """Feeds carry ``public_base_url`` in every self link, so it must be an absolute http(s) URL
+    (RFC 3986 §4.3) with nothing after the path; the index must be SQLite or PostgreSQL."""
+    base = values["PUBLIC_BASE_URL"]
+    if base:
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("setting 'public_base_url' must be an absolute http(s) URL without query or "
+                             f"fragment, e.g. 'https://feeds.example.org', got {base!r:.80}")
+    database = values["DATABASE_URL"]
+    if database and database.split(":", 1)[0].split("+", 1)[0] not in ("sqlite", "postgresql"):
+        raise ValueError("setting 'database_url' must be an SQLAlchemy URL for SQLite or PostgreSQL "
+                         f"('sqlite:///…', 'postgresql+psycopg://…'), got {database.split(':', 1)[0]!r:.40}")

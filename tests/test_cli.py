@@ -126,16 +126,32 @@ def test_instance_option_before_or_after_the_command(tmp_path):
     ("no_such_setting = 1\n", "unknown setting(s) NO_SUCH_SETTING"),
     ("site_title = \n", "not valid TOML"),
     ('api_access = "open"\n', "setting 'api_access' must be 'paired' or 'public'"),
+    ('public_base_url = "feeds.example.org"\n', "setting 'public_base_url' must be an absolute http(s) URL"),
+    ('public_base_url = "https://feeds.example.org/?x=1"\n', "setting 'public_base_url' must be an absolute"),
+    ('database_url = "mysql://db/topicfeed"\n', "setting 'database_url' must be an SQLAlchemy URL for SQLite"),
 ])
 def test_bad_settings_are_one_line_errors(tmp_path, config, needle):
     instance = tmp_path / "i"
     instance.mkdir()
     (instance / "config.toml").write_text(config)
-    for args in (["config"], ["import", str(CONTENT)], ["clients", "list"], ["serve", "--port", "1"]):
+    for args in (["config"], ["import", str(CONTENT)], ["clients", "list"], ["serve", "--port", "1"],
+                 ["upgrade"], ["upgrade", "--show"], ["downgrade", "base"]):
         result = CliRunner().invoke(cli, [*args, "--instance", str(instance)])
         assert result.exit_code == 1, (args, result.output)
         assert needle in result.output and "Traceback" not in result.output
         assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("keys", [None, "not json", '{"keys": []}', '{"other": 1}'])
+def test_key_commands_on_missing_or_bad_keys_are_one_line_errors(tmp_path, keys):
+    instance = tmp_path / "i"
+    instance.mkdir()
+    if keys is not None:
+        (instance / "keys.json").write_text(keys)
+    for args in (["keys", "rotate"], ["keys", "prune"]):
+        result = CliRunner().invoke(cli, [*args, "--instance", str(instance)])
+        assert result.exit_code == 1 and "Traceback" not in result.output, (args, result.output)
+        assert result.output.startswith(f"Error: instance {instance}: ") and len(result.output.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("variable,value,needle", [

@@ -93,3 +93,16 @@ def test_no_server_module_formats_a_route_path():
             if isinstance(first, str) and first.startswith(("/feeds", "/api")):
                 offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
+
+
+def test_only_links_calls_url_for():
+    """Flask's ``url_for`` is wrapped once, in server/links.py, so every emitted URL has one home."""
+    offenders = []
+    for path in modules("server", "feeds"):
+        if path.name == "links.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+            if name == "url_for":
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert offenders == []
