@@ -385,3 +385,7 @@ def export(state: CliState, out_dir: Path, base_url: str | None) -> None:
         raise click.UsageError("give --base-url or set public_base_url: feeds carry absolute links")
     count = export_site(app, out_dir, url)
     click.echo(f"wrote {count} files to {out_dir}")
+
+
+if __name__ == "__main__":
+    main()
