@@ -85,12 +85,14 @@ class PageServer(_Server):
 class ServerProxy(_Server):
     """Forwards to the real server, as a slow or hostile network would: ``delays`` holds
     seconds to wait before answering a path that contains the key (a lookup prefix, an API
-    path); with ``tamper`` set it changes one related title in lookup answers. ``answered``
-    lists the paths answered so far, in order."""
+    path); with ``tamper`` set it changes one related title in lookup answers; ``rewrite``, when
+    set, is applied to every lookup answer's JSON (a test's correctly signed hostile answers).
+    ``answered`` lists the paths answered so far, in order."""
 
     def __init__(self, upstream: str) -> None:
         self.tampered = 0
         self.tamper = False
+        self.rewrite = None
         self.delays: dict[str, float] = {}
         self.answered: list[str] = []
         proxy = self
@@ -114,6 +116,8 @@ class ServerProxy(_Server):
                             proxy.tampered += 1
                             break
                     body = json.dumps(data).encode()
+                if proxy.rewrite and self.path.startswith("/api/v1/lookup") and status == 200:
+                    body = json.dumps(proxy.rewrite(json.loads(body)), ensure_ascii=False).encode()
                 self.reply(status, ctype, body)
                 proxy.answered.append(self.path)
 
