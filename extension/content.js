@@ -23,11 +23,12 @@
     h2 { font-size: 15px; margin: 0 56px 8px 0; }
     h3 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; margin: 10px 0 4px; color: #555; }
     ul { list-style: none; margin: 0; padding: 0; }
-    li { margin: 0 0 8px; }
+    li { margin: 0 0 8px; overflow-wrap: anywhere; } /* a title without spaces wraps inside the panel */
     a { color: #0b57d0; text-decoration: none; } a:hover, a:focus { text-decoration: underline; }
     a:focus-visible, button:focus-visible { outline: 2px solid #0b57d0; outline-offset: 2px; }
     .meta { display: block; font-size: 12px; color: #666; }
     .topics li { display: flex; justify-content: space-between; align-items: baseline; gap: 8px; }
+    .topics li > span:first-child { min-width: 0; }
     .topics .actions { display: flex; gap: 8px; white-space: nowrap; }
     .copy { border: 0; background: transparent; color: #0b57d0; font: inherit; font-size: 12px; cursor: pointer; padding: 0; }
     .clip { position: fixed; top: 0; left: 0; width: 1px; height: 1px; opacity: 0; pointer-events: none; }

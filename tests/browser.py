@@ -155,6 +155,18 @@ class Backend:
         self.server.stop()
 
 
+def resigned(value, secret: str):
+    """``value`` with every object that carries ``secured`` signed again, innermost first, with the
+    server's own signing code: what a keyed but hostile (or buggy) server could send."""
+    from server.signing import sign_object
+    if isinstance(value, list):
+        return [resigned(v, secret) for v in value]
+    if isinstance(value, dict):
+        out = {k: resigned(v, secret) for k, v in value.items()}
+        return sign_object(out, secret) if "secured" in value else out
+    return value
+
+
 def launch(playwright, user_data_dir: Path, page_port: int, extension: Path = EXTENSION):
     """A persistent Chromium context with the unpacked extension; returns (context, worker, extension id)."""
     context = playwright.chromium.launch_persistent_context(

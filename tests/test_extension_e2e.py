@@ -20,7 +20,7 @@ import pytest
 from feeds.query import FeedQuery
 from feeds.urlnorm import normalize_url, url_hash
 
-from .browser import (CHROMIUM, SEED_URL, Backend, add_client, launch, pair, poll, stop_service_worker,
+from .browser import (CHROMIUM, SEED_URL, Backend, add_client, launch, pair, poll, resigned, stop_service_worker,
                       tab_id, tab_state)
 from .conftest import corpus_roots
 
@@ -490,18 +490,6 @@ RTL_TITLE = "שלום עולם: חדשות הבינה המלאכותית?"
 LONG_TITLE = "x" * 199 + "😀 and more"  # the emoji straddles the 200-character cut
 
 
-def resigned(value, secret: str):
-    """``value`` with every object that carries ``secured`` signed again, innermost first, with the
-    server's own signing code: what a compromised-but-keyed server (or a bug) could send."""
-    from server.signing import sign_object
-    if isinstance(value, list):
-        return [resigned(v, secret) for v in value]
-    if isinstance(value, dict):
-        out = {k: resigned(v, secret) for k, v in value.items()}
-        return sign_object(out, secret) if "secured" in value else out
-    return value
-
-
 def set_pairing_server(env, server_url: str) -> None:
     """The stored pairing, pointed at another server (as if the paired server moved or stopped)."""
     env["worker"].evaluate("async (server) => { const { pairing } = await chrome.storage.local.get('pairing');"
@@ -516,7 +504,7 @@ def test_signed_hostile_titles_and_links_are_shown_as_text(env):
     def hostile(body: dict) -> dict:
         for article in body.get("value", []):
             if article.get("id") == SEED_ID:
-                article["title"] = "<b>bold</b> title"
+                article["title"] = "<b>bold</b> title " + "y" * 150
                 article["topics"][0]["name"] = "<script>alert(2)</script>"
                 related = article["related"]
                 related[0]["title"] = HOSTILE_TITLE
@@ -545,10 +533,16 @@ def test_signed_hostile_titles_and_links_are_shown_as_text(env):
         assert rtl.evaluate("e => getComputedStyle(e).direction") == "rtl"
         long_text = page.locator("[data-testid=topicfeed-related] a", has_text="xxxx").inner_text()
         assert not re.search("[\ud800-\udfff]", long_text) and "\ufffd" not in long_text, long_text[-5:]
+        # an unbreakable 200-character title wraps inside the panel instead of running out of it
+        panel_box = page.locator(PANEL).bounding_box()
+        for box in page.locator("[data-topicfeed-host] li > *").evaluate_all(
+                "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; })"):
+            assert panel_box["x"] <= box[0] and box[1] <= panel_box["x"] + panel_box["width"], (box, panel_box)
         screenshot(page, "extension-panel-hostile.png")
         popup = open_popup(env, tab_id(env["worker"], "utm_content=hostile-1"))
         popup.locator("#article-link").filter(has_text="<b>bold</b> title").wait_for()
         assert popup.locator("#article-section b, #topics script").count() == 0
+        assert popup.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
         popup.close()
         page.wait_for_timeout(300)
         assert dialogs == []
