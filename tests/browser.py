@@ -244,9 +244,13 @@ def tab_state(worker, tab: int) -> dict | None:
 
 class Firefox:
     """Debian's firefox-esr, headless, driven through Marionette, with the extension installed as
-    a temporary add-on and www.infoworld.com sent to the local page server by a PAC proxy."""
+    a temporary add-on and www.infoworld.com sent to the local page server by a PAC proxy.
+    ``hosts`` sends more host names to local ports the same way (a "remote" server: the port's
+    server then receives absolute-URI request lines, which waitress accepts). Optional
+    permissions are granted without a prompt, but only from a user input handler, as always."""
 
-    def __init__(self, profile: Path, page_port: int, width: int = 1280, height: int = 900) -> None:
+    def __init__(self, profile: Path, page_port: int, width: int = 1280, height: int = 900,
+                 hosts: dict[str, int] | None = None) -> None:
         with warnings.catch_warnings():  # its dependencies import telnetlib and call distro APIs deprecated upstream
             warnings.simplefilter("ignore", DeprecationWarning)
             from marionette_driver.addons import Addons
@@ -255,9 +259,10 @@ class Firefox:
         from .conftest import free_port
 
         port = free_port()
-        pac = ("function FindProxyForURL(u, host) { return (host == 'www.infoworld.com') "
-               f"? 'PROXY 127.0.0.1:{page_port}' : 'DIRECT'; }}")
-        prefs = {"marionette.port": port, "network.proxy.type": 2, "network.proxy.autoconfig_url": "data:text/plain," + pac,
+        routes = {"www.infoworld.com": page_port, **(hosts or {})}
+        pac = ("function FindProxyForURL(u, host) { var routes = " + json.dumps(routes) + "; "
+               "return routes[host] ? 'PROXY 127.0.0.1:' + routes[host] : 'DIRECT'; }")
+        prefs = {"marionette.port": port, "extensions.webextOptionalPermissionPrompts": False, "network.proxy.type": 2, "network.proxy.autoconfig_url": "data:text/plain," + pac,
                  "dom.security.https_first": False, "xpinstall.signatures.required": False,
                  "browser.shell.checkDefaultBrowser": False, "app.update.enabled": False,
                  "datareporting.policy.dataSubmissionEnabled": False, "toolkit.telemetry.reportingpolicy.firstRun": False,

@@ -18,6 +18,7 @@ from .conftest import corpus_roots
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).parent / "artifacts"
 SEED_ID = "2022-07-18-open-source-isnt-working-for-ai"
+REMOTE_HOST = "topicfeed-server.test"  # not loopback: pairing must ask for the host permission
 OTHER_URL = "http://www.infoworld.com/article/3602597/review-microsoft-azure-ai-and-machine-learning-aims-for-the-enterprise.html"
 
 PANEL = """const host = document.querySelector('[data-topicfeed-host]');
@@ -38,7 +39,7 @@ def ff(tmp_path_factory):
     backend = Backend(base / "instance", roots)
     try:
         client = add_client(backend.instance, backend.proxy.url, "firefox")
-        browser = Firefox(base / "profile", backend.pages.port)
+        browser = Firefox(base / "profile", backend.pages.port, hosts={REMOTE_HOST: backend.server.port})
         try:
             yield {"backend": backend, "proxy": backend.proxy, "client": client, "browser": browser}
         finally:
@@ -212,3 +213,26 @@ def test_in_page_navigation_follows_the_new_article(ff, paired):
                                      "if (panel.querySelector('[data-testid=topicfeed-related] a')?.textContent !== arguments[0]) return null;"),
                        [expected[0]], what="the new article's panel")
     assert shown["related"] == expected
+
+
+def test_pairing_with_a_remote_server_asks_for_its_permission_within_the_click(ff, paired):
+    """A server that is not on loopback needs its host permission, which Firefox grants only
+    while the Pair click is being handled (no await before the request)."""
+    b = ff["browser"]
+    remote = add_client(ff["backend"].instance, f"http://{REMOTE_HOST}:{ff['backend'].server.port}", "remote")
+    in_tab(ff, paired["pages_tab"])
+    b.client.navigate(b.page("options.html"))
+    try:
+        b.client.execute_script("document.querySelector('textarea[name=pairing]').value = arguments[0];",
+                                script_args=[remote["pairing"]])
+        b.client.execute_script("return document.getElementById('pair-submit')").click()  # a real user click
+        status = b.wait_for("""const s = document.querySelector('[data-testid=pair-status]').textContent;
+            return s && !s.startsWith('Checking') ? s : null;""", what="the pairing status")
+        assert status.startswith(f"Paired with http://{REMOTE_HOST}:"), status
+        granted = b.client.execute_script("return window.wrappedJSObject.browser.permissions.getAll().then(p => p.origins)")
+        assert f"http://{REMOTE_HOST}/*" in granted
+    finally:
+        b.client.execute_script("""document.querySelector('textarea[name=pairing]').value = arguments[0];
+            document.getElementById('pair-submit').click();""", script_args=[ff["client"]["pairing"]])
+        b.wait_for("""return document.querySelector('[data-testid=paired-with]').textContent.includes(arguments[0])""",
+                   [ff["proxy"].url], what="the original pairing back")
