@@ -470,19 +470,6 @@ def test_revoked_token_drops_cached_answers_and_marks_the_badge(env):
     assert pair(env["context"], env["ext_id"], env["client"]["pairing"]).startswith("Paired with")
 
 
-def test_service_worker_restarts_after_its_idle_stop(env):
-    """Last in the module: Playwright's handle on the worker is stale once the worker has stopped."""
-    running, extension_page = stop_service_worker(env["context"], env["ext_id"])
-    poll(lambda: not running(), what="the service worker to stop")
-    env["worker"] = None
-    page = open_article(env, LONG_URL + "?utm_content=restarted-1")  # the content script's message wakes the worker
-    page.locator(PANEL).wait_for(timeout=30000)
-    assert running()
-    assert related_titles(page) == [r["title"] for r in api(env, f"/api/v1/articles/{LONG_ID}")["related"]]
-    extension_page.close()
-    page.close()
-
-
 # --- review12: cases the suite above did not cover --------------------------------------------
 
 HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
@@ -607,6 +594,26 @@ def test_stopped_server_marks_the_badge_and_the_popup_says_why(env):
         assert pair(env["context"], env["ext_id"], env["client"]["pairing"]).startswith("Paired with")
 
 
+def test_unpair_and_re_pair_refresh_the_open_tabs(env):
+    """An open article keeps no panel or badge from a pairing that is gone; pairing again brings them back."""
+    page = open_article(env, SEED_URL + "?utm_content=open-during-unpair")
+    page.locator(PANEL).wait_for(timeout=15000)
+    tab = tab_id(env["worker"], "utm_content=open-during-unpair")
+    poll(lambda: badge(env, tab) not in ("", "!"), what="the badge")
+    options = env["context"].new_page()
+    options.goto(f"chrome-extension://{env['ext_id']}/options.html")
+    try:
+        options.locator("[data-testid=paired-with]").filter(has_text="Paired").wait_for()
+        options.click("[data-testid=unpair]")
+        page.locator("[data-topicfeed-host]").wait_for(state="detached", timeout=15000)
+        poll(lambda: badge(env, tab) == "", what="the badge cleared")
+    finally:
+        options.close()
+        assert pair(env["context"], env["ext_id"], env["client"]["pairing"]).startswith("Paired with")
+    page.locator(PANEL).wait_for(timeout=15000)
+    page.close()
+
+
 def test_site_switched_off_comes_back_on_from_the_popup(env):
     options = env["context"].new_page()
     options.goto(f"chrome-extension://{env['ext_id']}/options.html")
@@ -647,3 +654,16 @@ def test_rapid_in_page_navigations_end_on_the_last_article(env):
         page.close()
     finally:
         env["proxy"].delays.pop(slow, None)
+
+
+def test_service_worker_restarts_after_its_idle_stop(env):
+    """Last in the module: Playwright's handle on the worker is stale once the worker has stopped."""
+    running, extension_page = stop_service_worker(env["context"], env["ext_id"])
+    poll(lambda: not running(), what="the service worker to stop")
+    env["worker"] = None
+    page = open_article(env, LONG_URL + "?utm_content=restarted-1")  # the content script's message wakes the worker
+    page.locator(PANEL).wait_for(timeout=30000)
+    assert running()
+    assert related_titles(page) == [r["title"] for r in api(env, f"/api/v1/articles/{LONG_ID}")["related"]]
+    extension_page.close()
+    page.close()
