@@ -89,6 +89,7 @@ async function handlePair(message) {
     const providers = await fetchVerified(pairing, "/api/v1/providers");
     await saveSettings({ pairing });
     await chrome.storage.session.clear(); // answers and tab states verified under the old pairing
+    await refreshTabs();
     return { ok: true, server: pairing.server, client: pairing.client, providers: providers.value.length };
   } catch (err) {
     return { ok: false, reason: String(err.message || err) };
@@ -98,7 +99,18 @@ async function handlePair(message) {
 async function handleUnpair() {
   await saveSettings({ pairing: null });
   await chrome.storage.session.clear();
+  await refreshTabs();
   return { ok: true };
+}
+
+/**
+ * Ask every tab's content script to look again (pair, re-pair, unpair): a panel and badge from
+ * the previous pairing must not stay. tabs.query without a URL filter needs no "tabs"
+ * permission; tabs without our content script just refuse the message.
+ */
+async function refreshTabs() {
+  const tabs = await chrome.tabs.query({});
+  await Promise.all(tabs.map((tab) => chrome.tabs.sendMessage(tab.id, { type: "refresh" }).catch(() => {})));
 }
 
 async function handleProviders() {

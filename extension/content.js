@@ -23,13 +23,15 @@
     h2 { font-size: 15px; margin: 0 56px 8px 0; }
     h3 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; margin: 10px 0 4px; color: #555; }
     ul { list-style: none; margin: 0; padding: 0; }
-    li { margin: 0 0 8px; }
+    li { margin: 0 0 8px; overflow-wrap: anywhere; } /* a title without spaces wraps inside the panel */
     a { color: #0b57d0; text-decoration: none; } a:hover, a:focus { text-decoration: underline; }
     a:focus-visible, button:focus-visible { outline: 2px solid #0b57d0; outline-offset: 2px; }
     .meta { display: block; font-size: 12px; color: #666; }
     .topics li { display: flex; justify-content: space-between; align-items: baseline; gap: 8px; }
+    .topics li > span:first-child { min-width: 0; }
     .topics .actions { display: flex; gap: 8px; white-space: nowrap; }
     .copy { border: 0; background: transparent; color: #0b57d0; font: inherit; font-size: 12px; cursor: pointer; padding: 0; }
+    .clip { position: fixed; top: 0; left: 0; width: 1px; height: 1px; opacity: 0; pointer-events: none; }
     .controls { position: absolute; top: 6px; right: 6px; display: flex; gap: 2px; }
     .controls button { border: 0; background: transparent; font-size: 18px; line-height: 1; cursor: pointer;
       color: inherit; padding: 4px 6px; border-radius: 4px; }
@@ -46,18 +48,39 @@
     host = null;
   }
 
+  /**
+   * Copy `text` on a click on `button`: the async clipboard API where the page has it, else a
+   * selected, invisible textarea beside the button and execCommand("copy") — plain-http pages
+   * have no navigator.clipboard, and a page's Permissions-Policy may refuse it.
+   */
+  async function copyText(text, button) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return;
+    } catch {
+      // fall back below
+    }
+    const area = el("textarea", { class: "clip", readonly: "", "aria-hidden": "true", tabindex: "-1" });
+    area.value = text;
+    button.after(area);
+    area.select();
+    const copied = document.execCommand("copy");
+    area.remove();
+    button.focus({ preventScroll: true });
+    if (!copied) throw new Error("copy refused");
+  }
+
   function topicsList(view) {
     const topics = el("ul", { class: "topics", "data-testid": "topicfeed-topics" });
     for (const topic of view.topics) {
       const li = el("li");
-      li.appendChild(el("span", {}, topic.name));
+      li.appendChild(el("span", { dir: "auto" }, topic.name)); // dir=auto: RTL names read right to left
       const actions = el("span", { class: "actions" });
       if (topic.subscribe && topic.subscribe.href) {
         actions.appendChild(link("Subscribe", topic.subscribe.href, { class: "subscribe", title: `Subscribe in ${topic.subscribe.name}` }));
       }
       const copy = el("button", { type: "button", class: "copy", title: "Copy the feed URL" }, "Copy");
-      // Through a promise: navigator.clipboard is missing altogether on plain-http pages.
-      copy.addEventListener("click", () => Promise.resolve().then(() => navigator.clipboard.writeText(topic.feeds.atom)).then(
+      copy.addEventListener("click", () => copyText(topic.feeds.atom, copy).then(
         () => { copy.textContent = "Copied"; }, () => { copy.textContent = "Copy failed"; }));
       actions.appendChild(copy);
       li.appendChild(actions);
@@ -70,7 +93,7 @@
     const related = el("ul", { "data-testid": "topicfeed-related" });
     for (const item of view.related) {
       const li = el("li");
-      li.appendChild(link(item.title, item.href));
+      li.appendChild(link(item.title, item.href, { dir: "auto" }));
       const meta = [item.provider, item.date].filter(Boolean).join(" · ");
       if (meta) li.appendChild(el("span", { class: "meta" }, meta));
       related.appendChild(li);

@@ -31,8 +31,17 @@ async function pair(event) {
     return;
   }
   const origins = [originPattern(pairing.server)];
-  // Ask for the server's origin at runtime (loopback is granted by the manifest, no prompt).
-  const granted = (await chrome.permissions.contains({ origins })) || (await chrome.permissions.request({ origins }));
+  // Loopback is granted by the manifest. Any other server is requested before the first await:
+  // Firefox grants permissions.request only while the click is being handled (an await loses
+  // that), and a request for an origin already granted answers true without a prompt.
+  let granted;
+  try {
+    granted = chrome.runtime.getManifest().host_permissions.includes(origins[0]) ||
+      (await chrome.permissions.request({ origins }));
+  } catch (err) {
+    say("pair-status", `Not paired: could not ask for permission to reach ${pairing.server} (${err.message}).`, "error");
+    return;
+  }
   if (!granted) {
     say("pair-status", `Not paired: permission to reach ${pairing.server} was refused.`, "error");
     return;

@@ -17,7 +17,7 @@ const MESSAGES = {
 function feedRow(name, feedUrl, settings) {
   const li = el("li");
   const row = el("div", { class: "row" });
-  row.appendChild(el("span", {}, name));
+  row.appendChild(el("span", { dir: "auto" }, name));
   const copy = el("button", { type: "button", "data-feed": feedUrl }, "Copy URL");
   copy.addEventListener("click", async () => {
     await navigator.clipboard.writeText(feedUrl);
@@ -80,6 +80,7 @@ function renderState(tabId, state, settings) {
     link.textContent = view.title;
     const href = safeHttpUrl(view.href);
     if (href) link.href = href;
+    else link.removeAttribute("href"); // re-rendered on every state change: never keep the last article's link
     $("related-count").textContent = `${view.related.length} related article${view.related.length === 1 ? "" : "s"}`;
     $("topics-section").hidden = !view.topics.length;
     for (const topic of view.topics) $("topics").appendChild(feedRow(topic.name, topic.feeds.atom, settings));

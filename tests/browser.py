@@ -85,12 +85,14 @@ class PageServer(_Server):
 class ServerProxy(_Server):
     """Forwards to the real server, as a slow or hostile network would: ``delays`` holds
     seconds to wait before answering a path that contains the key (a lookup prefix, an API
-    path); with ``tamper`` set it changes one related title in lookup answers. ``answered``
-    lists the paths answered so far, in order."""
+    path); with ``tamper`` set it changes one related title in lookup answers; ``rewrite``, when
+    set, is applied to every lookup answer's JSON (a test's correctly signed hostile answers).
+    ``answered`` lists the paths answered so far, in order."""
 
     def __init__(self, upstream: str) -> None:
         self.tampered = 0
         self.tamper = False
+        self.rewrite = None
         self.delays: dict[str, float] = {}
         self.answered: list[str] = []
         proxy = self
@@ -114,6 +116,8 @@ class ServerProxy(_Server):
                             proxy.tampered += 1
                             break
                     body = json.dumps(data).encode()
+                if proxy.rewrite and self.path.startswith("/api/v1/lookup") and status == 200:
+                    body = json.dumps(proxy.rewrite(json.loads(body)), ensure_ascii=False).encode()
                 self.reply(status, ctype, body)
                 proxy.answered.append(self.path)
 
@@ -149,6 +153,18 @@ class Backend:
         self.proxy.close()
         self.pages.close()
         self.server.stop()
+
+
+def resigned(value, secret: str):
+    """``value`` with every object that carries ``secured`` signed again, innermost first, with the
+    server's own signing code: what a keyed but hostile (or buggy) server could send."""
+    from server.signing import sign_object
+    if isinstance(value, list):
+        return [resigned(v, secret) for v in value]
+    if isinstance(value, dict):
+        out = {k: resigned(v, secret) for k, v in value.items()}
+        return sign_object(out, secret) if "secured" in value else out
+    return value
 
 
 def launch(playwright, user_data_dir: Path, page_port: int, extension: Path = EXTENSION):
@@ -228,9 +244,13 @@ def tab_state(worker, tab: int) -> dict | None:
 
 class Firefox:
     """Debian's firefox-esr, headless, driven through Marionette, with the extension installed as
-    a temporary add-on and www.infoworld.com sent to the local page server by a PAC proxy."""
+    a temporary add-on and www.infoworld.com sent to the local page server by a PAC proxy.
+    ``hosts`` sends more host names to local ports the same way (a "remote" server: the port's
+    server then receives absolute-URI request lines, which waitress accepts). Optional
+    permissions are granted without a prompt, but only from a user input handler, as always."""
 
-    def __init__(self, profile: Path, page_port: int, width: int = 1280, height: int = 900) -> None:
+    def __init__(self, profile: Path, page_port: int, width: int = 1280, height: int = 900,
+                 hosts: dict[str, int] | None = None) -> None:
         with warnings.catch_warnings():  # its dependencies import telnetlib and call distro APIs deprecated upstream
             warnings.simplefilter("ignore", DeprecationWarning)
             from marionette_driver.addons import Addons
@@ -239,9 +259,10 @@ class Firefox:
         from .conftest import free_port
 
         port = free_port()
-        pac = ("function FindProxyForURL(u, host) { return (host == 'www.infoworld.com') "
-               f"? 'PROXY 127.0.0.1:{page_port}' : 'DIRECT'; }}")
-        prefs = {"marionette.port": port, "network.proxy.type": 2, "network.proxy.autoconfig_url": "data:text/plain," + pac,
+        routes = {"www.infoworld.com": page_port, **(hosts or {})}
+        pac = ("function FindProxyForURL(u, host) { var routes = " + json.dumps(routes) + "; "
+               "return routes[host] ? 'PROXY 127.0.0.1:' + routes[host] : 'DIRECT'; }")
+        prefs = {"marionette.port": port, "extensions.webextOptionalPermissionPrompts": False, "network.proxy.type": 2, "network.proxy.autoconfig_url": "data:text/plain," + pac,
                  "dom.security.https_first": False, "xpinstall.signatures.required": False,
                  "browser.shell.checkDefaultBrowser": False, "app.update.enabled": False,
                  "datareporting.policy.dataSubmissionEnabled": False, "toolkit.telemetry.reportingpolicy.firstRun": False,

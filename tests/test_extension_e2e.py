@@ -20,7 +20,7 @@ import pytest
 from feeds.query import FeedQuery
 from feeds.urlnorm import normalize_url, url_hash
 
-from .browser import (CHROMIUM, SEED_URL, Backend, add_client, launch, pair, poll, stop_service_worker,
+from .browser import (CHROMIUM, SEED_URL, Backend, add_client, launch, pair, poll, resigned, stop_service_worker,
                       tab_id, tab_state)
 from .conftest import corpus_roots
 
@@ -468,6 +468,192 @@ def test_revoked_token_drops_cached_answers_and_marks_the_badge(env):
     assert state["status"] == "error" and again.locator("[data-topicfeed-host]").count() == 0
     again.close()
     assert pair(env["context"], env["ext_id"], env["client"]["pairing"]).startswith("Paired with")
+
+
+# --- review12: cases the suite above did not cover --------------------------------------------
+
+HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
+RTL_TITLE = "שלום עולם: חדשות הבינה המלאכותית?"
+LONG_TITLE = "x" * 199 + "😀 and more"  # the emoji straddles the 200-character cut
+
+
+def set_pairing_server(env, server_url: str) -> None:
+    """The stored pairing, pointed at another server (as if the paired server moved or stopped)."""
+    env["worker"].evaluate("async (server) => { const { pairing } = await chrome.storage.local.get('pairing');"
+                           " await chrome.storage.local.set({ pairing: { ...pairing, server } }); }", server_url)
+
+
+def test_signed_hostile_titles_and_links_are_shown_as_text(env):
+    """A correctly signed answer with markup in titles and a javascript: link: text stays text,
+    only http(s) links are rendered, RTL titles read right to left, no half characters."""
+    secret = env["client"]["secret"]
+
+    def hostile(body: dict) -> dict:
+        for article in body.get("value", []):
+            if article.get("id") == SEED_ID:
+                article["title"] = "<b>bold</b> title " + "y" * 150
+                article["topics"][0]["name"] = "<script>alert(2)</script>"
+                related = article["related"]
+                related[0]["title"] = HOSTILE_TITLE
+                related[1]["title"], related[1]["link"] = "A javascript link", "javascript:alert(3)"
+                related[2]["title"] = RTL_TITLE
+                related[3]["title"] = LONG_TITLE
+        return resigned(body, secret)
+
+    env["worker"].evaluate(CLEAR_LOOKUPS)
+    env["proxy"].rewrite = hostile
+    dialogs: list[str] = []
+    try:
+        page = env["context"].new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(SEED_URL + "?utm_content=hostile-1")
+        page.locator(PANEL).wait_for(timeout=15000)
+        titles = related_titles(page)
+        assert titles[0] == HOSTILE_TITLE
+        assert "A javascript link" not in titles
+        hrefs = page.locator("[data-topicfeed-host] a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+        assert hrefs and all(h.startswith(("http://", "https://")) for h in hrefs), hrefs
+        assert page.locator("[data-topicfeed-host] img, [data-topicfeed-host] script").count() == 0
+        topics = page.locator("[data-testid=topicfeed-topics] li > span:first-child").all_inner_texts()
+        assert topics[0] == "<script>alert(2)</script>"
+        rtl = page.locator("[data-testid=topicfeed-related] a", has_text="שלום")
+        assert rtl.evaluate("e => getComputedStyle(e).direction") == "rtl"
+        long_text = page.locator("[data-testid=topicfeed-related] a", has_text="xxxx").inner_text()
+        assert not re.search("[\ud800-\udfff]", long_text) and "\ufffd" not in long_text, long_text[-5:]
+        # an unbreakable 200-character title wraps inside the panel instead of running out of it
+        panel_box = page.locator(PANEL).bounding_box()
+        for box in page.locator("[data-topicfeed-host] li > *").evaluate_all(
+                "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; })"):
+            assert panel_box["x"] <= box[0] and box[1] <= panel_box["x"] + panel_box["width"], (box, panel_box)
+        screenshot(page, "extension-panel-hostile.png")
+        popup = open_popup(env, tab_id(env["worker"], "utm_content=hostile-1"))
+        popup.locator("#article-link").filter(has_text="<b>bold</b> title").wait_for()
+        assert popup.locator("#article-section b, #topics script").count() == 0
+        assert popup.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+        popup.close()
+        page.wait_for_timeout(300)
+        assert dialogs == []
+        page.close()
+    finally:
+        env["proxy"].rewrite = None
+        env["worker"].evaluate(CLEAR_LOOKUPS)
+
+
+def test_panel_copy_button_copies_the_feed_url(env):
+    """The panel's Copy works on a plain-http article page too (no async clipboard API there)."""
+    env["context"].grant_permissions(["clipboard-read", "clipboard-write"])
+    page = open_article(env, SEED_URL + "?utm_content=copy-1")
+    page.locator(PANEL).wait_for(timeout=15000)
+    copy = page.locator("[data-testid=topicfeed-topics] button.copy").first
+    copy.click()
+    page.locator("[data-testid=topicfeed-topics] button.copy", has_text="Copied").first.wait_for(timeout=5000)
+    expected = api(env, f"/api/v1/articles/{SEED_ID}")["topics"][0]["feeds"]["atom"]
+    reader = env["context"].new_page()
+    reader.goto(f"chrome-extension://{env['ext_id']}/options.html")
+    assert reader.evaluate("() => navigator.clipboard.readText()") == expected
+    reader.close()
+    page.close()
+
+
+def test_server_that_never_answers_ends_in_an_error_not_checking_forever(env):
+    """A server that accepts the connection and then hangs: the popup must not say "Checking…" forever."""
+    import socket
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)  # connections complete in the backlog, nobody ever answers
+    try:
+        set_pairing_server(env, f"http://127.0.0.1:{hung.getsockname()[1]}")
+        page = open_article(env, LONG_URL + "?utm_content=hung-1")
+        state = settled_state(env, "utm_content=hung-1", timeout=40)
+        assert state["status"] == "error" and "not answer" in state["reason"], state
+        assert badge(env, tab_id(env["worker"], "utm_content=hung-1")) == "!"
+        page.close()
+    finally:
+        hung.close()
+        assert pair(env["context"], env["ext_id"], env["client"]["pairing"]).startswith("Paired with")
+
+
+def test_stopped_server_marks_the_badge_and_the_popup_says_why(env):
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        stopped = f"http://127.0.0.1:{probe.getsockname()[1]}"  # closed below: nothing listens there
+    try:
+        set_pairing_server(env, stopped)
+        page = open_article(env, LONG_URL + "?utm_content=stopped-1")
+        state = settled_state(env, "utm_content=stopped-1")
+        assert state["status"] == "error" and "unreachable" in state["reason"]
+        assert page.locator("[data-topicfeed-host]").count() == 0
+        tab = tab_id(env["worker"], "utm_content=stopped-1")
+        assert badge(env, tab) == "!"
+        popup = open_popup(env, tab)
+        popup.locator("[data-testid=popup-status]").filter(has_text=f"server unreachable at {stopped}").wait_for()
+        popup.close()
+        page.close()
+    finally:
+        assert pair(env["context"], env["ext_id"], env["client"]["pairing"]).startswith("Paired with")
+
+
+def test_unpair_and_re_pair_refresh_the_open_tabs(env):
+    """An open article keeps no panel or badge from a pairing that is gone; pairing again brings them back."""
+    page = open_article(env, SEED_URL + "?utm_content=open-during-unpair")
+    page.locator(PANEL).wait_for(timeout=15000)
+    tab = tab_id(env["worker"], "utm_content=open-during-unpair")
+    poll(lambda: badge(env, tab) not in ("", "!"), what="the badge")
+    options = env["context"].new_page()
+    options.goto(f"chrome-extension://{env['ext_id']}/options.html")
+    try:
+        options.locator("[data-testid=paired-with]").filter(has_text="Paired").wait_for()
+        options.click("[data-testid=unpair]")
+        page.locator("[data-topicfeed-host]").wait_for(state="detached", timeout=15000)
+        poll(lambda: badge(env, tab) == "", what="the badge cleared")
+    finally:
+        options.close()
+        assert pair(env["context"], env["ext_id"], env["client"]["pairing"]).startswith("Paired with")
+    page.locator(PANEL).wait_for(timeout=15000)
+    page.close()
+
+
+def test_site_switched_off_comes_back_on_from_the_popup(env):
+    options = env["context"].new_page()
+    options.goto(f"chrome-extension://{env['ext_id']}/options.html")
+    switch = "(on) => chrome.runtime.sendMessage({type: 'set-site', domain: 'infoworld.com', on})"
+    try:
+        assert options.evaluate(switch, False)["ok"]
+        page = open_article(env, SEED_URL + "?utm_content=off-on-1")
+        assert settled_state(env, "utm_content=off-on-1")["status"] == "disabled"
+        popup = open_popup(env, tab_id(env["worker"], "utm_content=off-on-1"))
+        popup.locator("[data-testid=popup-site-on]").filter(has_text="Switch on for infoworld.com").click()
+        page.locator(PANEL).wait_for(timeout=15000)
+        popup.locator("[data-testid=popup-status]").filter(has_text="verified").wait_for()
+        popup.close()
+        page.close()
+    finally:
+        options.evaluate(switch, True)
+        options.close()
+
+
+def test_rapid_in_page_navigations_end_on_the_last_article(env):
+    env["worker"].evaluate(CLEAR_LOOKUPS)
+    slow = prefix_of(SEED_URL)
+    env["proxy"].delays[slow] = 2.0
+    try:
+        page = open_article(env, LONG_URL + "?utm_content=rapid-1")
+        page.locator(PANEL).wait_for(timeout=15000)
+        tab = tab_id(env["worker"], "utm_content=rapid-1")
+        for path in (SEED_URL, UNKNOWN_URL, SEED_URL, LONG_URL):
+            page.evaluate("(p) => history.pushState({}, '', p)", path.split("infoworld.com")[1])
+            page.wait_for_timeout(600)  # each one noticed by the content script's URL watcher
+        poll(lambda: sum(slow in p for p in env["proxy"].answered) >= 1, what="the slow answers")
+        page.wait_for_timeout(2500)
+        long = [r["title"] for r in api(env, f"/api/v1/articles/{LONG_ID}")["related"]]
+        assert related_titles(page) == long
+        state = tab_state(env["worker"], tab)
+        assert state["url"] == LONG_URL and state["view"]["id"] == LONG_ID
+        assert badge(env, tab) == str(len(long))
+        page.close()
+    finally:
+        env["proxy"].delays.pop(slow, None)
 
 
 def test_service_worker_restarts_after_its_idle_stop(env):

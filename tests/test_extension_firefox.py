@@ -12,12 +12,13 @@ from urllib.parse import quote
 
 import pytest
 
-from .browser import FIREFOX, SEED_URL, Backend, Firefox, add_client
+from .browser import FIREFOX, SEED_URL, Backend, Firefox, add_client, resigned
 from .conftest import corpus_roots
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).parent / "artifacts"
 SEED_ID = "2022-07-18-open-source-isnt-working-for-ai"
+REMOTE_HOST = "topicfeed-server.test"  # not loopback: pairing must ask for the host permission
 OTHER_URL = "http://www.infoworld.com/article/3602597/review-microsoft-azure-ai-and-machine-learning-aims-for-the-enterprise.html"
 
 PANEL = """const host = document.querySelector('[data-topicfeed-host]');
@@ -38,7 +39,7 @@ def ff(tmp_path_factory):
     backend = Backend(base / "instance", roots)
     try:
         client = add_client(backend.instance, backend.proxy.url, "firefox")
-        browser = Firefox(base / "profile", backend.pages.port)
+        browser = Firefox(base / "profile", backend.pages.port, hosts={REMOTE_HOST: backend.server.port})
         try:
             yield {"backend": backend, "proxy": backend.proxy, "client": client, "browser": browser}
         finally:
@@ -155,3 +156,83 @@ def test_options_page_shows_the_pairing_in_readable_text(ff, paired):
     b.wait_for("return document.querySelectorAll('#sites input').length > 1", what="the server's providers")
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "firefox-options.png").write_bytes(base64.b64decode(b.client.screenshot(format="base64")))
+
+
+def clear_lookups(ff, paired) -> None:
+    """Forget cached answers (from an extension page), so the next article goes through the proxy."""
+    b = ff["browser"]
+    in_tab(ff, paired["pages_tab"])
+    b.client.navigate(b.page("options.html"))
+    b.client.execute_script("""const s = window.wrappedJSObject.browser.storage.session;
+        return s.get(null).then(all => s.remove(Object.keys(all).filter(k => k.startsWith('lookup:')))).then(() => true);""")
+
+
+def test_signed_hostile_answer_is_text_and_copy_works(ff, paired):
+    """A correctly signed answer with markup and a javascript: link: text stays text, only http(s)
+    links; the panel's Copy works on this plain-http page (no async clipboard API there)."""
+    b = ff["browser"]
+    secret = ff["client"]["secret"]
+    markup = "<img src=x onerror=alert(1)>"
+
+    def hostile(body: dict) -> dict:
+        for article in body.get("value", []):
+            if article.get("id") == SEED_ID:
+                article["related"][0]["title"] = markup
+                article["related"][1]["title"], article["related"][1]["link"] = "A javascript link", "javascript:alert(3)"
+        return resigned(body, secret)
+
+    clear_lookups(ff, paired)
+    ff["proxy"].rewrite = hostile
+    try:
+        in_tab(ff, paired["article_tab"])
+        b.client.navigate(SEED_URL + "?utm_content=hostile-ff")
+        shown = b.wait_for(PANEL, what="the panel")
+    finally:
+        ff["proxy"].rewrite = None
+        clear_lookups(ff, paired)
+    in_tab(ff, paired["article_tab"])
+    assert shown["related"][0] == markup and "A javascript link" not in shown["related"]
+    inside = b.client.execute_script("""const root = document.querySelector('[data-topicfeed-host]').shadowRoot;
+        return [root.querySelectorAll('img, script').length, Array.from(root.querySelectorAll('a'), a => a.getAttribute('href'))];""")
+    assert inside[0] == 0 and all(h.startswith(("http://", "https://")) for h in inside[1]), inside
+    copy = b.client.execute_script(
+        "return document.querySelector('[data-topicfeed-host]').shadowRoot.querySelector('button.copy')")
+    copy.click()
+    assert b.wait_for("""const t = document.querySelector('[data-topicfeed-host]').shadowRoot.querySelector('button.copy').textContent;
+        return t !== 'Copy' ? t : null;""", what="the copy result") == "Copied"
+
+
+def test_in_page_navigation_follows_the_new_article(ff, paired):
+    b = ff["browser"]
+    in_tab(ff, paired["article_tab"])
+    b.client.navigate(SEED_URL + "?utm_content=spa-ff")
+    b.wait_for(PANEL, what="the panel")
+    expected = [r["title"] for r in api(ff, "/api/v1/articles/2021-01-11-review-microsoft-azure-ai-and-machine-learning-aims-for-the-enterprise")["related"]]
+    b.client.execute_script("history.pushState({}, '', arguments[0])", script_args=[OTHER_URL.split("infoworld.com")[1]])
+    shown = b.wait_for(PANEL.replace("if (!panel) return null;", "if (!panel) return null;\n"
+                                     "if (panel.querySelector('[data-testid=topicfeed-related] a')?.textContent !== arguments[0]) return null;"),
+                       [expected[0]], what="the new article's panel")
+    assert shown["related"] == expected
+
+
+def test_pairing_with_a_remote_server_asks_for_its_permission_within_the_click(ff, paired):
+    """A server that is not on loopback needs its host permission, which Firefox grants only
+    while the Pair click is being handled (no await before the request)."""
+    b = ff["browser"]
+    remote = add_client(ff["backend"].instance, f"http://{REMOTE_HOST}:{ff['backend'].server.port}", "remote")
+    in_tab(ff, paired["pages_tab"])
+    b.client.navigate(b.page("options.html"))
+    try:
+        b.client.execute_script("document.querySelector('textarea[name=pairing]').value = arguments[0];",
+                                script_args=[remote["pairing"]])
+        b.client.execute_script("return document.getElementById('pair-submit')").click()  # a real user click
+        status = b.wait_for("""const s = document.querySelector('[data-testid=pair-status]').textContent;
+            return s && !s.startsWith('Checking') ? s : null;""", what="the pairing status")
+        assert status.startswith(f"Paired with http://{REMOTE_HOST}:"), status
+        granted = b.client.execute_script("return window.wrappedJSObject.browser.permissions.getAll().then(p => p.origins)")
+        assert f"http://{REMOTE_HOST}/*" in granted
+    finally:
+        b.client.execute_script("""document.querySelector('textarea[name=pairing]').value = arguments[0];
+            document.getElementById('pair-submit').click();""", script_args=[ff["client"]["pairing"]])
+        b.wait_for("""return document.querySelector('[data-testid=paired-with]').textContent.includes(arguments[0])""",
+                   [ff["proxy"].url], what="the original pairing back")

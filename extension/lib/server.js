@@ -6,6 +6,9 @@ import { verifyTree } from "./secured.js";
 export const CACHE_SECONDS = 300;
 export const SIGNATURE_MAX_AGE = 86400;
 const CLOCK_SKEW = 300;
+// A server that accepts the connection and then hangs would otherwise leave the tab "checking…"
+// until the browser gives up minutes later; the lookup is one small JSON answer.
+export const REQUEST_TIMEOUT_MS = 10000;
 
 export class ServerError extends Error {
   constructor(kind, message) {
@@ -16,14 +19,18 @@ export class ServerError extends Error {
 
 /** GET a path from the paired server and verify every `secured` field in the answer. */
 export async function fetchVerified(pairing, path) {
+  const tooSlow = () => new ServerError("unreachable",
+    `the server at ${pairing.server} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`);
   let resp;
   try {
     resp = await fetch(pairing.server + path, {
       headers: { Authorization: `Bearer ${pairing.token}`, Accept: "application/json" },
       credentials: "omit",
       cache: "no-store",
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), // covers reading the body too
     });
   } catch (err) {
+    if (err.name === "TimeoutError") throw tooSlow();
     throw new ServerError("unreachable", `server unreachable at ${pairing.server} (${err.message})`);
   }
   if (resp.status === 401) {
@@ -34,7 +41,8 @@ export async function fetchVerified(pairing, path) {
   let body;
   try {
     body = await resp.json();
-  } catch {
+  } catch (err) {
+    if (err.name === "TimeoutError") throw tooSlow();
     throw new ServerError("unverified", "the server's answer is not JSON");
   }
   const check = await verifyTree(body, pairing.secret, { maxAge: SIGNATURE_MAX_AGE, skew: CLOCK_SKEW });

@@ -6,8 +6,9 @@ import { readerLink } from "./readers.js";
 
 const { safeHttpUrl } = globalThis.topicfeedElements;
 
+/** `value` on one line, at most `max` characters (code points: a cut never splits a surrogate pair). */
 function text(value, max = 300) {
-  return typeof value === "string" ? value.replace(/\s+/g, " ").trim().slice(0, max) : "";
+  return typeof value === "string" ? Array.from(value.replace(/\s+/g, " ").trim()).slice(0, max).join("") : "";
 }
 
 /**
