@@ -175,6 +175,10 @@ class _Fields:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > 64:
+        # repr() refuses integers past 4300 digits (CPython's int/str limit), and such a number
+        # is not worth quoting in full anyway.
+        return f"an integer of {value.bit_length()} bits"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -195,7 +199,12 @@ def parse_when(value: str) -> datetime | None:
             return None
         if not isinstance(parsed, datetime):
             parsed = datetime(parsed.year, parsed.month, parsed.day)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    try:
+        parsed.astimezone(timezone.utc)  # feeds render UTC: 9999-12-31T23:59-14:00 is year 10000 there
+    except OverflowError:
+        return None
+    return parsed
 
 
 def _check_json(f: _Fields) -> None:
@@ -295,7 +304,9 @@ def _no_floats(value: Any) -> None:
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in list(items):
         if isinstance(item, float):
-            value[key] = int(item) if item.is_integer() else str(item)
+            # 1e308 is "whole" too: only integers the JavaScript verifier holds exactly become ints.
+            whole = item.is_integer() and JSON_INT_RANGE[0] <= item <= JSON_INT_RANGE[1]
+            value[key] = int(item) if whole else str(item)
         else:
             _no_floats(item)
 
