@@ -18,7 +18,7 @@ import yaml
 from .errors import RecordError
 from .text import clean_text, clean_tree, needs_cleaning
 from .article import URL_FIELDS
-from .urlnorm import normalize_url
+from .urlnorm import is_http_url, normalize_url
 from .yamlio import YamlProblem, load_yaml
 
 MAX_RECORD_BYTES = 1024 * 1024  # the largest real record is ~41 kB
@@ -34,6 +34,7 @@ MAX_NAME_LENGTH = 200  # topic and tag names; the slug (plus a 12-character suff
 # YAML 1.1's timestamp forms (what unquoted dates meant before the loader moved to YAML 1.2);
 # ISO 8601 strings go through datetime.fromisoformat first.
 _YAML11_TIMESTAMP = yaml.constructor.SafeConstructor.timestamp_regexp
+_NOT_IN_HOST = re.compile(r"[\s/\\?#@%]")  # what would make a provider domain a path, query or URL
 _FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.M)
 
 
@@ -254,6 +255,9 @@ def parse_article(data: bytes, path: str, article_id: str) -> Article:
     domain = str(provider.get("domain") or "").strip().lower() or normalize_url(link).split("/")[0]
     if len(domain) > MAX_DOMAIN_LENGTH:
         raise f.fail("provider", f"domain is longer than {MAX_DOMAIN_LENGTH} characters")
+    if _NOT_IN_HOST.search(domain) or not is_http_url(f"http://{domain}/"):
+        # The domain is a feed's path segment (/feeds/providers/<domain>.atom) and an export file name.
+        raise f.fail("provider", f"domain {domain[:80]!r} is not a host name (like example.com)")
     kind = f.text("type") or "article"
     if len(kind) > MAX_TYPE_LENGTH:
         raise f.fail("type", f"is longer than {MAX_TYPE_LENGTH} characters")

@@ -124,6 +124,16 @@ EDGE = [
      "field 'publishedDateTime'", 4),
     ("date before year 1 in UTC", GOOD.replace("2022-07-18T10:00:00-07:00", "0001-01-01T00:00:00+14:00"),
      "field 'publishedDateTime'", 4),
+    # Found in review: a provider domain is a feed path segment (/feeds/providers/<domain>.atom);
+    # one with '/' or spaces was advertised with a feed URL that 404s, and `export` failed on it.
+    ("provider domain with a slash", GOOD.replace("quality: 10", "quality: 10\nprovider: {domain: a/b.com}"),
+     "field 'provider': domain 'a/b.com' is not a host name", 7),
+    ("provider domain as a path", GOOD.replace("quality: 10", "quality: 10\nprovider: {domain: ../../etc}"),
+     "field 'provider': domain '../../etc' is not a host name", 7),
+    ("provider domain as a URL", GOOD.replace("quality: 10", "quality: 10\nprovider: {domain: 'http://x.example:99999/'}"),
+     "field 'provider': domain", 7),
+    ("provider domain with a space", GOOD.replace("quality: 10", "quality: 10\nprovider: {domain: a b.com}"),
+     "field 'provider': domain 'a b.com' is not a host name", 7),
     ("dash nesting bomb", GOOD.replace("quality: 10", "quality: 10\nx:\n  " + "- " * 50_000 + "a"), "nested deeper than", None),
 ]
 
