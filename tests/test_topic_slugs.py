@@ -164,6 +164,28 @@ def test_topic_files_with_unusable_fields_are_reported_not_served(tmp_path):
     get_store(app).close()
 
 
+def test_taxonomy_slugs_that_are_not_url_safe_are_reported(tmp_path):
+    # Found in review: `_id: ".."` put the topic's static API at /api/news/../index.json (a browser
+    # resolves it to /api/index.json, and `export` wrote it there); '%', spaces, '?' and non-ASCII
+    # were exported as percent-encoded file names a static host never serves at the decoded path.
+    root = tmp_path / "site"
+    shutil.copytree(GOLDEN, root)
+    topics = root / "_data" / "topics"
+    bad = {"60-dots.yaml": "'..'", "61-pct.yaml": "'%41'", "62-space.yaml": "'a b'", "63-query.yaml": "'?x'",
+           "64-umlaut.yaml": "'ü'"}
+    for n, (name, slug) in enumerate(bad.items()):
+        (topics / name).write_text(f"_id: {slug}\nname: Bad {n}\n", encoding="utf-8")
+    (topics / "65-ok.yaml").write_text("_id: Fine_1.0~x\nname: Fine\n", encoding="utf-8")
+    app = create_app({"API_ACCESS": "public"}, tmp_path / "instance")
+    report = sync(get_store(app), [root])
+    messages = sorted(str(e) for e in report.skipped)
+    assert messages == [f"{topics / name}:1: field '_id': {slug[1:-1]!r} is not a URL-safe slug (letters, digits, "
+                        "'-', '_', '.', '~'; not '.' or '..')" for name, slug in sorted(bad.items())]
+    slugs = [t["slug"] for t in app.test_client().get("/api/v1/topics").json["value"]]
+    assert "Fine_1.0~x" in slugs and not {"..", "%41", "a b", "?x", "ü"} & set(slugs)
+    get_store(app).close()
+
+
 @pytest.mark.xfail(strict=True, reason="review8 finding: display names are last-parsed-wins (feeds/indexer.py "
                    "write_taxonomy); a fix needs every spelling in the index, not only this sync's")
 def test_a_topics_and_a_providers_display_name_do_not_depend_on_import_history(tmp_path):
