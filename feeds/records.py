@@ -18,7 +18,7 @@ import yaml
 from .errors import RecordError
 from .text import clean_text, clean_tree, needs_cleaning
 from .article import URL_FIELDS
-from .urlnorm import normalize_url
+from .urlnorm import is_http_url, normalize_url
 from .yamlio import YamlProblem, load_yaml
 
 MAX_RECORD_BYTES = 1024 * 1024  # the largest real record is ~41 kB
@@ -34,6 +34,7 @@ MAX_NAME_LENGTH = 200  # topic and tag names; the slug (plus a 12-character suff
 # YAML 1.1's timestamp forms (what unquoted dates meant before the loader moved to YAML 1.2);
 # ISO 8601 strings go through datetime.fromisoformat first.
 _YAML11_TIMESTAMP = yaml.constructor.SafeConstructor.timestamp_regexp
+_NOT_IN_HOST = re.compile(r"[\s/\\?#@%]")  # what would make a provider domain a path, query or URL
 _FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.M)
 
 
@@ -175,6 +176,10 @@ class _Fields:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > 64:
+        # repr() refuses integers past 4300 digits (CPython's int/str limit), and such a number
+        # is not worth quoting in full anyway.
+        return f"an integer of {value.bit_length()} bits"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -195,7 +200,12 @@ def parse_when(value: str) -> datetime | None:
             return None
         if not isinstance(parsed, datetime):
             parsed = datetime(parsed.year, parsed.month, parsed.day)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    try:
+        parsed.astimezone(timezone.utc)  # feeds render UTC: 9999-12-31T23:59-14:00 is year 10000 there
+    except OverflowError:
+        return None
+    return parsed
 
 
 def _check_json(f: _Fields) -> None:
@@ -245,6 +255,9 @@ def parse_article(data: bytes, path: str, article_id: str) -> Article:
     domain = str(provider.get("domain") or "").strip().lower() or normalize_url(link).split("/")[0]
     if len(domain) > MAX_DOMAIN_LENGTH:
         raise f.fail("provider", f"domain is longer than {MAX_DOMAIN_LENGTH} characters")
+    if _NOT_IN_HOST.search(domain) or not is_http_url(f"http://{domain}/"):
+        # The domain is a feed's path segment (/feeds/providers/<domain>.atom) and an export file name.
+        raise f.fail("provider", f"domain {domain[:80]!r} is not a host name (like example.com)")
     kind = f.text("type") or "article"
     if len(kind) > MAX_TYPE_LENGTH:
         raise f.fail("type", f"is longer than {MAX_TYPE_LENGTH} characters")
@@ -295,7 +308,9 @@ def _no_floats(value: Any) -> None:
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in list(items):
         if isinstance(item, float):
-            value[key] = int(item) if item.is_integer() else str(item)
+            # 1e308 is "whole" too: only integers the JavaScript verifier holds exactly become ints.
+            whole = item.is_integer() and JSON_INT_RANGE[0] <= item <= JSON_INT_RANGE[1]
+            value[key] = int(item) if whole else str(item)
         else:
             _no_floats(item)
 

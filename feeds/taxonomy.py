@@ -20,6 +20,7 @@ from .yamlio import YamlProblem, load_yaml
 _ORDER_PREFIX = re.compile(r"^\d+-")
 _PLAIN_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _ASCII_WORDS = re.compile(r"[a-z0-9]+")
+_URL_SAFE_SLUG = re.compile(r"^[A-Za-z0-9._~-]+$")  # RFC 3986 unreserved: the same in a URL and a file name
 # Symbols that tell programming languages apart (C, C#, C++, F#): spelled out, so the slug
 # stays readable ("c-sharp", "c-plus-plus") instead of falling back to a hash suffix.
 _SPELLED = {"#": " sharp ", "+": " plus "}
@@ -142,9 +143,8 @@ def _topic_problem(data: dict[str, Any]) -> tuple[str, str] | None:
         if value is not None and not (isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool)
                                                                      for v in value)):
             return key, "expected a list of text"
-    slug = str(data.get("_id") or "")
-    if len(slug) > 255 or "/" in slug:
-        return "_id", "a slug has at most 255 characters and no '/'"
+    if len(str(data.get("_id") or "")) > 255:
+        return "_id", "a slug has at most 255 characters"
     return None
 
 
@@ -184,6 +184,13 @@ def load_taxonomy(roots: list[Path]) -> Taxonomy:
                 tax.errors.append(RecordError(str(path), f"field '{problem[0]}': {problem[1]}", _key_line(path, problem[0])))
                 continue
             slug = str(data.get("_id") or _ORDER_PREFIX.sub("", path.stem))
+            if not _URL_SAFE_SLUG.match(slug) or slug in (".", ".."):
+                # The slug is a path segment of feed and static-API URLs and of `export` file
+                # names: '%', spaces or non-ASCII would be percent-encoded (a static host looks
+                # for the decoded name), and '..' is a dot segment that clients resolve away.
+                tax.errors.append(RecordError(str(path), f"field '_id': {slug[:80]!r} is not a URL-safe slug (letters, "
+                                              "digits, '-', '_', '.', '~'; not '.' or '..')", _key_line(path, "_id")))
+                continue
             if slug in in_root:
                 tax.errors.append(RecordError(str(path), f"field '_id': slug '{slug}' is also the slug of "
                                               f"{in_root[slug]}: rename one", _key_line(path, "_id")))

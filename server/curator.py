@@ -35,9 +35,27 @@ def content_roots() -> list[Path]:
     return [Path(p) for p in json.loads(stored)]
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members, refusing a name written twice: json.loads would keep the last one,
+    so ``"published": false`` followed by ``"published": true`` would silently publish
+    (RFC 8259 §4 leaves duplicates to the parser; the YAML loader refuses them too)."""
+    fields: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in fields:
+            raise _DuplicateKey(f"key {key[:60]!r} is written twice: remove one")
+        fields[key] = value
+    return fields
+
+
 def _fields() -> dict[str, Any]:
     try:
-        fields = json.loads(request.get_data(cache=False))
+        fields = json.loads(request.get_data(cache=False), object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        abort(400, f"body: {exc}")
     except ValueError as exc:
         abort(400, f"body is not JSON: {exc}")
     except RecursionError:

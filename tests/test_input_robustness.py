@@ -166,3 +166,18 @@ def test_curator_writes_of_arbitrary_json_are_never_5xx_and_never_leave_a_bad_fi
     report = sync(get_store(app), [root])
     assert not report.skipped, [str(e) for e in report.skipped]
     assert client.delete(f"/api/v1/articles/{resp.json['id']}", headers=admin).status_code == 204
+
+
+@pytest.mark.parametrize("method", ["post", "put"])
+def test_a_curator_body_with_a_key_written_twice_is_400_and_writes_nothing(curator, method):
+    # Found in review: issue 8 class 2 for JSON bodies. json.loads keeps the last of two keys,
+    # so '"published": false, ..., "published": true' silently published an embargoed article.
+    app, root, admin = curator
+    before = _files(root)
+    data = ('{"title": "Embargoed", "publishedDateTime": "2024-05-01T00:00:00Z", "published": false, '
+            '"webUrl": "https://example.com/embargo", "published": true}')
+    target = "/api/v1/articles" if method == "post" else "/api/v1/articles/embargoed"
+    resp = getattr(app.test_client(), method)(target, data=data, headers=admin | {"Content-Type": "application/json"})
+    assert resp.status_code == 400, resp.data[:300]
+    assert "'published' is written twice" in resp.json["detail"]
+    assert _files(root) == before

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.errors import RecordError
-from feeds.records import MAX_RECORD_BYTES, MAX_TYPE_LENGTH, STORE_INT_RANGE, parse_article
+from feeds.records import JSON_INT_RANGE, MAX_RECORD_BYTES, MAX_TYPE_LENGTH, STORE_INT_RANGE, parse_article
 from feeds.urlnorm import is_http_url
 from feeds.writer import record_text
 from feeds.yamlio import YamlProblem, dump_yaml, load_yaml
@@ -115,6 +115,25 @@ EDGE = [
     ("provider domain not text", GOOD.replace("quality: 10", "quality: 10\nprovider: {domain: [a]}"), "field 'provider'", 7),
     ("topic name too long", GOOD.replace("  - AI", "  - " + "x" * 201), "field 'topics': name", 8),
     ("nesting bomb", GOOD.replace("quality: 10", "quality: 10\nx: " + "[" * 100_000 + "]" * 100_000), "nested deeper than", None),
+    # Found in review: an integer written in hex beyond 4300 decimal digits crashed the error message itself.
+    ("hex integer beyond 4300 decimal digits", GOOD.replace("quality: 10", "quality: 10\ncount: 0x" + "f" * 5000),
+     "field 'count': integer", 7),
+    ("hex quality beyond 4300 decimal digits", GOOD.replace("quality: 10", "quality: 0x" + "f" * 5000), "field 'quality'", 6),
+    # Dates whose UTC instant leaves years 1-9999 cannot be rendered (OPML, Atom `updated`).
+    ("date after 9999 in UTC", GOOD.replace("2022-07-18T10:00:00-07:00", "9999-12-31T23:59:59-14:00"),
+     "field 'publishedDateTime'", 4),
+    ("date before year 1 in UTC", GOOD.replace("2022-07-18T10:00:00-07:00", "0001-01-01T00:00:00+14:00"),
+     "field 'publishedDateTime'", 4),
+    # Found in review: a provider domain is a feed path segment (/feeds/providers/<domain>.atom);
+    # one with '/' or spaces was advertised with a feed URL that 404s, and `export` failed on it.
+    ("provider domain with a slash", GOOD.replace("quality: 10", "quality: 10\nprovider: {domain: a/b.com}"),
+     "field 'provider': domain 'a/b.com' is not a host name", 7),
+    ("provider domain as a path", GOOD.replace("quality: 10", "quality: 10\nprovider: {domain: ../../etc}"),
+     "field 'provider': domain '../../etc' is not a host name", 7),
+    ("provider domain as a URL", GOOD.replace("quality: 10", "quality: 10\nprovider: {domain: 'http://x.example:99999/'}"),
+     "field 'provider': domain", 7),
+    ("provider domain with a space", GOOD.replace("quality: 10", "quality: 10\nprovider: {domain: a b.com}"),
+     "field 'provider': domain 'a b.com' is not a host name", 7),
     ("dash nesting bomb", GOOD.replace("quality: 10", "quality: 10\nx:\n  " + "- " * 50_000 + "a"), "nested deeper than", None),
 ]
 
@@ -272,3 +291,12 @@ def test_what_a_curator_writes_reads_back_as_the_same_values(fields):
         assert re.search(r"\\ud[89a-f][0-9a-f]{2}", json.dumps(fields))
         return
     assert load_yaml(text) == fields, text
+
+
+@pytest.mark.parametrize("written", ["1e20", "1e308", "-9.007199254740993e15", "12345678901234567890.0"])
+def test_whole_floats_beyond_the_json_integer_range_stay_text(written):
+    # Found in review: ``1e308`` became a 309-digit integer, past what the extension's verifier holds exactly.
+    low, high = JSON_INT_RANGE
+    a = parse(GOOD.replace("quality: 10", f"quality: 10\nscore: {written}\nnested: [{written}]"))
+    for value in (a.record["score"], a.record["nested"][0]):
+        assert not isinstance(value, int) or low <= value <= high, value
