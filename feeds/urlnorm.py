@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import idna
 from ada_url import URL
@@ -67,6 +67,17 @@ def _is_bidi_valid(host: str) -> bool:
         return False
 
 
+def _written_as_unicode(url: str) -> bool:
+    """Whether the host as written had non-ASCII characters or ``%`` escapes. Chromium runs the
+    domain-wide bidi check only then: a host already written in punycode is taken as it is."""
+    try:
+        netloc = urlsplit(url.strip()).netloc
+    except ValueError:
+        return True
+    host = netloc.rsplit("@", 1)[-1]
+    return not host.isascii() or "%" in host
+
+
 def _decoded(label: str) -> str:
     """A label's Unicode form; one that is not valid punycode (browsers keep ``xn--zz``) as is."""
     if not label.startswith("xn--"):
@@ -102,7 +113,7 @@ def normalize_url(url: str) -> str:
     if parts.protocol not in ("http:", "https:") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url[:200]!r}")
     host = parts.hostname.rstrip(".")
-    if not host or not _is_bidi_valid(host):
+    if not host or _written_as_unicode(url) and not _is_bidi_valid(host):
         raise ValueError(f"not a valid host: {url[:200]!r}")
     path = parts.pathname or "/"
     unwrapped = _unwrap_amp_cache(host, path)

@@ -203,7 +203,6 @@ def test_where_node_20_differs_python_follows_chromium(browser_normalise, url, e
 # there, while urlnorm decodes the punycode and applies the domain-wide check. Chromium also keeps
 # a space in a host (percent-encoded), which the WHATWG standard, Ada and Node refuse.
 @pytest.mark.browser
-@pytest.mark.xfail(strict=True, reason="review8 finding: urlnorm applies CheckBidi to ASCII (punycoded) hosts, Chromium does not")
 @pytest.mark.parametrize("url", ["http://0.xn--mgbh0fb/", "http://xn--hhb.0.com/"])
 def test_already_punycoded_right_to_left_hosts_as_chromium_reads_them(browser_normalise, url):
     assert python_normalise(url) == browser_normalise(url)
