@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -101,10 +101,14 @@ def _check_if_match(article_id: str, current: str | None) -> None:
         abort(412, f"If-Match does not match article '{article_id}': it is at {have}")
 
 
-@contextmanager
-def _write(article_id: str) -> Iterator[tuple[Transaction, list[Path], FileChange]]:
-    """The per-id lock, then one index transaction holding the write lock; the files touched
-    through the yielded ``FileChange`` are put back if anything fails before the commit."""
+Change = Callable[[Transaction, list[Path], FileChange], tuple[bytes, int] | None]
+
+
+def _write(article_id: str, change_files: Change) -> Response:
+    """Under the per-id lock: one index transaction holding the write lock, in which
+    ``change_files`` changes the files (through the ``FileChange`` it is given, so they are put
+    back if anything fails before the commit) and returns (bytes written, status), or None for
+    a deletion; then the record is indexed, committed, and the answer built from the index."""
     roots = content_roots()
     timeout = current_app.config["WRITE_LOCK_TIMEOUT"]
     store = get_store()
@@ -113,20 +117,21 @@ def _write(article_id: str) -> Iterator[tuple[Transaction, list[Path], FileChang
     with _locks.hold(article_id, timeout):
         try:
             with store.write(lock_timeout=timeout) as tx:
-                yield tx, roots, change
+                written = change_files(tx, roots, change)
                 index_record(tx, roots, taxonomy, article_id)
         except BaseException:
             change.undo()
             raise
         if not taxonomy_current(store, taxonomy):  # a topic file changed too: re-resolve every record
             sync(store, roots, max_removal=current_app.config["IMPORT_MAX_REMOVAL"])
-    render_cache().invalidate()
+        render_cache().invalidate()
+        return Response(status=204) if written is None else _article_response(article_id, *written)
 
 
 def _article_response(article_id: str, data: bytes, status: int) -> Response:
     store = get_store()
     row = store.article(article_id, public_only=False)
-    assert row is not None
+    assert row is not None  # written and committed under the lock this thread still holds
     link_builder = links()
     resp = jsonify(article_objects(store, [row], link_builder, g.secret, full=True)[0])
     resp.status_code = status
@@ -140,11 +145,13 @@ def _article_response(article_id: str, data: bytes, status: int) -> Response:
 def create() -> Response:
     fields = _fields()
     article_id = check_id(str(fields["id"])) if fields.get("id") else new_id(fields)
-    with _write(article_id) as (tx, roots, change):
+
+    def create_file(tx: Transaction, roots: list[Path], change: FileChange) -> tuple[bytes, int]:
         if tx.article_version(article_id) is not None or find_record(roots, article_id) is not None:
             abort(409, f"article '{article_id}' exists; use PUT /api/v1/articles/{article_id}")
-        data = write_record(roots[-1], article_id, fields, change)
-    return _article_response(article_id, data, 201)
+        return write_record(roots[-1], article_id, fields, change), 201
+
+    return _write(article_id, create_file)
 
 
 @bp.put("/<article_id>")
@@ -152,22 +159,26 @@ def create() -> Response:
 def replace(article_id: str) -> Response:
     fields = _fields()
     check_id(article_id)
-    with _write(article_id) as (tx, roots, change):
+
+    def replace_file(tx: Transaction, roots: list[Path], change: FileChange) -> tuple[bytes, int]:
         current = tx.article_version(article_id)
         _check_if_match(article_id, current)
-        data = write_record(roots[-1], article_id, fields, change)
-    return _article_response(article_id, data, 200 if current else 201)
+        return write_record(roots[-1], article_id, fields, change), 200 if current else 201
+
+    return _write(article_id, replace_file)
 
 
 @bp.delete("/<article_id>")
 @admin_required
 def remove(article_id: str) -> Response:
     check_id(article_id)
-    with _write(article_id) as (tx, roots, change):
+
+    def delete_file(tx: Transaction, roots: list[Path], change: FileChange) -> None:
         current = tx.article_version(article_id)
         _check_if_match(article_id, current)
         if not delete_record(roots[-1], article_id, change):
             if current is not None:
                 abort(409, f"article '{article_id}' lives in a read-only content root, not {roots[-1]}")
             abort(404, f"no article '{article_id}'")
-    return Response(status=204)
+
+    return _write(article_id, delete_file)
