@@ -24,7 +24,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from werkzeug.http import quote_etag
 
-from feeds.importer import index_record, sync, taxonomy_current
+from feeds.importer import ImportRefused, index_record, sync, taxonomy_current
 from feeds.recordfiles import find_record
 from feeds.store import StoreBusy, Transaction
 from feeds.taxonomy import load_taxonomy
@@ -123,7 +123,10 @@ def _write(article_id: str, change_files: Change) -> Response:
             change.undo()
             raise
         if not taxonomy_current(store, taxonomy):  # a topic file changed too: re-resolve every record
-            sync(store, roots, max_removal=current_app.config["IMPORT_MAX_REMOVAL"])
+            try:
+                sync(store, roots, max_removal=current_app.config["IMPORT_MAX_REMOVAL"])
+            except ImportRefused as exc:  # the write itself is committed; the operator must look
+                current_app.logger.warning("curator write of %s: taxonomy not re-resolved: %s", article_id, exc)
         render_cache().invalidate()
         return Response(status=204) if written is None else _article_response(article_id, *written)
 
