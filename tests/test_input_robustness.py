@@ -54,6 +54,7 @@ def test_cli_reports_each_bad_file_and_imports_the_rest(tmp_path, command):
     root = _example_tree(tmp_path)
     args = [sys.executable, "-m", "server", command, str(root)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TOPICFEED_INSTANCE": str(tmp_path / "instance")}
+    subprocess.run([sys.executable, "-m", "server", "init"], check=True, capture_output=True, env=env, cwd=tmp_path)
     proc = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == (0 if command == "import" else 1), proc.stderr
