@@ -97,7 +97,7 @@ def test_arbitrary_files_are_each_served_or_reported_and_nothing_answers_5xx(syn
         paths[article_id] = root / "_news" / f"{article_id}.md"
         paths[article_id].write_text(text, encoding="utf-8")
     store = get_store(app)
-    report = sync(store, [root])
+    report = sync(store, [root], max_removal=1.0)  # each example replaces the whole tree on purpose
     reported = {e.path for e in report.skipped}
     client = app.test_client()
     for article_id, path in paths.items():
