@@ -11,6 +11,7 @@ import hashlib
 import multiprocessing
 import os
 from collections import deque
+from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -21,12 +22,13 @@ from .errors import RecordError
 from .indexer import RowWriter, refresh_derived, refresh_local, reresolve_topics, taxonomy_fingerprint, write_taxonomy
 from .recordfiles import Override, find_record, scan_roots
 from .records import Article, parse_article
-from .store import BadFile, FileState, Store, dumps
-from .taxonomy import load_taxonomy
+from .store import BadFile, FileState, Store, Transaction, dumps
+from .taxonomy import Taxonomy, load_taxonomy
 
 PARALLEL_THRESHOLD = 2000
 PARSE_CHUNK = 250
 ANALYZE_AFTER = 500  # changed records that make fresh planner statistics worth ~1 s
+MASS_REMOVAL_SHARE = 0.5  # default share of the index an import may remove without being told to
 Progress = Callable[[Iterable[Any], int], Iterable[Any]]
 
 
@@ -44,6 +46,47 @@ class SyncReport:
     def summary(self) -> str:
         return (f"added {len(self.added)}, updated {len(self.updated)}, unchanged {self.unchanged}, "
                 f"removed {len(self.removed)}, skipped {len(self.skipped)}, duplicates {len(self.duplicates)}")
+
+
+class ImportRefused(Exception):
+    """An import that looks like an operator mistake (a missing or empty root, or one that would
+    remove much of the index); nothing was changed. The message says what to do instead."""
+
+
+def check_roots(roots: list[Path]) -> dict[str, Path]:
+    """The record files of ``roots`` (id -> path); ``ImportRefused`` for a root that is not a
+    folder, or roots that hold no record at all (an import would empty the index)."""
+    for root in roots:
+        if not root.is_dir():
+            raise ImportRefused(f"content directory not found: {root}")
+    files, _ = scan_roots(roots)
+    if not files:
+        raise ImportRefused(f"no record files (_news/*.md or _archive/_news/*.md) under {', '.join(map(str, roots))}: "
+                            "is this the content root (the folder that holds _news/)?")
+    return files
+
+
+def guard_mass_removal(indexed: int, removed: int, share: float) -> None:
+    """Refuse to remove more than ``share`` (0..1) of ``indexed`` articles: usually a wrong or
+    half-mounted folder. ``share`` >= 1 disables the guard."""
+    if indexed and share < 1 and removed > indexed * share:
+        raise ImportRefused(f"this import would remove {removed} of {indexed} indexed articles "
+                            f"(more than {share:.0%}); check the content folders, or pass --allow-mass-removal")
+
+
+def _die_with_parent() -> None:
+    """Pool initializer: ask Linux to SIGKILL this worker when its parent dies (prctl
+    PR_SET_PDEATHSIG), so a killed import leaves no parse worker behind; elsewhere a no-op."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG (linux/prctl.h)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 @dataclass
@@ -118,7 +161,8 @@ def _parse_all(candidates: list, states: dict[str, FileState]) -> Iterator[tuple
         yield from map(_parse_one, jobs)
         return
     chunks = (jobs[i:i + PARSE_CHUNK] for i in range(0, len(jobs), PARSE_CHUNK))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_die_with_parent) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append(pool.submit(_parse_chunk, chunk))
@@ -128,25 +172,46 @@ def _parse_all(candidates: list, states: dict[str, FileState]) -> Iterator[tuple
             yield from pending.popleft().result()
 
 
-def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> SyncReport:
-    """Make the index match ``roots`` exactly (later roots override earlier ones)."""
+class _DryRun(Exception):
+    """Raised inside the transaction of a dry run, so the database rolls everything back."""
+
+
+@contextmanager
+def _transaction(store: Store, dry_run: bool) -> Iterator[Transaction]:
+    """``store.write()``, rolled back at the end when ``dry_run``."""
+    try:
+        with store.write() as tx:
+            yield tx
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+
+
+def sync(store: Store, roots: list[Path], progress: Progress | None = None,
+         max_removal: float = MASS_REMOVAL_SHARE, dry_run: bool = False) -> SyncReport:
+    """Make the index match ``roots`` exactly (later roots override earlier ones).
+
+    Raises ``ImportRefused`` (nothing changed) for a missing root, roots without any record,
+    or when more than ``max_removal`` (a share, 0..1; >= 1 allows anything) of the indexed
+    articles would be removed. ``dry_run`` reports what would change and rolls it all back.
+    """
     roots = [Path(r) for r in roots]
-    for root in roots:
-        if not root.is_dir():
-            raise FileNotFoundError(f"content directory not found: {root}")
+    check_roots(roots)
     report = SyncReport()
     files, report.overrides = scan_roots(roots)
     taxonomy = load_taxonomy(roots)
     report.skipped += taxonomy.errors
-    resolver = taxonomy.resolver()
     states = store.file_states()
     indexed_ids = {s.article_id for s in states.values() if s.article_id}
     taxonomy_changed = store.get_meta("taxonomy") != taxonomy_fingerprint(taxonomy)
     diff = diff_tree(files, states, store.bad_files(), report)
+    guard_mass_removal(len(indexed_ids), len(diff.removed), max_removal)
     report.skipped += diff.still_bad
     report.removed = diff.removed
+    resolver = taxonomy.resolver()
 
-    with store.write() as tx:
+    with _transaction(store, dry_run) as tx:
         parsed = RowWriter(tx, resolver)
         changed: set[str] = set()
         results = _parse_all(diff.changed, states)
@@ -178,38 +243,50 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> S
         else:
             report.duplicates = tx.duplicates()
         tx.set_meta("roots", dumps([str(r.resolve()) for r in roots]))
-    if len(report.added) + len(report.updated) + len(report.removed) > ANALYZE_AFTER:
+    if not dry_run and len(report.added) + len(report.updated) + len(report.removed) > ANALYZE_AFTER:
         store.analyze()
     report.skipped.sort(key=lambda e: e.path)
     return report
 
 
 def index_one(store: Store, roots: list[Path], article_id: str) -> SyncReport:
-    """Index one record after a curator write, without scanning the tree: milliseconds at 100k
-    articles. Its related list is ranked among its topics' neighbours in time; the next full
-    ``sync`` ranks it against everything. Falls back to ``sync`` if the taxonomy changed."""
+    """Index one record after its file changed, in its own transaction (see ``index_record``);
+    falls back to ``sync`` if the taxonomy changed."""
     roots = [Path(r) for r in roots]
     taxonomy = load_taxonomy(roots)
     if store.get_meta("taxonomy") != taxonomy_fingerprint(taxonomy):
-        return sync(store, roots)
+        return sync(store, roots, max_removal=1.0)
+    with store.write() as tx:
+        return index_record(tx, roots, taxonomy, article_id)
+
+
+def taxonomy_current(store: Store, taxonomy: Taxonomy) -> bool:
+    """Whether the index was built with this taxonomy (else only a full ``sync`` is right)."""
+    return store.get_meta("taxonomy") == taxonomy_fingerprint(taxonomy)
+
+
+def index_record(tx: Transaction, roots: list[Path], taxonomy: Taxonomy, article_id: str) -> SyncReport:
+    """Index one record inside ``tx`` without scanning the tree: milliseconds at 100k articles.
+    Its related list is ranked among its topics' neighbours in time; the next full ``sync``
+    ranks it against everything. Raises ``RecordError`` for an invalid file (the caller's
+    transaction then rolls back)."""
     report = SyncReport()
     path = find_record(roots, article_id)
-    with store.write() as tx:
-        old = tx.norm_url(article_id)
-        writer = RowWriter(tx, taxonomy.resolver())
-        urls = {old} if old else set()
-        if path is None:
-            if old:
-                tx.delete_articles([article_id])
-                report.removed.append(article_id)
-        else:
-            data = path.read_bytes()
-            article = parse_article(data, str(path), article_id)
-            writer.add(article, path.stat(), hashlib.sha256(data).hexdigest())
-            writer.flush()
-            tx.forget_bad_files([str(path)])
-            (report.updated if old else report.added).append(article_id)
-            urls.add(article.norm_url)
-        write_taxonomy(tx, taxonomy, writer)
-        report.duplicates = refresh_local(tx, {article_id}, urls)
+    old = tx.norm_url(article_id)
+    writer = RowWriter(tx, taxonomy.resolver())
+    urls = {old} if old else set()
+    if path is None:
+        if old:
+            tx.delete_articles([article_id])
+            report.removed.append(article_id)
+    else:
+        data = path.read_bytes()
+        article = parse_article(data, str(path), article_id)
+        writer.add(article, path.stat(), hashlib.sha256(data).hexdigest())
+        writer.flush()
+        tx.forget_bad_files([str(path)])
+        (report.updated if old else report.added).append(article_id)
+        urls.add(article.norm_url)
+    write_taxonomy(tx, taxonomy, writer)
+    report.duplicates = refresh_local(tx, {article_id}, urls)
     return report

@@ -7,6 +7,13 @@ from pathlib import Path
 RECORD_DIRS = ("_archive/_news", "_news")  # later wins: _news/ shadows _archive/_news/
 
 
+def is_record_name(name: str) -> bool:
+    """A record file is ``<id>.md`` with an id not starting with '.': temporary files of
+    ``feeds.atomic`` (``.<name>.<random>.tmp``), editor swap files and other hidden files
+    are never records, whatever they end in."""
+    return name.endswith(".md") and not name.startswith(".") and len(name) > 3
+
+
 @dataclass(frozen=True)
 class Override:
     """A record file not used because another file has the same id."""
@@ -29,7 +36,7 @@ def scan_roots(roots: list[Path]) -> tuple[dict[str, Path], list[Override]]:
             if not folder.is_dir():
                 continue
             for entry in sorted(folder.glob("*.md")):
-                if not entry.is_file():
+                if not is_record_name(entry.name) or not entry.is_file():
                     continue
                 article_id = entry.stem
                 if article_id in chosen:
@@ -40,6 +47,8 @@ def scan_roots(roots: list[Path]) -> tuple[dict[str, Path], list[Override]]:
 
 def find_record(roots: list[Path], article_id: str) -> Path | None:
     """The file that holds ``article_id`` under the same precedence as ``scan_roots``."""
+    if not is_record_name(f"{article_id}.md"):
+        return None
     for root in reversed(roots):
         for sub in reversed(RECORD_DIRS):
             path = root / sub / f"{article_id}.md"

@@ -10,7 +10,7 @@ from feeds.store import Store
 
 from . import context, edge, errors
 from .context import get_store
-from .instance import KeyRing, default_instance, init_instance
+from .instance import KeyRing, default_instance, init_instance, require_instance
 from .settings import load_settings
 
 __all__ = ["create_app", "get_store"]
@@ -21,10 +21,17 @@ def database_url(app: Flask) -> str:
     return app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'topicfeed.db'}"
 
 
-def create_app(test_config: dict[str, Any] | None = None, instance: Path | None = None) -> Flask:
-    """App factory: settings from defaults, config.toml, environment, then ``test_config``."""
+def create_app(test_config: dict[str, Any] | None = None, instance: Path | None = None, *,
+               init: bool = True) -> Flask:
+    """App factory: settings from defaults, config.toml, environment, then ``test_config``.
+
+    With ``init=False`` (every CLI command but ``init``) a missing instance is a
+    ``FileNotFoundError`` instead of being created with a fresh master key."""
     instance = (instance or default_instance()).resolve()
-    init_instance(instance)
+    if init:
+        init_instance(instance)
+    else:
+        require_instance(instance)
     app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
     app.config.update(load_settings(instance, test_config))
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]

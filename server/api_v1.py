@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
+from werkzeug.http import quote_etag
 
 from feeds.errors import QueryError
 from feeds.feedspec import FeedRef
@@ -55,7 +56,10 @@ def article(article_id: str) -> Response:
     row = get_store().article(article_id)
     if row is None:
         abort(404, f"no published article '{article_id[:200]}'")
-    return jsonify(article_objects(get_store(), [row], links(), g.secret, full=True)[0])
+    resp = jsonify(article_objects(get_store(), [row], links(), g.secret, full=True)[0])
+    # the version tag curator writes take in If-Match: the SHA-256 of the record file
+    resp.headers["ETag"] = quote_etag(get_store().article_version(article_id) or "")
+    return resp
 
 
 def _bounded_int(name: str, default: int, high: int) -> int:

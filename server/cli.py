@@ -36,10 +36,18 @@ class CliState:
             from . import create_app
 
             try:
-                self._app = create_app(None, self.path)
+                self._app = create_app(None, self.path, init=False)
+            except FileNotFoundError as exc:
+                raise click.ClickException(str(exc)) from None
             except (ValueError, RuntimeError, OSError, ImportError) as exc:  # ImportError: a missing database driver
                 raise click.ClickException(f"instance {self.path}: {exc}") from None
         return self._app
+
+    def exists(self) -> bool:
+        """Whether the instance folder was initialised (``topicfeed init``)."""
+        from .instance import KEYS_FILE
+
+        return (self.path / KEYS_FILE).is_file()
 
 
 def _keys(path: Path) -> list[str]:
@@ -69,8 +77,9 @@ def _progress(items: Iterable[Any], total: int) -> Iterable[Any]:
     return tqdm(items, total=total, unit="file", desc="import", file=sys.stderr, disable=None, leave=False)
 
 
-def print_report(report: SyncReport) -> None:
-    click.echo(report.summary())
+def print_report(report: SyncReport, summary: bool = True) -> None:
+    if summary:
+        click.echo(report.summary())
     for error in report.skipped:
         click.echo(f"skipped {error}", err=True)
     for dup, kept in report.duplicates:
@@ -102,19 +111,29 @@ def init(state: CliState) -> None:
 @main.command(name="import")
 @click.argument("content_dirs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file was skipped.")
+@click.option("--allow-mass-removal", is_flag=True,
+              help="Remove articles even when more than import_max_removal of the index would go.")
 @instance_option
 @pass_state
-def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool) -> None:
+def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow_mass_removal: bool) -> None:
     """Sync the index with CONTENT_DIRS (default: the CONTENT_DIRS setting).
 
     Later directories override earlier ones for records with the same id. Files removed
-    from the directories leave the index; source files are never modified.
+    from the directories leave the index; source files are never modified. Roots without
+    any record, or an import that would remove more than import_max_removal of the index,
+    are refused (nothing changes).
     """
+    from feeds.importer import ImportRefused
+
     app = state.app()
     roots = list(content_dirs) or [Path(p) for p in app.config["CONTENT_DIRS"]]
     if not roots:
         raise click.UsageError("give CONTENT_DIRS or set content_dirs in config.toml")
-    report = sync(get_store(app), roots, progress=_progress)
+    share = 1.0 if allow_mass_removal else app.config["IMPORT_MAX_REMOVAL"]
+    try:
+        report = sync(get_store(app), roots, progress=_progress, max_removal=share)
+    except ImportRefused as exc:
+        raise click.ClickException(f"{exc}; nothing was changed") from None
     print_report(report)
     if strict and report.skipped:
         sys.exit(1)
@@ -160,7 +179,12 @@ def _database_url(path: Path) -> str:
     from . import database_url
     from .settings import load_settings
 
-    init_instance(path)
+    from .instance import require_instance
+
+    try:
+        require_instance(path)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
     bare = Flask(__name__, instance_path=str(path))
     try:
         bare.config.update(load_settings(path))
@@ -170,11 +194,33 @@ def _database_url(path: Path) -> str:
 
 
 @main.command()
-@click.argument("content_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-def check(content_dirs: tuple[Path, ...]) -> None:
-    """Validate CONTENT_DIRS without writing anything; exit 1 if any file is invalid."""
-    report = check_tree(list(content_dirs))
-    print_report(report)
+@click.argument("content_dirs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@instance_option
+@pass_state
+def check(state: CliState, content_dirs: tuple[Path, ...]) -> None:
+    """Validate CONTENT_DIRS and say what `import` would do, writing nothing; exit 1 if any
+    file is invalid or the import would be refused.
+
+    With an instance (--instance, $TOPICFEED_INSTANCE or ./instance) the counts are against
+    its index; without one, against an empty index. CONTENT_DIRS default to content_dirs.
+    """
+    from feeds.importer import ImportRefused, guard_mass_removal
+
+    app = state.app() if state.exists() else None
+    roots = list(content_dirs) or ([Path(p) for p in app.config["CONTENT_DIRS"]] if app else [])
+    if not roots:
+        raise click.UsageError("give CONTENT_DIRS or set content_dirs in the instance's config.toml")
+    store = get_store(app) if app else None
+    try:
+        report = check_tree(roots, store)
+        indexed = store.stats()["articles"] if store else 0
+        click.echo(f"import would: {report.summary()}" +
+                   ("" if app else f" (no instance at {state.path}: compared with an empty index)"))
+        print_report(report, summary=False)
+        if app:
+            guard_mass_removal(indexed, len(report.removed), app.config["IMPORT_MAX_REMOVAL"])
+    except ImportRefused as exc:
+        raise click.ClickException(f"import would be refused: {exc}") from None
     if report.skipped:
         sys.exit(1)
 
@@ -195,15 +241,24 @@ def demo_content(out_dir: Path, articles: int, seed: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
-@click.option("--demo", is_flag=True, help="Import built-in sample content first if the index is empty.")
+@click.option("--demo", is_flag=True,
+              help="Quick start: create the instance if needed (like `init`) and import sample content into an empty index.")
 @instance_option
 @pass_state
 def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> None:
-    """Serve feeds and the API with waitress (a production WSGI server)."""
+    """Serve feeds and the API with waitress (a production WSGI server).
+
+    At start the index is reconciled with the content roots (content_dirs, else those of
+    the last import), under the same guards as `import`; a refused sync is reported and the
+    index is served as it is. Connection, header and body limits come from the settings.
+    """
     import waitress
 
+    from .edge import server_limits
     from .requestlog import RequestLog
 
+    if demo:
+        init_instance(state.path)  # the README's quick start: one command from nothing
     app = state.app()
     store = get_store(app)
     if demo and store.stats()["articles"] == 0:
@@ -213,8 +268,34 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
         if not (content / "_news").is_dir():
             write_demo_content(content, 300, seed=1)
         print_report(sync(store, [content]))
+    else:
+        _reconcile(app)
+    try:
+        server = waitress.create_server(RequestLog(app), host=host, port=port, threads=threads, ident="topicfeed",
+                                        **server_limits(app.config))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/", err=True)
-    waitress.serve(RequestLog(app), host=host, port=port, threads=threads, ident="topicfeed")
+    server.run()
+
+
+def _reconcile(app: Flask) -> None:
+    """Bring the index in line with the files (after a crash, or edits while stopped)."""
+    import json
+
+    from feeds.importer import ImportRefused
+
+    configured = app.config["CONTENT_DIRS"]
+    stored = get_store(app).get_meta("roots")
+    roots = [Path(p) for p in (configured or (json.loads(stored) if stored else []))]
+    if not roots:
+        return
+    try:
+        report = sync(get_store(app), roots, max_removal=app.config["IMPORT_MAX_REMOVAL"])
+    except ImportRefused as exc:
+        click.echo(f"not reconciled with the content files: {exc}; serving the index as it is", err=True)
+        return
+    click.echo(f"reconciled with {len(roots)} content root(s): {report.summary()}", err=True)
 
 
 @main.command()
@@ -358,16 +439,32 @@ def clients_feed_url(state: CliState, client_id: str, feed_path: str, ext: str, 
 
 
 @main.command(name="admin-token")
+@click.option("--note", default="", help="What the token is for (shown by --list).")
+@click.option("--list", "list_", is_flag=True, help="List admin tokens (ids, never the tokens) instead.")
+@click.option("--revoke", metavar="ID", default=None, help="Revoke the admin token with this id instead.")
 @instance_option
 @pass_state
-def admin_token(state: CliState) -> None:
-    """Print a token for curator writes (POST/PUT/DELETE /api/v1/articles). Revoke by rotating and pruning keys."""
-    import secrets
+def admin_token(state: CliState, note: str, list_: bool, revoke: str | None) -> None:
+    """Print a new token for curator writes (POST/PUT/DELETE /api/v1/articles).
 
-    from .signing import ADMIN_TOKEN, sign
+    Each token has an id: `--list` shows them, `--revoke ID` stops one working at once
+    (other admin tokens and paired clients are unaffected).
+    """
+    import datetime
+
+    from .auth import mint_admin_token, revoke_admin_token
 
     app = state.app()
-    click.echo(sign({"admin": True, "nonce": secrets.token_hex(4)}, ADMIN_TOKEN, master_keys(app)))
+    if revoke is not None:
+        if not revoke_admin_token(get_store(app), revoke):
+            raise click.ClickException(f"no admin token {revoke} (`topicfeed admin-token --list` shows them)")
+        click.echo(f"revoked admin token {revoke}")
+    elif list_:
+        for t in get_store(app).admin_tokens():
+            created = datetime.datetime.fromtimestamp(t.created_ts, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+            click.echo(f"{t.id}\t{created}\t{'revoked' if t.revoked else 'active'}\t{t.note}")
+    else:
+        click.echo(mint_admin_token(get_store(app), master_keys(app), note))
 
 
 @main.command()

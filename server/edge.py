@@ -1,18 +1,44 @@
-"""Request-wide input rules checked before any view runs.
+"""The HTTP edge as the app sees it: request-wide input rules, security headers, trusted
+``Host`` values, and proxy headers (werkzeug's ``ProxyFix``) when the operator says how many
+proxies are in front.
 
 A NUL character (``%00``) is refused in the path and in every query parameter: no slug, id,
 domain or search term contains one, and PostgreSQL text cannot hold it (psycopg raises
 ``DataError``), so letting it reach a query answered 500 on PostgreSQL and 404 on SQLite.
 Refusing it here gives one answer, 400 naming where it was, on both backends.
+
+The server-neutral connection, header and body limits are applied by the HTTP server that
+``topicfeed serve`` runs (``server_limits``), so slow or huge requests are refused before
+they reach a worker thread or are buffered.
 """
 from __future__ import annotations
 
-from flask import Flask, request
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from feeds.errors import QueryError
 
+# The HTML index needs its own inline <style> and nothing else: no scripts at all, no framing
+# (clickjacking, also X-Frame-Options for older browsers), no referrer leaking feed URLs.
+HTML_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
-def _refuse_nul() -> None:
+
+def security_headers(resp: Response) -> Response:
+    """``after_request``: ``nosniff`` on every answer (feeds are never sniffed into HTML);
+    CSP, ``X-Frame-Options`` and ``Referrer-Policy`` on HTML."""
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    if resp.mimetype == "text/html":
+        resp.headers.setdefault("Content-Security-Policy", HTML_CSP)
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+    return resp
+
+
+def refuse_nul() -> None:
+    """``before_request``: 400 for a NUL character in the path or any query parameter."""
     if "\x00" in request.path:
         raise QueryError("path", "the URL path contains a NUL character (%00)")
     for name, value in request.args.items(multi=True):
@@ -21,6 +47,37 @@ def _refuse_nul() -> None:
                              f"parameter {name[:40]!r} contains a NUL character (%00)")
 
 
+def check_host() -> None:
+    """``before_request``: reading ``request.host`` makes Flask check it against
+    ``TRUSTED_HOSTS`` (400 for any other host), before a forged host reaches links or caches."""
+    request.host  # noqa: B018 - the property raises SecurityError (400) for an untrusted host
+
+
 def init_app(app: Flask) -> None:
-    """Register the request-wide checks."""
-    app.before_request(_refuse_nul)
+    """Wire the headers, the host check and ``ProxyFix`` from the app's settings."""
+    # Flask reads the same key; an empty list would make every host untrusted there, None = any
+    app.config["TRUSTED_HOSTS"] = app.config["TRUSTED_HOSTS"] or None
+    if app.config["TRUSTED_HOSTS"]:
+        app.before_request(check_host)
+    app.before_request(refuse_nul)
+    app.after_request(security_headers)
+    hops = app.config["PROXY_FIX_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
+
+
+def server_limits(config: dict[str, Any]) -> dict[str, Any]:
+    """The server-neutral limits as waitress adjustments (``waitress.adjustments.Adjustments``).
+
+    waitress reads headers and bodies in its event loop, not in worker threads, so slow
+    clients only cost a connection slot; a ``Content-Length`` above the body limit is answered
+    413 as soon as the headers are parsed, before any of the body is buffered.
+    """
+    timeout = config["HEADER_TIMEOUT"]
+    return {
+        "connection_limit": config["CONNECTION_LIMIT"],
+        "channel_timeout": timeout,
+        "cleanup_interval": max(1, min(30, timeout // 2)),
+        "max_request_header_size": config["MAX_HEADER_BYTES"],
+        "max_request_body_size": config["MAX_BODY_BYTES"],
+    }

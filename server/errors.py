@@ -12,6 +12,9 @@ from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from feeds.errors import QueryError, RecordError, UnknownFeed
+from feeds.store import StoreBusy
+
+RETRY_AFTER = 2  # seconds a client should wait after a 503 for a busy index
 
 
 def error_response(status: int, detail: str, **extra: object) -> Response:
@@ -40,3 +43,11 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(UnknownFeed, lambda exc: error_response(404, str(exc)))
     app.register_error_handler(RecordError, lambda exc: error_response(400, str(exc)))
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(StoreBusy, _busy)
+
+
+def _busy(exc: StoreBusy) -> Response:
+    """RFC 9110 §15.6.4: 503 with ``Retry-After``; the write changed nothing."""
+    resp = error_response(503, f"{exc}; nothing was changed, retry later")
+    resp.headers["Retry-After"] = str(RETRY_AFTER)
+    return resp

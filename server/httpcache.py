@@ -2,6 +2,7 @@
 store version; strong ETags, Last-Modified, 304s (Werkzeug's conditional helpers) and gzip."""
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import threading
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Response, current_app, request
-from werkzeug.http import http_date, is_resource_modified, quote_etag
+from werkzeug.http import http_date, is_resource_modified, parse_accept_header, quote_etag
 
 from feeds.store import Store
 
@@ -84,6 +85,13 @@ class RenderCache:
         return rendered
 
 
+@functools.lru_cache(maxsize=256)
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` value accepts gzip (RFC 9110 §12.5.3: ``gzip;q=0`` and
+    ``*;q=0`` without gzip mean no). Cached: readers send a handful of distinct values."""
+    return parse_accept_header(accept_encoding).quality("gzip") > 0
+
+
 def respond(doc: Rendered, max_age: int | None = None) -> Response:
     """A conditional GET/HEAD response: 304 when a validator matches, gzip when accepted.
 
@@ -91,7 +99,7 @@ def respond(doc: Rendered, max_age: int | None = None) -> Response:
     every reader poll.
     """
     environ = request.environ
-    compress = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "").lower() and len(doc.body) > 256
+    compress = len(doc.body) > 256 and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
     headers = doc.headers(compress, current_app.config["CACHE_MAX_AGE"] if max_age is None else max_age)
     conditional = "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
     if conditional and not is_resource_modified(environ, etag=headers[0][1].strip('"'), last_modified=doc.last_modified):

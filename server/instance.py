@@ -32,6 +32,13 @@ def init_instance(instance: Path) -> bool:
     return created
 
 
+def require_instance(instance: Path) -> None:
+    """``FileNotFoundError`` with the one-line fix when ``instance`` was never initialised."""
+    if not (instance / KEYS_FILE).is_file():
+        raise FileNotFoundError(f"no instance at {instance}: run `topicfeed init --instance {instance}` "
+                                "(or cd to the folder that holds ./instance)")
+
+
 def load_keys(instance: Path) -> list[str]:
     """Master keys, oldest first: the last one signs, all verify."""
     path = instance / KEYS_FILE

@@ -1,16 +1,41 @@
-"""One log line per request (waitress logs none): client, method, path, status, bytes, time."""
+"""One log line per request (waitress logs none): client, method, path, status, bytes, time.
+
+A line is one line whatever the request held: control characters, quotes and backslashes in
+the method or path are escaped (``\\xNN``), so a CR/LF in a URL cannot forge a second entry.
+Capabilities and readers' browsing are kept out of the log: the token of a private feed URL
+and the values of the lookup parameters ``url`` and ``prefix`` are replaced by ``REDACTED``.
+"""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 log = logging.getLogger("topicfeed.access")
 
+REDACTED = "REDACTED"
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\]')
+_PRIVATE_FEED = re.compile(r"(/feeds/private/)[^/]*?(\.[a-z]+)?$")
+_SECRET_PARAM = re.compile(r"(^|[&;])((?:url|prefix)=)[^&;]*", re.IGNORECASE)
+
+
+def escape(text: str) -> str:
+    """``text`` with every control character, ``"`` and ``\\`` as ``\\xNN``: one printable line."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def loggable_target(path: str, query: str) -> str:
+    """The request target as logged: private feed tokens and lookup values redacted, escaped."""
+    path = _PRIVATE_FEED.sub(lambda m: m.group(1) + REDACTED + (m.group(2) or ""), path)
+    if query:
+        path += "?" + _SECRET_PARAM.sub(lambda m: m.group(1) + m.group(2) + REDACTED, query)
+    return escape(path)
+
 
 class RequestLog:
-    """WSGI middleware; the query string is logged, request bodies and headers are not."""
+    """WSGI middleware; the query string is logged (redacted), request bodies and headers are not."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
@@ -29,8 +54,7 @@ class RequestLog:
                 size += len(chunk)
                 yield chunk
         finally:
-            path = environ.get("PATH_INFO", "")
-            if environ.get("QUERY_STRING"):
-                path += "?" + environ["QUERY_STRING"]
-            log.info('%s "%s %s" %s %d %.1fms', environ.get("REMOTE_ADDR", "-"), environ.get("REQUEST_METHOD"),
-                     path, status_holder[0] if status_holder else "-", size, (time.perf_counter() - started) * 1000)
+            target = loggable_target(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+            log.info('%s "%s %s" %s %d %.1fms', escape(environ.get("REMOTE_ADDR", "-")),
+                     escape(environ.get("REQUEST_METHOD", "-")), target,
+                     status_holder[0] if status_holder else "-", size, (time.perf_counter() - started) * 1000)

@@ -12,9 +12,13 @@ from urllib.parse import urlsplit
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting; a number outside ``low``..``high`` (inclusive, when given) is refused."""
+
     name: str
     default: Any
     help: str
+    low: float | None = None
+    high: float | None = None
 
 
 SETTINGS = [
@@ -28,7 +32,14 @@ SETTINGS = [
     Setting("VERSION_TTL", 1.0, "seconds a process trusts its last reading of the store version"),
     Setting("API_ACCESS", "paired", "'paired': every /api request needs a client token; 'public': anyone may read"),
     Setting("API_PAGE_SIZE", 20, "items per page of paged API collections"),
-    Setting("MAX_BODY_BYTES", 256 * 1024, "largest accepted request body for curator writes"),
+    Setting("MAX_BODY_BYTES", 256 * 1024, "largest accepted request body (bytes); refused with 413 before it is read", 1),
+    Setting("MAX_HEADER_BYTES", 32 * 1024, "largest accepted request line + headers (bytes)", 1024),
+    Setting("CONNECTION_LIMIT", 500, "open client connections the server accepts at once (idle and slow ones count)", 1),
+    Setting("HEADER_TIMEOUT", 30, "seconds a connection may stay silent (sending no byte) before it is closed", 1),
+    Setting("WRITE_LOCK_TIMEOUT", 5.0, "seconds a curator write waits for the index's write lock, then answers 503", 0.01),
+    Setting("IMPORT_MAX_REMOVAL", 0.5, "share (0 to 1) of the index an import may remove without --allow-mass-removal", 0, 1),
+    Setting("TRUSTED_HOSTS", [], "Host header values answered (e.g. [\"feeds.example.org\"]); others get 400; empty = any"),
+    Setting("PROXY_FIX_HOPS", 0, "reverse proxies in front that set X-Forwarded-For/-Proto/-Host (werkzeug ProxyFix); 0 = none", 0, 5),
 ]
 DEFAULTS = {s.name: s.default for s in SETTINGS}
 
@@ -93,6 +104,11 @@ def load_settings(instance: Path, overrides: dict[str, Any] | None = None) -> di
         if env is not None:
             values[name] = env
     values.update(overrides or {})
+    for setting in SETTINGS:
+        value = values[setting.name]
+        if (setting.low is not None and value < setting.low) or (setting.high is not None and value > setting.high):
+            bounds = f"from {setting.low:g}" + (f" to {setting.high:g}" if setting.high is not None else " up")
+            raise ValueError(f"setting '{setting.name.lower()}' must be {bounds}, got {value!r:.40}")
     if values["API_ACCESS"] not in ("paired", "public"):
         raise ValueError(f"setting 'api_access' must be 'paired' or 'public', got {values['API_ACCESS']!r:.40}")
     _check_urls(values)

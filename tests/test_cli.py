@@ -36,6 +36,7 @@ def test_import_summary_and_strict(tmp_path):
     import shutil
     shutil.copytree(CONTENT, content)
     (content / "_news" / "2020-01-06-hot.md").write_bytes(BAD_FILES["2020-01-06-hot.md"][0])
+    run("init", "--instance", str(tmp_path / "i"))
     result = run("import", str(content), "--instance", str(tmp_path / "i"))
     assert result.exit_code == 0
     assert "added 4, updated 0, unchanged 0, removed 0, skipped 1, duplicates 0" in result.output
@@ -63,12 +64,14 @@ def test_demo_content_is_deterministic(tmp_path):
     a = sorted((p.name, p.read_bytes()) for p in (tmp_path / "a").rglob("*.md"))
     b = sorted((p.name, p.read_bytes()) for p in (tmp_path / "b").rglob("*.md"))
     assert a == b and len([n for n, _ in a if n.startswith("20")]) == 50
+    run("init", "--instance", str(tmp_path / "i"))
     result = run("import", str(tmp_path / "a"), "--strict", "--instance", str(tmp_path / "i"))
     assert result.exit_code == 0 and "added 50" in result.output
 
 
 def test_export_writes_the_served_bytes(tmp_path):
     instance = tmp_path / "i"
+    run("init", "--instance", str(instance))
     run("import", str(CONTENT), "--instance", str(instance))
     result = run("export", str(tmp_path / "site"), "--base-url", "https://feeds.example.org", "--instance", str(instance))
     assert result.exit_code == 0, result.output
@@ -134,6 +137,7 @@ def test_bad_settings_are_one_line_errors(tmp_path, config, needle):
     instance = tmp_path / "i"
     instance.mkdir()
     (instance / "config.toml").write_text(config)
+    assert run("init", "--instance", str(instance)).exit_code == 0  # keeps the config, adds the key
     for args in (["config"], ["import", str(CONTENT)], ["clients", "list"], ["serve", "--port", "1"],
                  ["upgrade"], ["upgrade", "--show"], ["downgrade", "base"]):
         result = CliRunner().invoke(cli, [*args, "--instance", str(instance)])
@@ -159,6 +163,7 @@ def test_key_commands_on_missing_or_bad_keys_are_one_line_errors(tmp_path, keys)
     ("TOPICFEED_VERSION_TTL", "soon", "TOPICFEED_VERSION_TTL: expected a number"),
 ])
 def test_bad_environment_settings_are_one_line_errors(tmp_path, monkeypatch, variable, value, needle):
+    run("init", "--instance", str(tmp_path / "i"))
     monkeypatch.setenv(variable, value)
     result = CliRunner().invoke(cli, ["config", "--instance", str(tmp_path / "i")])
     assert result.exit_code == 1 and needle in result.output and "Traceback" not in result.output

@@ -153,8 +153,30 @@ def test_news_shadows_archive(tmp_path, app):
     assert get_store(app).article(archived.stem, public_only=False).record["title"].startswith("NEWER")
 
 
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (from /proc: Linux, like the import's worker cleanup)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def test_crash_mid_import_keeps_previous_index(tmp_path):
-    """SIGKILL an import of 3,000 records half-way: the old index still serves, a re-run completes."""
+    """SIGKILL an import of 3,000 records half-way: the old index still serves, a re-run
+    completes, and none of its parse workers is left running."""
     db = tmp_path / "index.db"
     small, big = tmp_path / "small", tmp_path / "big"
     from feeds.demo import write_demo_content
@@ -164,19 +186,25 @@ def test_crash_mid_import_keeps_previous_index(tmp_path):
     sync(store, [small])
     before = [a.id for a in store.recent("all", None, FeedQuery(limit=10))]
     script = ("import sys; from pathlib import Path; from feeds.store import Store; from feeds.importer import sync; "
-              f"sync(Store('sqlite:///{db}'), [Path('{big}')])")
+              f"sync(Store('sqlite:///{db}'), [Path('{big}')], max_removal=1.0)")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[1])
     deadline = time.monotonic() + 60
     wal = db.with_name(db.name + "-wal")
     while time.monotonic() < deadline and (not wal.exists() or wal.stat().st_size < 2_000_000):
         time.sleep(0.02)  # wait until the import is writing its transaction
+    workers = _children(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
+    assert workers, "the import ran no parse workers: the test no longer covers their cleanup"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(map(_alive, workers)):
+        time.sleep(0.05)
+    assert not [w for w in workers if _alive(w)], "parse workers outlived the killed import"
     reopened = Store(f"sqlite:///{db}")
     assert [a.id for a in reopened.recent("all", None, FeedQuery(limit=10))] == before
     assert reopened.stats()["articles"] == 50
-    report = sync(reopened, [big])
+    report = sync(reopened, [big], max_removal=1.0)  # replacing all 50 is the point here
     assert len(report.added) == 3000 and len(report.removed) == 50
 
 

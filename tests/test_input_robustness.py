@@ -54,6 +54,7 @@ def test_cli_reports_each_bad_file_and_imports_the_rest(tmp_path, command):
     root = _example_tree(tmp_path)
     args = [sys.executable, "-m", "server", command, str(root)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TOPICFEED_INSTANCE": str(tmp_path / "instance")}
+    subprocess.run([sys.executable, "-m", "server", "init"], check=True, capture_output=True, env=env, cwd=tmp_path)
     proc = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == (0 if command == "import" else 1), proc.stderr
@@ -96,7 +97,7 @@ def test_arbitrary_files_are_each_served_or_reported_and_nothing_answers_5xx(syn
         paths[article_id] = root / "_news" / f"{article_id}.md"
         paths[article_id].write_text(text, encoding="utf-8")
     store = get_store(app)
-    report = sync(store, [root])
+    report = sync(store, [root], max_removal=1.0)  # each example replaces the whole tree on purpose
     reported = {e.path for e in report.skipped}
     client = app.test_client()
     for article_id, path in paths.items():

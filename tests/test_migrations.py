@@ -144,6 +144,7 @@ def test_newer_revision_is_refused_in_one_line(tmp_path):
     instance = tmp_path / "instance"
     instance.mkdir()
     (instance / "config.toml").write_text(f'database_url = "{url}"\n')
+    run(REPO, "-m", "server", "init", "--instance", str(instance))
     proc = run(REPO, "-m", "server", "clients", "list", "--instance", str(instance), check=False)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "f00dfeed" in proc.stderr
 

@@ -17,9 +17,11 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import Engine
 
 from . import migrate
+from .admin_tokens import AdminToken, AdminTokenReads, AdminTokenWrites
 from .articles import ArticleReads, ArticleRow, ArticleWrites, DocRow, IndexRow, NewArticle
 from .clients import Client, ClientReads, ClientWrites
 from .files import BadFile, FileReads, FileState, FileWrites
@@ -27,9 +29,17 @@ from .migrate import SchemaError
 from .schema import meta
 from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
 
-__all__ = ["ArticleRow", "BadFile", "Client", "DocRow", "FileState", "IndexRow", "NewArticle", "Provider",
-           "SchemaError", "Store", "Topic", "Transaction", "dumps", "index_revision", "upgrade_index",
+__all__ = ["AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FileState", "IndexRow", "NewArticle", "Provider",
+           "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "dumps", "index_revision", "upgrade_index",
            "downgrade_index"]
+
+
+BUSY_TIMEOUT_MS = 30000  # imports and other long writers wait this long for the write lock
+
+
+class StoreBusy(Exception):
+    """Another writer (an import, another process) held the write lock past the caller's bound;
+    nothing was written."""
 
 
 def dumps(value: Any) -> str:
@@ -49,13 +59,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA cache_size=-8000")  # 8 MB page cache per connection: the VPS has 512 MB
     cur.close()
 
 
 class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, FileReads, FileWrites,
-                  ClientReads, ClientWrites):
+                  ClientReads, ClientWrites, AdminTokenReads, AdminTokenWrites):
     """One open write transaction (from ``Store.write()``): every read sees its own writes."""
 
     def __init__(self, conn: Connection) -> None:
@@ -70,7 +80,7 @@ class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, Fi
         self.conn.execute(meta.insert().values(key=key, value=value))
 
 
-class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads):
+class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads):
     """One database. ``url`` is an SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://…``).
 
     Opening migrates the index to this topicfeed's schema (under a lock, see ``migrate``);
@@ -110,12 +120,35 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads):
                 conn.exec_driver_sql("ANALYZE")
 
     @contextmanager
-    def write(self) -> Iterator[Transaction]:
-        """One transaction; commits with a new version or rolls back entirely."""
+    def write(self, lock_timeout: float | None = None) -> Iterator[Transaction]:
+        """One transaction; commits with a new version or rolls back entirely.
+
+        With ``lock_timeout`` (seconds) the write lock is taken first and waited for at most
+        that long, else ``StoreBusy`` is raised before anything changed: SQLite's
+        ``busy_timeout`` bounds the first write; PostgreSQL's ``lock_timeout`` bounds a
+        transaction-scoped advisory lock that serialises such writers across processes.
+        """
         with self._engine.begin() as conn:
             tx = Transaction(conn)
+            if lock_timeout is not None:
+                self._claim_write_lock(conn, tx, lock_timeout)
             yield tx
             tx.set_meta("version", secrets.token_hex(8))
+
+    def _claim_write_lock(self, conn: Connection, tx: Transaction, timeout: float) -> None:
+        millis = max(int(timeout * 1000), 1)
+        try:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={millis}")
+                try:
+                    tx.set_meta("version", "writing")  # the first write takes SQLite's write lock
+                finally:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            else:
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {millis}")
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7461706963)")  # 'topic' in hex digits
+        except OperationalError as exc:
+            raise StoreBusy(f"the index is busy (another write held its lock for more than {timeout:g} s)") from exc
 
     def version(self) -> str:
         """Changes with every committed write ("empty" before the first)."""

@@ -139,6 +139,12 @@ class ArticleReads(Access):
             row = conn.execute(stmt).first()
         return ArticleRow.from_row(row) if row else None
 
+    def article_version(self, article_id: str) -> str | None:
+        """The SHA-256 (hex) of the record file an article was indexed from: its version tag
+        (the ``ETag`` of curator writes); None when the article is not indexed."""
+        with self._conn() as conn:
+            return conn.execute(select(articles.c.file_sha).where(articles.c.id == article_id)).scalar()
+
     def articles_by_ids(self, ids: Iterable[str]) -> dict[str, ArticleRow]:
         """The public ones among ``ids``, by id."""
         ids = list(ids)

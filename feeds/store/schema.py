@@ -88,3 +88,11 @@ clients = Table(
     Column("key_id", String(32), nullable=False),  # which master key the client's secret derives from
     Column("revoked", Boolean, nullable=False, default=False),
 )
+
+admin_tokens = Table(
+    "admin_tokens", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
