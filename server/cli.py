@@ -11,12 +11,14 @@ from typing import Any
 import click
 from flask import Flask
 
-from feeds.importer import SyncReport, sync
+from feeds.importer import SyncReport
+from feeds.importjob import run_import
 from feeds.render import FORMATS
 from feeds.validate import check_tree
 
 from .context import get_store, master_keys
 from .instance import default_instance, init_instance
+from .logs import TEXT_FORMAT, configure_logging
 
 @dataclass
 class CliState:
@@ -39,6 +41,7 @@ class CliState:
                 self._app = create_app(None, self.path)
             except (ValueError, RuntimeError, OSError) as exc:
                 raise click.ClickException(f"instance {self.path}: {exc}") from None
+            configure_logging(self._app.config["LOG_FORMAT"])
         return self._app
 
 
@@ -76,7 +79,7 @@ def print_report(report: SyncReport) -> None:
 @instance_option
 def main() -> None:
     """topicfeed: topic feeds, a signed JSON API and a browser companion for a news collection."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
 
 
 @main.command()
@@ -92,22 +95,42 @@ def init(state: CliState) -> None:
 @main.command(name="import")
 @click.argument("content_dirs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file was skipped.")
+@click.option("--watch", is_flag=True, help="Keep running: import again whenever the roots change and then stay "
+              "quiet for watch_debounce seconds (SIGTERM stops).")
 @instance_option
 @pass_state
-def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool) -> None:
+def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, watch: bool) -> None:
     """Sync the index with CONTENT_DIRS (default: the CONTENT_DIRS setting).
 
     Later directories override earlier ones for records with the same id. Files removed
-    from the directories leave the index; source files are never modified.
+    from the directories leave the index; source files are never modified. One import runs
+    at a time per instance (others wait).
     """
     app = state.app()
     roots = list(content_dirs) or [Path(p) for p in app.config["CONTENT_DIRS"]]
     if not roots:
         raise click.UsageError("give CONTENT_DIRS or set content_dirs in config.toml")
-    report = sync(get_store(app), roots, progress=_progress)
+    if watch:
+        _watch(state, roots)
+        return
+    report = run_import(get_store(app), roots, state.path, progress=_progress)
     print_report(report)
     if strict and report.skipped:
         sys.exit(1)
+
+
+def _watch(state: CliState, roots: list[Path]) -> None:
+    """Run the watcher until SIGTERM or SIGINT."""
+    import signal
+    import threading
+
+    from feeds.watch import watch
+
+    app = state.app()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    watch(get_store(app), roots, state.path, app.config["WATCH_DEBOUNCE"], stop)
 
 
 @main.command()
@@ -191,6 +214,7 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
 
     from .requestlog import RequestLog
 
+    _metrics_dir(state.path)
     app = state.app()
     store = get_store(app)
     if demo and store.stats()["articles"] == 0:
@@ -199,9 +223,23 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
         content = Path(app.instance_path) / "demo-content"
         if not (content / "_news").is_dir():
             write_demo_content(content, 300, seed=1)
-        print_report(sync(store, [content]))
+        print_report(run_import(store, [content], state.path))
     click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/", err=True)
     waitress.serve(RequestLog(app), host=host, port=port, threads=threads, ident="topicfeed")
+
+
+def _metrics_dir(instance: Path) -> None:
+    """Give this server's processes a fresh shared folder for /metrics (prometheus_client's
+    multiprocess mode), unless the service manager set ``PROMETHEUS_MULTIPROC_DIR`` itself.
+    Must run before anything imports prometheus_client."""
+    import os
+    import shutil
+
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        folder = instance / "metrics"
+        shutil.rmtree(folder, ignore_errors=True)  # counters from a previous run would be added in
+        folder.mkdir(parents=True, mode=0o700)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 @main.command()
@@ -372,3 +410,41 @@ def export(state: CliState, out_dir: Path, base_url: str | None) -> None:
         raise click.UsageError("give --base-url or set public_base_url: feeds carry absolute links")
     count = export_site(app, out_dir, url)
     click.echo(f"wrote {count} files to {out_dir}")
+
+
+def _records_root(path: Path) -> Path | None:
+    """The content root curator writes go to: the last of the content_dirs setting."""
+    from .settings import load_settings
+
+    dirs = load_settings(path)["CONTENT_DIRS"]
+    return Path(dirs[-1]) if dirs else None
+
+
+@main.command(name="backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@instance_option
+@pass_state
+def backup_(state: CliState, file: Path) -> None:
+    """Write config, keys, the SQLite index (online) and the curator's record files to FILE (.tar.gz, 0600)."""
+    from .backup import backup
+
+    summary = backup(state.path, _database_url(state.path), _records_root(state.path), file)
+    click.echo(f"backed up {summary} to {file}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--records-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Content root whose _news/ gets the record files (default: the one they were backed up from).")
+@click.option("--force", is_flag=True, help="Replace the keys and index of an instance that has them.")
+@instance_option
+@pass_state
+def restore(state: CliState, file: Path, records_root: Path | None, force: bool) -> None:
+    """Restore a backup made by `topicfeed backup` (stop the server first)."""
+    from .backup import BackupError, restore as restore_backup
+
+    try:
+        summary = restore_backup(file, state.path, records_root, force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"restored {summary} into {state.path}")
