@@ -36,12 +36,13 @@ class CliState:
         """The app for this instance; a bad setting or unusable index is a one-line error."""
         if self._app is None:
             from . import create_app
+            from .settings import load_settings
 
             try:
+                configure_logging(load_settings(self.path)["LOG_FORMAT"])  # before start-up logs a migration
                 self._app = create_app(None, self.path)
             except (ValueError, RuntimeError, OSError) as exc:
                 raise click.ClickException(f"instance {self.path}: {exc}") from None
-            configure_logging(self._app.config["LOG_FORMAT"])
         return self._app
 
 
