@@ -211,6 +211,8 @@ def demo_content(out_dir: Path, articles: int, seed: int) -> None:
 @pass_state
 def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> None:
     """Serve feeds and the API with waitress (a production WSGI server)."""
+    import signal
+
     import waitress
 
     from .requestlog import RequestLog
@@ -226,6 +228,8 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
             write_demo_content(content, 300, seed=1)
         print_report(run_import(store, [content], state.path))
     click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/", err=True)
+    # As a container's PID 1 the kernel ignores SIGTERM unless a handler is installed: exit cleanly on it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     waitress.serve(RequestLog(app), host=host, port=port, threads=threads, ident="topicfeed")
 
 
