@@ -18,7 +18,8 @@ class PodmanUnavailable(Exception):
 
 
 class Podman:
-    """``podman`` with its own storage (images and layers in the cache folder) and configuration."""
+    """``podman`` with its own storage (images and layers in the cache folder) and configuration.
+    The run root stays with the storage: podman's state database remembers the one it was made with."""
 
     def __init__(self, workdir: Path) -> None:
         exe = shutil.which("podman")
@@ -27,7 +28,7 @@ class Podman:
         self.exe = exe
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         storage, conf = workdir / "storage.conf", workdir / "containers.conf"
-        storage.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{CACHE / "podman"}"\nrunroot = "{workdir / "run"}"\n')
+        storage.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{CACHE / "podman"}"\nrunroot = "{CACHE / "podman-run"}"\n')
         conf.write_text(f'[containers]\ndefault_ulimits = ["nofile={hard}:{hard}", "nproc=32768:32768"]\n'
                         '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
         self.env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(storage), "CONTAINERS_CONF": str(conf)}

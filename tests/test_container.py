@@ -71,7 +71,8 @@ def test_container_serves_the_demo_healthy_and_stops_cleanly(podman, container):
     assert b"<feed" in urllib.request.urlopen(url + "/feeds/topics/ai.atom", timeout=10).read()
     inspected = json.loads(podman.run("image", "inspect", IMAGE).stdout)[0]
     assert "/healthz" in " ".join(inspected["Healthcheck"]["Test"]) and inspected["Config"]["User"] == "10001:10001"
-    assert podman.run("healthcheck", "run", name, check=False).returncode == 0  # no systemd timer here: run it
+    healthcheck = podman.run("healthcheck", "run", name, check=False)  # no systemd timer here: run it
+    assert healthcheck.returncode == 0, healthcheck.stderr
     assert podman.run("exec", name, "id", "-u").stdout.strip() == "10001"
     assert podman.run("exec", name, "stat", "-c", "%a %U", "/var/lib/topicfeed/instance/keys.json").stdout.split() \
         == ["600", "topicfeed"]
