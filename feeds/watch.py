@@ -99,8 +99,12 @@ def real_changes(paths: set[str], states: dict[str, FileState]) -> dict[str, lis
 
 
 def watch(store: Store, roots: list[Path], instance: Path, debounce: float, stop: threading.Event) -> None:
-    """Import once, then on every quiet burst of real changes, until ``stop`` is set."""
+    """Import once, then on every quiet burst of real changes, until ``stop`` is set. Raises
+    ``FileNotFoundError`` for a root that is not a directory."""
     roots = [r.absolute() for r in roots]  # as configured: the paths the index and curator writes use
+    for root in roots:
+        if not root.is_dir():
+            raise FileNotFoundError(f"content directory not found: {root}")
     burst = Burst(roots)
     observer = Observer()
     for root in roots:

@@ -111,10 +111,13 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, watch
     roots = list(content_dirs) or [Path(p) for p in app.config["CONTENT_DIRS"]]
     if not roots:
         raise click.UsageError("give CONTENT_DIRS or set content_dirs in config.toml")
-    if watch:
-        _watch(state, roots)
-        return
-    report = run_import(get_store(app), roots, state.path, progress=_progress)
+    try:
+        if watch:
+            _watch(state, roots)
+            return
+        report = run_import(get_store(app), roots, state.path, progress=_progress)
+    except FileNotFoundError as exc:  # a configured content root that is not there
+        raise click.ClickException(str(exc)) from None
     print_report(report)
     if strict and report.skipped:
         sys.exit(1)

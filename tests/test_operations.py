@@ -223,3 +223,12 @@ def test_watch_imports_added_edited_and_removed_files_but_not_curator_writes(sit
         log.close()
         store.close()
     assert watcher.returncode == 0, (instance.parent / "watch.log").read_text()
+
+
+def test_a_missing_content_root_is_a_one_line_error(tmp_path):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "config.toml").write_text(f'content_dirs = ["{tmp_path / "gone"}"]\n')
+    for args in (["import"], ["import", "--watch"]):
+        result = cli(instance, *args, check=False)
+        assert result.exit_code == 1 and f"content directory not found: {tmp_path / 'gone'}" in result.stderr
