@@ -5,6 +5,7 @@ caches feeds."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -36,6 +37,11 @@ def test_systemd_units_verify(tmp_path):
     if "Failed to" in proc.stderr and "bus" in proc.stderr.lower():
         pytest.skip(f"systemd-analyze cannot run here: {proc.stderr.strip()[:200]}")
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr  # unknown keys and bad values are warnings
+    for unit in ("topicfeed.service", "topicfeed-sync.service"):  # systemd's own hardening score: 0 best, 10 worst
+        security = subprocess.run([analyze, "security", "--offline=true", "--no-pager", str(tmp_path / unit)],
+                                  capture_output=True, text=True, timeout=60)
+        match = re.search(r"Overall exposure level for \S+: ([\d.]+)", security.stdout)
+        assert match and float(match.group(1)) <= 2.0, security.stdout[-1500:]
     service = (DEPLOY / "systemd" / "topicfeed.service").read_text()
     for hardening in ("User=topicfeed", "ProtectSystem=strict", "NoNewPrivileges=true",
                       "ReadWritePaths=/var/lib/topicfeed/instance", "--host 127.0.0.1"):
