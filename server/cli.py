@@ -11,12 +11,14 @@ from typing import Any
 import click
 from flask import Flask
 
-from feeds.importer import SyncReport, sync
+from feeds.importer import SyncReport
+from feeds.importjob import run_import
 from feeds.render import FORMATS
 from feeds.validate import check_tree
 
 from .context import get_store, master_keys
 from .instance import default_instance, init_instance
+from .logs import TEXT_FORMAT, configure_logging
 
 @dataclass
 class CliState:
@@ -34,8 +36,10 @@ class CliState:
         """The app for this instance; a bad setting or unusable index is a one-line error."""
         if self._app is None:
             from . import create_app
+            from .settings import load_settings
 
             try:
+                configure_logging(load_settings(self.path)["LOG_FORMAT"])  # before start-up logs a migration
                 self._app = create_app(None, self.path, init=False)
             except FileNotFoundError as exc:
                 raise click.ClickException(str(exc)) from None
@@ -95,7 +99,7 @@ def print_report(report: SyncReport, summary: bool = True) -> None:
 @instance_option
 def main() -> None:
     """topicfeed: topic feeds, a signed JSON API and a browser companion for a news collection."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
 
 
 @main.command()
@@ -113,15 +117,18 @@ def init(state: CliState) -> None:
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file was skipped.")
 @click.option("--allow-mass-removal", is_flag=True,
               help="Remove articles even when more than import_max_removal of the index would go.")
+@click.option("--watch", is_flag=True, help="Keep running: import again whenever the roots change and then stay "
+              "quiet for watch_debounce seconds (SIGTERM stops).")
 @instance_option
 @pass_state
-def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow_mass_removal: bool) -> None:
+def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow_mass_removal: bool,
+            watch: bool) -> None:
     """Sync the index with CONTENT_DIRS (default: the CONTENT_DIRS setting).
 
     Later directories override earlier ones for records with the same id. Files removed
     from the directories leave the index; source files are never modified. Roots without
     any record, or an import that would remove more than import_max_removal of the index,
-    are refused (nothing changes).
+    are refused (nothing changes). One import runs at a time per instance (others wait).
     """
     from feeds.importer import ImportRefused
 
@@ -131,12 +138,31 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
         raise click.UsageError("give CONTENT_DIRS or set content_dirs in config.toml")
     share = 1.0 if allow_mass_removal else app.config["IMPORT_MAX_REMOVAL"]
     try:
-        report = sync(get_store(app), roots, progress=_progress, max_removal=share)
+        if watch:
+            _watch(state, roots)
+            return
+        report = run_import(get_store(app), roots, state.path, progress=_progress, max_removal=share)
     except ImportRefused as exc:
         raise click.ClickException(f"{exc}; nothing was changed") from None
+    except FileNotFoundError as exc:  # a configured content root that is not there
+        raise click.ClickException(str(exc)) from None
     print_report(report)
     if strict and report.skipped:
         sys.exit(1)
+
+
+def _watch(state: CliState, roots: list[Path]) -> None:
+    """Run the watcher until SIGTERM or SIGINT."""
+    import signal
+    import threading
+
+    from feeds.watch import watch
+
+    app = state.app()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    watch(get_store(app), roots, state.path, app.config["WATCH_DEBOUNCE"], stop, app.config["IMPORT_MAX_REMOVAL"])
 
 
 @main.command()
@@ -252,6 +278,8 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
     the last import), under the same guards as `import`; a refused sync is reported and the
     index is served as it is. Connection, header and body limits come from the settings.
     """
+    import signal
+
     import waitress
 
     from .edge import server_limits
@@ -259,6 +287,7 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
 
     if demo:
         init_instance(state.path)  # the README's quick start: one command from nothing
+    _metrics_dir(state.path)
     app = state.app()
     store = get_store(app)
     if demo and store.stats()["articles"] == 0:
@@ -267,19 +296,21 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
         content = Path(app.instance_path) / "demo-content"
         if not (content / "_news").is_dir():
             write_demo_content(content, 300, seed=1)
-        print_report(sync(store, [content]))
+        print_report(run_import(store, [content], state.path))
     else:
-        _reconcile(app)
+        _reconcile(app, state.path)
     try:
         server = waitress.create_server(RequestLog(app), host=host, port=port, threads=threads, ident="topicfeed",
                                         **server_limits(app.config))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/", err=True)
+    # As a container's PID 1 the kernel ignores SIGTERM unless a handler is installed: exit cleanly on it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server.run()
 
 
-def _reconcile(app: Flask) -> None:
+def _reconcile(app: Flask, instance: Path) -> None:
     """Bring the index in line with the files (after a crash, or edits while stopped)."""
     import json
 
@@ -291,11 +322,25 @@ def _reconcile(app: Flask) -> None:
     if not roots:
         return
     try:
-        report = sync(get_store(app), roots, max_removal=app.config["IMPORT_MAX_REMOVAL"])
+        report = run_import(get_store(app), roots, instance, max_removal=app.config["IMPORT_MAX_REMOVAL"])
     except ImportRefused as exc:
         click.echo(f"not reconciled with the content files: {exc}; serving the index as it is", err=True)
         return
     click.echo(f"reconciled with {len(roots)} content root(s): {report.summary()}", err=True)
+
+
+def _metrics_dir(instance: Path) -> None:
+    """Give this server's processes a fresh shared folder for /metrics (prometheus_client's
+    multiprocess mode), unless the service manager set ``PROMETHEUS_MULTIPROC_DIR`` itself.
+    Must run before anything imports prometheus_client."""
+    import os
+    import shutil
+
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        folder = instance / "metrics"
+        shutil.rmtree(folder, ignore_errors=True)  # counters from a previous run would be added in
+        folder.mkdir(parents=True, mode=0o700)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 @main.command()
@@ -482,6 +527,44 @@ def export(state: CliState, out_dir: Path, base_url: str | None) -> None:
         raise click.UsageError("give --base-url or set public_base_url: feeds carry absolute links")
     count = export_site(app, out_dir, url)
     click.echo(f"wrote {count} files to {out_dir}")
+
+
+def _records_root(path: Path) -> Path | None:
+    """The content root curator writes go to: the last of the content_dirs setting."""
+    from .settings import load_settings
+
+    dirs = load_settings(path)["CONTENT_DIRS"]
+    return Path(dirs[-1]) if dirs else None
+
+
+@main.command(name="backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@instance_option
+@pass_state
+def backup_(state: CliState, file: Path) -> None:
+    """Write config, keys, the SQLite index (online) and the curator's record files to FILE (.tar.gz, 0600)."""
+    from .backup import backup
+
+    summary = backup(state.path, _database_url(state.path), _records_root(state.path), file)
+    click.echo(f"backed up {summary} to {file}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--records-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Content root whose _news/ gets the record files (default: the one they were backed up from).")
+@click.option("--force", is_flag=True, help="Replace the keys and index of an instance that has them.")
+@instance_option
+@pass_state
+def restore(state: CliState, file: Path, records_root: Path | None, force: bool) -> None:
+    """Restore a backup made by `topicfeed backup` (stop the server first)."""
+    from .backup import BackupError, restore as restore_backup
+
+    try:
+        summary = restore_backup(file, state.path, records_root, force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"restored {summary} into {state.path}")
 
 
 if __name__ == "__main__":

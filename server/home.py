@@ -1,6 +1,7 @@
 """The home page (topics and providers with counts, feed links, autodiscovery) and /healthz."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template
@@ -32,6 +33,12 @@ def home() -> Response:
 
 @bp.get("/healthz")
 def health() -> dict[str, Any]:
-    """Liveness plus the store version, for load balancers and monitoring."""
+    """Liveness plus the store version and the last import (``last_import``: ``finished`` as an
+    RFC 3339 UTC time, ``duration_s``, ``result`` ``ok``/``failed``, ``summary``; null before the
+    first), for load balancers and monitoring."""
     store = get_store()
-    return {"status": "ok", "version": store.version(), **store.stats()}
+    last = store.last_import()
+    last_import = None if last is None else {
+        "finished": datetime.fromtimestamp(last.finished_ts, timezone.utc).isoformat(timespec="seconds"),
+        "duration_s": round(last.duration_s, 3), "result": last.result, "summary": last.summary}
+    return {"status": "ok", "version": store.version(), **store.stats(), "last_import": last_import}

@@ -56,6 +56,7 @@ class RenderCache:
         self._items: OrderedDict[Hashable, Rendered] = OrderedDict()
         self._lock = threading.Lock()
         self._version: tuple[float, str] = (0.0, "")
+        self.on_lookup: Callable[[bool], None] = lambda hit: None  # /metrics counts hits and misses
 
     def version(self) -> str:
         """The store version, re-read at most every ``version_ttl`` seconds."""
@@ -76,7 +77,9 @@ class RenderCache:
             hit = self._items.get(full_key)
             if hit is not None:
                 self._items.move_to_end(full_key)
-                return hit
+        self.on_lookup(hit is not None)
+        if hit is not None:
+            return hit
         rendered = build()
         with self._lock:
             self._items[full_key] = rendered

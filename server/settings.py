@@ -2,6 +2,7 @@
 ``<instance>/config.toml``, ``TOPICFEED_<NAME>`` environment variables, test overrides."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ class Setting:
     help: str
     low: float | None = None
     high: float | None = None
+    env_sep: str = os.pathsep  # how a list setting's environment variable is split
 
 
 SETTINGS = [
@@ -40,8 +42,12 @@ SETTINGS = [
     Setting("IMPORT_MAX_REMOVAL", 0.5, "share (0 to 1) of the index an import may remove without --allow-mass-removal", 0, 1),
     Setting("TRUSTED_HOSTS", [], "Host header values answered (e.g. [\"feeds.example.org\"]); others get 400; empty = any"),
     Setting("PROXY_FIX_HOPS", 0, "reverse proxies in front that set X-Forwarded-For/-Proto/-Host (werkzeug ProxyFix); 0 = none", 0, 5),
+    Setting("METRICS_ALLOW", ["127.0.0.1/32", "::1/128"], "client networks (CIDR) that may read /metrics; empty = nobody (env: comma-separated)", env_sep=","),
+    Setting("LOG_FORMAT", "text", "'text' or 'json' (one JSON object per log line, for log shippers)"),
+    Setting("WATCH_DEBOUNCE", 5.0, "seconds `import --watch` waits for the content roots to be quiet before importing"),
 ]
 DEFAULTS = {s.name: s.default for s in SETTINGS}
+_ENV_SEP = {s.name: s.env_sep for s in SETTINGS}
 
 
 def _from_env(name: str, default: Any) -> Any:
@@ -49,7 +55,7 @@ def _from_env(name: str, default: Any) -> Any:
     if raw is None:
         return None
     if isinstance(default, list):
-        return [p for p in raw.split(os.pathsep) if p]
+        return [p.strip() for p in raw.split(_ENV_SEP[name]) if p.strip()]
     try:
         if isinstance(default, bool):
             return {"1": True, "true": True, "yes": True, "on": True,
@@ -112,6 +118,13 @@ def load_settings(instance: Path, overrides: dict[str, Any] | None = None) -> di
     if values["API_ACCESS"] not in ("paired", "public"):
         raise ValueError(f"setting 'api_access' must be 'paired' or 'public', got {values['API_ACCESS']!r:.40}")
     _check_urls(values)
+    if values["LOG_FORMAT"] not in ("text", "json"):
+        raise ValueError(f"setting 'log_format' must be 'text' or 'json', got {values['LOG_FORMAT']!r:.40}")
+    for cidr in values["METRICS_ALLOW"]:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ValueError(f"setting 'metrics_allow': {cidr!r:.60} is not an IP network (CIDR)") from None
     return values
 
 

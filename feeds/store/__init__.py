@@ -1,7 +1,8 @@
 """The article index: SQLite by default, PostgreSQL with the same code (SQLAlchemy Core).
 
 All SQL of topicfeed lives in this package, one module per table family: ``articles``,
-``taxonomy`` (topics, providers), ``files`` (file states, bad files), ``clients``; the
+``taxonomy`` (topics, providers), ``files`` (file states, bad files), ``clients``, ``imports``
+(the import log); the
 tables are in ``schema`` and their history in ``migrations`` (see ``migrate``). ``Store``
 reads; ``Store.write()`` yields a ``Transaction`` that reads and writes in one database
 transaction. Every write transaction bumps ``version``, which the server uses to validate
@@ -25,11 +26,12 @@ from .admin_tokens import AdminToken, AdminTokenReads, AdminTokenWrites
 from .articles import ArticleReads, ArticleRow, ArticleWrites, DocRow, IndexRow, NewArticle
 from .clients import Client, ClientReads, ClientWrites
 from .files import BadFile, FileReads, FileState, FileWrites
+from .imports import ImportLog, ImportStatus
 from .migrate import SchemaError
 from .schema import meta
 from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
 
-__all__ = ["AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FileState", "IndexRow", "NewArticle", "Provider",
+__all__ = ["AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FileState", "ImportStatus", "IndexRow", "NewArticle", "Provider",
            "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "dumps", "index_revision", "upgrade_index",
            "downgrade_index"]
 
@@ -80,7 +82,7 @@ class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, Fi
         self.conn.execute(meta.insert().values(key=key, value=value))
 
 
-class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads):
+class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads, ImportLog):
     """One database. ``url`` is an SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://…``).
 
     Opening migrates the index to this topicfeed's schema (under a lock, see ``migrate``);

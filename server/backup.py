@@ -1,0 +1,128 @@
+"""``topicfeed backup`` and ``restore``: what no import can rebuild, in one ``.tar.gz``.
+
+Members: ``topicfeed-backup.json`` (manifest), ``config.toml``, ``keys.json`` (mode 0600),
+``topicfeed.db`` (SQLite only, copied with the online backup API: paired clients, import log)
+and ``records/*.md`` — the record files of the *last* content root's ``_news/``, the folder
+curator writes go to. Only that folder is kept because the other roots (and the rest of the
+last one) are content checkouts with their own history (git); the curator's folder may hold
+files that exist nowhere else. With PostgreSQL the database is not in the file: dump it with
+``pg_dump`` alongside.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from feeds.atomic import write_atomic
+from feeds.store.backup import copy_sqlite, sqlite_path
+
+from .instance import KEYS_FILE
+
+MANIFEST, CONFIG, DATABASE, RECORDS = "topicfeed-backup.json", "config.toml", "topicfeed.db", "records/"
+
+
+class BackupError(Exception):
+    """A backup that cannot be written or read; the message is one line naming the file."""
+
+
+@dataclass
+class BackupSummary:
+    """What a backup holds: whether the SQLite index is in it and how many record files."""
+
+    database: bool
+    records: int
+
+    def __str__(self) -> str:
+        index = "the SQLite index" if self.database else "no database (PostgreSQL: use pg_dump)"
+        return f"config, keys, {index}, {self.records} curator record file(s)"
+
+
+def backup(instance: Path, database_url: str, records_root: Path | None, out: Path) -> BackupSummary:
+    """Write the backup of ``instance`` to ``out`` (mode 0600: it holds the master keys)."""
+    db = sqlite_path(database_url)
+    news = records_root / "_news" if records_root else None
+    record_files = sorted(news.glob("*.md")) if news and news.is_dir() else []
+    manifest = {"format": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "topicfeed": version("topicfeed"), "database": "sqlite" if db else "other",
+                "records_root": str(records_root) if records_root else None}
+    with tempfile.TemporaryDirectory() as tmp:
+        buffer = Path(tmp) / "backup.tar.gz"
+        with tarfile.open(buffer, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+            _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode(), 0o644)
+            for name in (CONFIG, KEYS_FILE):
+                if (instance / name).exists():
+                    tar.add(instance / name, name)
+            if db:
+                copy = Path(tmp) / DATABASE
+                copy_sqlite(db, copy)
+                tar.add(copy, DATABASE)
+            for path in record_files:
+                tar.add(path, RECORDS + path.name)
+        write_atomic(out, buffer.read_bytes(), mode=0o600)
+    return BackupSummary(db is not None, len(record_files))
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), mode, time.time()
+    tar.addfile(info, io.BytesIO(data))
+
+
+def read_manifest(archive: Path) -> dict:
+    """The manifest of a backup file; ``BackupError`` if it is not one."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            member = tar.extractfile(MANIFEST)
+            return json.loads(member.read()) if member else {}
+    except (OSError, tarfile.TarError, KeyError, ValueError) as exc:
+        raise BackupError(f"{archive}: not a topicfeed backup ({exc})") from None
+
+
+def restore(archive: Path, instance: Path, records_root: Path | None, force: bool) -> BackupSummary:
+    """Put a backup back: config, keys (0600), the SQLite index, and the record files into
+    ``records_root/_news/`` (default: the root the backup was made from). Refuses an instance
+    that already has keys or an index unless ``force``; the server must be stopped."""
+    manifest = read_manifest(archive)
+    existing = [n for n in (KEYS_FILE, DATABASE) if (instance / n).exists()]
+    if existing and not force:
+        raise BackupError(f"{instance} already holds {', '.join(existing)}: restore into an empty instance "
+                          "folder or pass --force to replace them")
+    root = records_root or (Path(manifest["records_root"]) if manifest.get("records_root") else None)
+    instance.mkdir(parents=True, exist_ok=True, mode=0o700)
+    records = 0
+    with tarfile.open(archive, "r:gz") as tar:
+        members = [m for m in tar.getmembers() if m.name != MANIFEST]
+        for member in members:  # check every name before writing anything
+            if not member.isfile() or not (member.name in (CONFIG, KEYS_FILE, DATABASE) or _record_name(member.name)):
+                raise BackupError(f"{archive}: unexpected member {member.name!r}")
+            if _record_name(member.name) and root is None:
+                raise BackupError(f"{archive}: holds record files but names no content root: pass --records-root")
+        for member in members:
+            data = tar.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == DATABASE:
+                for suffix in ("-wal", "-shm"):  # a stale log would be replayed over the restored file
+                    (instance / (DATABASE + suffix)).unlink(missing_ok=True)
+                write_atomic(instance / DATABASE, data, mode=0o600)
+            elif member.name in (CONFIG, KEYS_FILE):
+                write_atomic(instance / member.name, data, mode=0o600 if member.name == KEYS_FILE else 0o644)
+            else:
+                target = root / "_news" / _record_name(member.name)  # type: ignore[operator]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(target, data)
+                os.utime(target, (member.mtime, member.mtime))  # the next import sees the file as it was
+                records += 1
+    return BackupSummary(manifest.get("database") == "sqlite", records)
+
+
+def _record_name(member: str) -> str | None:
+    """``NAME.md`` for a ``records/NAME.md`` member; None for anything else (no sub-folders or
+    hidden names, so nothing lands outside ``_news/``)."""
+    name = member[len(RECORDS):] if member.startswith(RECORDS) else ""
+    return name if name.endswith(".md") and "/" not in name and not name.startswith(".") else None

@@ -1,0 +1,234 @@
+"""Running an instance: backup and restore, /metrics (also across worker processes), /healthz's
+import log, JSON log lines, the import lock and `import --watch`."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from feeds.demo import write_demo_content
+from feeds.importjob import import_lock, run_import
+from feeds.store import Store
+from server import create_app, get_store
+from server.cli import main
+from server.signing import verify_object
+
+from .conftest import REPO, LiveServer
+
+NEW = {"title": "Kept by the curator", "excerpt": "Written through the API.", "publishedDateTime": "2025-01-02T03:04:05Z",
+       "webUrl": "https://www.infoworld.com/article/9999998/kept-by-the-curator.html", "type": "article",
+       "provider": {"name": "InfoWorld", "domain": "infoworld.com"}, "topics": ["AI"]}
+FEEDS = ["/feeds/all.atom?limit=200", "/feeds/all.json", "/feeds/topics/ai.rss", "/feeds/index.opml", "/"]
+
+
+def cli(instance: Path, *args: str, check: bool = True) -> Result:
+    """``topicfeed --instance INSTANCE ARGS`` in this process (tests that need another process
+    start ``python -m server`` themselves)."""
+    result = CliRunner().invoke(main, ["--instance", str(instance), *args])
+    if check:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 60) -> object:
+    """Poll ``condition`` until it is truthy; generous timeout (the machine is shared)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> dict:
+    """An instance whose content_dirs is a demo tree, imported through the CLI."""
+    root, instance = tmp_path / "content", tmp_path / "instance"
+    write_demo_content(root, 60, seed=3)
+    instance.mkdir(mode=0o700)
+    (instance / "config.toml").write_text(f'content_dirs = ["{root}"]\napi_access = "paired"\n')
+    app = create_app({}, instance)
+    run_import(get_store(app), [root], instance)
+    get_store(app).close()
+    return {"root": root, "instance": instance}
+
+
+def test_backup_wipe_restore_gives_back_clients_feeds_and_curated_articles(site, tmp_path):
+    instance, root = site["instance"], site["root"]
+    paired = json.loads(cli(instance, "clients", "add", "laptop", "--server-url", "http://x.test", "--json").stdout)
+    admin = cli(instance, "admin-token").stdout.strip()
+    app = create_app({"VERSION_TTL": 0}, instance)
+    created = app.test_client().post("/api/v1/articles", json=NEW, headers={"Authorization": f"Bearer {admin}"})
+    assert created.status_code == 201, created.json
+    curated = root / "_news" / f"{created.json['id']}.md"
+    before = {p: app.test_client().get(p).data for p in FEEDS}
+    get_store(app).close()
+
+    archive = tmp_path / "backup.tar.gz"
+    out = cli(instance, "backup", str(archive)).stdout
+    assert "the SQLite index, " in out and "curator record file(s)" in out
+    assert archive.stat().st_mode & 0o777 == 0o600  # it holds the master keys
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+    assert {"topicfeed-backup.json", "config.toml", "keys.json", "topicfeed.db", f"records/{curated.name}"} <= names
+
+    shutil.rmtree(instance)
+    curated.unlink()
+    out = cli(instance, "restore", str(archive)).stdout
+    assert "restored" in out and curated.exists()
+    assert (instance / "keys.json").stat().st_mode & 0o777 == 0o600
+    refused = cli(instance, "restore", str(archive), check=False)
+    assert refused.exit_code == 1 and "already holds keys.json, topicfeed.db" in refused.stderr
+
+    app = create_app({"VERSION_TTL": 0}, instance)
+    client = app.test_client()
+    after = {p: client.get(p).data for p in FEEDS}
+    assert after == before
+    answer = client.get(f"/api/v1/articles/{created.json['id']}", headers={"Authorization": f"Bearer {paired['token']}"})
+    assert answer.status_code == 200 and answer.json["title"] == NEW["title"]
+    assert verify_object(answer.json, paired["secret"])
+    assert "unchanged 61" in cli(instance, "import").stdout  # the restored files are the indexed ones
+    get_store(app).close()
+
+
+def test_restore_refuses_a_file_that_is_not_a_backup(tmp_path):
+    bogus = tmp_path / "x.tar.gz"
+    bogus.write_bytes(b"not a tarball")
+    proc = cli(tmp_path / "instance", "restore", str(bogus), check=False)
+    assert proc.exit_code == 1 and f"{bogus}: not a topicfeed backup" in proc.stderr and proc.exception is not None \
+        and isinstance(proc.exception, SystemExit)
+
+
+def test_healthz_and_metrics_report_the_import_log(site):
+    app = create_app({"VERSION_TTL": 0}, site["instance"])
+    client = app.test_client()
+    health = client.get("/healthz").json
+    assert health["last_import"]["result"] == "ok" and health["last_import"]["summary"].startswith("added 60,")
+    client.get("/feeds/all.atom"), client.get("/feeds/all.atom"), client.get("/nope")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'topicfeed_imports_total{result="ok"} 1.0' in text
+    assert 'topicfeed_articles{state="stored"} 60.0' in text and "topicfeed_bad_files 0.0" in text
+    assert "topicfeed_last_import_duration_seconds" in text
+    assert 'topicfeed_render_cache_lookups_total{outcome="hit"}' in text
+    assert 'topicfeed_http_requests_total{family="feeds",status="200"}' in text
+    assert 'topicfeed_http_requests_total{family="unmatched",status="404"}' in text
+    get_store(app).close()
+
+
+def test_metrics_are_served_only_to_allowed_networks(site):
+    app = create_app({"VERSION_TTL": 0}, site["instance"])
+    outside = app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert outside.status_code == 403 and "metrics_allow" in outside.get_data(as_text=True)
+    app.config["METRICS_ALLOW"] = ["203.0.113.0/24"]
+    assert app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 200
+    assert app.test_client().get("/metrics").status_code == 403  # loopback is no longer listed
+    get_store(app).close()
+
+
+def test_metrics_add_up_across_server_processes(site, tmp_path):
+    """Two serve processes sharing one multiprocess folder (as workers of one server would):
+    either one's /metrics counts the requests both answered."""
+    shared = tmp_path / "prom"
+    shared.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(shared), "TOPICFEED_LOG_FORMAT": "json"}
+    servers = [LiveServer(site["instance"], env), LiveServer(site["instance"], env)]
+    try:
+        for server, count in zip(servers, (3, 2)):
+            for _ in range(count):
+                urllib.request.urlopen(server.url + "/feeds/topics/ai.atom", timeout=10).read()
+        for server in servers:
+            text = urllib.request.urlopen(server.url + "/metrics", timeout=10).read().decode()
+            assert 'topicfeed_http_requests_total{family="feeds",status="200"} 5.0' in text
+        lines = [json.loads(line) for line in servers[0].access_log().splitlines() if line.startswith("{")]
+        assert any(e["logger"] == "topicfeed.access" and "GET /feeds/topics/ai.atom" in e["message"] for e in lines)
+        assert all({"time", "level", "logger", "message"} <= e.keys() for e in lines)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_one_import_at_a_time_across_processes(site):
+    with import_lock(site["instance"]):
+        proc = subprocess.Popen([sys.executable, "-m", "server", "--instance", str(site["instance"]), "import"],
+                                cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        waiting = wait_for(lambda: "another import is running" in proc.stderr.readline(), "the second import to wait")
+        assert waiting and proc.poll() is None
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "unchanged 60" in out, err
+
+
+def record(title: str, url: str) -> str:
+    return (f"---\ntitle: {title}\nexcerpt: Seen by the watcher.\npublishedDateTime: '2032-05-06T07:08:09Z'\n"
+            f"webUrl: {url}\ntype: article\nprovider:\n  name: InfoWorld\n  domain: infoworld.com\ntopics:\n- AI\n---\n")
+
+
+def test_watch_imports_added_edited_and_removed_files_but_not_curator_writes(site):
+    instance, root = site["instance"], site["root"]
+    log = (instance.parent / "watch.log").open("w")
+    watcher = subprocess.Popen([sys.executable, "-m", "server", "--instance", str(instance), "import", "--watch"],
+                               cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "TOPICFEED_WATCH_DEBOUNCE": "0.5"},
+                               stdout=log, stderr=subprocess.STDOUT)
+    app = create_app({"VERSION_TTL": 0}, instance)
+    store: Store = get_store(app)
+    client = app.test_client()
+
+    def feed() -> str:
+        return client.get("/feeds/all.atom?limit=200").get_data(as_text=True)
+
+    def imports() -> int:
+        return store.import_counts().get("ok", 0)
+
+    try:
+        wait_for(lambda: "watching" in (instance.parent / "watch.log").read_text(), "the watcher to start")
+        path = root / "_news" / "2032-05-06-seen-by-the-watcher.md"
+        path.write_text(record("Added while watched", "https://www.infoworld.com/article/1/added.html"))
+        wait_for(lambda: "Added while watched" in feed(), "the added file in the feed")
+        path.write_text(record("Edited while watched", "https://www.infoworld.com/article/1/added.html"))
+        wait_for(lambda: "Edited while watched" in feed() and "Added while watched" not in feed(), "the edit")
+        path.unlink()
+        wait_for(lambda: "Edited while watched" not in feed(), "the removal")
+        assert f"removed {path}" in (instance.parent / "watch.log").read_text()
+
+        # A burst (a git pull writing 150 files) is one import, once it is quiet.
+        count = wait_for(imports, "the import count")
+        for i in range(150):
+            (root / "_news" / f"2033-01-01-burst-{i}.md").write_text(
+                record(f"Burst {i}", f"https://www.infoworld.com/article/2/burst-{i}.html"))
+        wait_for(lambda: "Burst 149" in feed(), "the burst in the feed")
+        time.sleep(1.5)  # three quiet periods: a second import would show up now
+        assert imports() == count + 1
+
+        # A curator write indexes its record itself: the watcher sees its file and leaves it.
+        admin = cli(instance, "admin-token").stdout.strip()
+        count = imports()
+        assert client.post("/api/v1/articles", json=NEW, headers={"Authorization": f"Bearer {admin}"}).status_code == 201
+        wait_for(lambda: "already holds (curator writes)" in (instance.parent / "watch.log").read_text(),
+                 "the watcher to see the curator's file")
+        assert imports() == count
+    finally:
+        watcher.terminate()
+        watcher.wait(30)
+        log.close()
+        store.close()
+    assert watcher.returncode == 0, (instance.parent / "watch.log").read_text()
+
+
+def test_a_missing_content_root_is_a_one_line_error(tmp_path):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "config.toml").write_text(f'content_dirs = ["{tmp_path / "gone"}"]\n')
+    for args in (["import"], ["import", "--watch"]):
+        result = cli(instance, *args, check=False)
+        assert result.exit_code == 1 and f"content directory not found: {tmp_path / 'gone'}" in result.stderr
