@@ -14,12 +14,14 @@ import json
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, select
 from sqlalchemy.engine import Engine
 
 from . import migrate
+from .changes import ChangeReads, ChangeWrites, FeedState, feeds_of_row, provider_identity, topic_identity
 from .articles import ArticleReads, ArticleRow, ArticleWrites, DocRow, IndexRow, NewArticle
 from .clients import Client, ClientReads, ClientWrites
 from .files import BadFile, FileReads, FileState, FileWrites
@@ -27,9 +29,9 @@ from .migrate import SchemaError
 from .schema import meta
 from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
 
-__all__ = ["ArticleRow", "BadFile", "Client", "DocRow", "FileState", "IndexRow", "NewArticle", "Provider",
+__all__ = ["ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "IndexRow", "NewArticle", "Provider",
            "SchemaError", "Store", "Topic", "Transaction", "dumps", "index_revision", "upgrade_index",
-           "downgrade_index"]
+           "downgrade_index", "feeds_of_row", "provider_identity", "topic_identity"]
 
 
 def dumps(value: Any) -> str:
@@ -55,11 +57,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, FileReads, FileWrites,
-                  ClientReads, ClientWrites):
-    """One open write transaction (from ``Store.write()``): every read sees its own writes."""
+                  ClientReads, ClientWrites, ChangeReads, ChangeWrites):
+    """One open write transaction (from ``Store.write()``): every read sees its own writes.
+    ``changed_feeds`` holds, after commit, the feeds whose entries it changed (``changes``)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.noted_articles, self.noted_feeds = set(), set()
+        self.changed_feeds = {}
 
     def _conn(self) -> AbstractContextManager[Connection]:
         return nullcontext(self.conn)
@@ -69,7 +74,7 @@ class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, Fi
         self.conn.execute(meta.insert().values(key=key, value=value))
 
 
-class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads):
+class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, ChangeReads):
     """One database. ``url`` is an SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://…``).
 
     Opening migrates the index to this topicfeed's schema (under a lock, see ``migrate``);
@@ -109,15 +114,23 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads):
 
     @contextmanager
     def write(self) -> Iterator[Transaction]:
-        """One transaction; commits with a new version or rolls back entirely."""
+        """One transaction; commits with a new version or rolls back entirely. Before it
+        commits, the feeds whose entries it changed get a new version and change time
+        (``changes.ChangeWrites.settle_changes``)."""
         with self._engine.begin() as conn:
             tx = Transaction(conn)
             yield tx
+            tx.settle_changes()
             tx.set_meta("version", secrets.token_hex(8))
 
     def version(self) -> str:
         """Changes with every committed write ("empty" before the first)."""
         return self.get_meta("version") or "empty"
+
+    def created(self) -> datetime | None:
+        """When this index was made (schema revision 0004 on), else None."""
+        value = self.get_meta("created")
+        return datetime.fromtimestamp(int(value), timezone.utc) if value and value.isdigit() else None
 
     def get_meta(self, key: str) -> str | None:
         with self._conn() as conn:
