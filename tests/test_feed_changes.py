@@ -2,6 +2,7 @@
 bytes — on a backdated insert, an edit and a removal — and only the feeds that changed move."""
 from __future__ import annotations
 
+import html
 import shutil
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -19,7 +20,8 @@ from server.cli import main as cli
 
 from .conftest import corpus_roots
 
-BACKDATED = {"title": "Backdated & <quoted> story", "excerpt": "Health IT & CIO: a literal &amp; stays, \"quotes\" too 🤖",
+BACKDATED = {"title": "Backdated & <quoted> story",
+             "excerpt": "Health IT & CIO: <tag> is text, a literal &amp; stays, \"quotes\" too 🤖 שלום עולם",
              "publishedDateTime": "2021-01-05T10:00:00Z", "type": "article",
              "webUrl": "https://www.infoworld.com/article/1111111/backdated-story.html",
              "provider": {"name": "InfoWorld", "domain": "infoworld.com"}, "topics": ["AI"]}
@@ -69,6 +71,13 @@ def test_backdated_insert_edit_and_removal_each_answer_200_to_if_modified_since(
     assert entry_id(article_id) in {e.id for e in feed.entries}
     assert feed.feed.updated_parsed and datetime(*feed.feed.updated_parsed[:6], tzinfo=timezone.utc) == after_insert
     assert store.feeds_of([article_id]) == {article_id: ["all", "providers/infoworld.com", "topics/ai"]}
+    for ext in ("rss", "atom"):  # the excerpt arrives exactly as written (&, <tag>, a literal &amp;, quotes, emoji)
+        shown = next(e for e in feedparser.parse(client.get(f"/feeds/all.{ext}?limit=200").data).entries
+                     if e.id == entry_id(article_id))
+        assert shown.summary_detail.type == "text/html" and html.unescape(shown.summary) == BACKDATED["excerpt"]
+    item = next(i for i in client.get("/feeds/all.json?limit=200").json["items"] if i["id"] == entry_id(article_id))
+    assert item["summary"] == BACKDATED["excerpt"] and item["author"] == item["authors"][0] == {
+        "name": "InfoWorld", "url": "https://infoworld.com/"}
     assert store.feed_changes(["topics/azure"])["topics/azure"] == untouched  # not in that feed: not bumped
 
     edited = client.put(f"/api/v1/articles/{article_id}", json=BACKDATED | {"title": "Backdated, then edited"},

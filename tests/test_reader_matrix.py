@@ -416,3 +416,23 @@ def test_newsboat_provider_opml_shows_every_article_once(served, tmp_path):
     assert feeds and all(counts.get(f, 0) > 0 for f in feeds), counts  # no provider feed is left empty
     home = urllib.request.urlopen(url + "/", timeout=30).read().decode()
     assert "/feeds/providers.opml" in home and "one copy per id" in home
+
+
+def test_readers_given_the_site_address_find_the_feeds_in_link_headers(served):
+    """`/` and HEAD `/` name the main feeds in HTTP Link headers (RFC 8288); requests parses
+    them as link-following clients do, and the feed each one names parses."""
+    import requests
+
+    for method in ("GET", "HEAD"):
+        resp = requests.request(method, served["url"] + "/", timeout=30)
+        assert resp.status_code == 200
+        found = {v["type"]: v["url"] for v in requests.utils.parse_header_links(resp.headers["Link"])
+                 if v.get("rel") == "alternate"}
+        assert set(found) == {"application/atom+xml", "application/rss+xml", "application/feed+json"}
+    for kind in ("application/atom+xml", "application/rss+xml"):
+        feed = feedparser.parse(requests.get(found[kind], timeout=30).content)
+        assert not feed.bozo and feed.feed.title == "All articles" and feed.entries
+    assert requests.get(found["application/feed+json"], timeout=30).json()["title"] == "All articles"
+    icon = requests.get(served["url"] + "/favicon.ico", timeout=30)
+    assert icon.status_code == 200 and icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert 'rel="icon" href="' + served["url"] + '/favicon.ico"' in requests.get(served["url"] + "/", timeout=30).text
