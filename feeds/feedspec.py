@@ -163,7 +163,6 @@ def _identity_query(params: Mapping[str, str]) -> str:
 
 def opml(store: Store, links: LinkBuilder, site_title: str) -> bytes:
     """Every topic feed (with articles) as an OPML 2.0 subscription list."""
-    home = links.home()
     refs = [(FeedRef("topic", t.slug), t.name, f"Articles about {t.name}") for t in store.topics() if t.count]
     return _opml(store, links, f"{site_title}: topic feeds", refs)
 
