@@ -45,13 +45,18 @@ class FeedSpec:
         return feed_id(self.identity)
 
     @property
-    def updated(self) -> datetime:
+    def last_modified(self) -> datetime:
         """When the feed's content last changed: the store's change time (it advances when an
         older-dated entry is added, one is edited or removed); without one, the newest entry's
-        date; for an empty feed the store's creation time. Never the render clock (renders are
-        byte-identical), never in the future (a record dated ahead would pin readers' caches)."""
-        when = self.changed_at or max((e.updated for e in self.entries), default=None) or self.created_at or EPOCH
-        return min(when, datetime.now(timezone.utc).replace(microsecond=0))
+        date; for an empty feed the store's creation time. Never the render clock, so renders
+        are byte-identical. It may run a second or two ahead of the clock after a burst of
+        writes (``feeds.store.changes``); ``updated`` and the HTTP header cap it at now."""
+        return self.changed_at or max((e.updated for e in self.entries), default=None) or self.created_at or EPOCH
+
+    @property
+    def updated(self) -> datetime:
+        """``last_modified``, never in the future (a record dated ahead would pin readers' caches)."""
+        return min(self.last_modified, datetime.now(timezone.utc).replace(microsecond=0))
 
 
 class _AtomEnclosure(BaseEntryExtension):

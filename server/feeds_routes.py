@@ -23,7 +23,7 @@ def serve_feed(ref: FeedRef, ext: str, query: FeedQuery) -> Response:
 
     def build() -> Rendered:
         spec = feed_spec(get_store(), ref, query, link_builder)
-        return Rendered.of(RENDERERS[ext](spec), CONTENT_TYPES[ext], spec.updated)
+        return Rendered.of(RENDERERS[ext](spec), CONTENT_TYPES[ext], spec.last_modified)
 
     return respond(render_cache().get(("feed", ref, ext, link_builder.base, query.cache_key()), build))
 
