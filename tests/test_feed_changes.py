@@ -143,3 +143,17 @@ def test_feed_identities_agree_with_feed_refs(site):
         for identity in store.feeds_of([row.id])[row.id]:
             assert FeedRef.parse(identity).identity == identity
             assert identity in store.feed_changes([identity])
+
+
+def test_a_topic_rename_moves_its_feed_and_shows_the_new_name(site):
+    """Runs last in this module: it renames a topic of the shared copy."""
+    client, store = site["app"].test_client(), get_store(site["app"])
+    before = store.feed_changes(["topics/ai"])["topics/ai"]
+    topic_file = site["roots"][0] / "_data" / "topics" / "00-ai.yaml"
+    topic_file.write_text(topic_file.read_text().replace("name: AI\n", "name: Artificial Intelligence\n"))
+    sync(store, site["roots"])
+    after = store.feed_changes(["topics/ai"])["topics/ai"]
+    assert after.version == before.version + 1 and after.changed_at > before.changed_at
+    feed = feedparser.parse(client.get("/feeds/topics/ai.atom").data)
+    assert feed.feed.title == "Artificial Intelligence news"
+    assert all("Artificial Intelligence" in {t.term for t in e.tags} for e in feed.entries)
