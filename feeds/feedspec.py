@@ -18,6 +18,7 @@ from .errors import UnknownFeed
 from .query import DEFAULT_LIMIT, FeedQuery
 from .render import FORMATS, FeedSpec, OutlineFeed, render_opml
 from .store import Store, provider_identity, topic_identity
+from .text import clean_text
 from .store.changes import ALL
 from .urlnorm import is_http_url
 
@@ -89,8 +90,8 @@ def filter_title(query: FeedQuery) -> str:
     """What a filter selects, for the feed title (``""`` when unfiltered): two filtered feeds
     must not look alike in a reader, e.g. ``type video, quality ≥ 50, latest 200``."""
     parts = []
-    if query.q:
-        parts.append(f"matching “{query.q}”")
+    if query.q:  # the search text as typed, less what XML cannot carry (a NUL would fail the render)
+        parts.append(f"matching “{clean_text(query.q)}”")
     if query.type:
         parts.append(f"type {query.type}")
     if query.min_quality is not None:
