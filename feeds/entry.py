@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .article import article_link, article_urls, entry_id, first_image
+from .richtext import Enclosure, body_html, enclosure
 from .store import ArticleRow
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -53,6 +54,7 @@ class Entry:
     categories: tuple[tuple[str, str], ...]   # (slug, display name)
     author: Author | None
     image: dict[str, Any] | None
+    content: str                              # the record's Markdown body ("" when none)
     type: str
     quality: int | None
     heat: int | None
@@ -63,13 +65,28 @@ class Entry:
     def record(self) -> dict[str, Any]:
         return self.row.record
 
+    @property
+    def enclosure(self) -> Enclosure | None:
+        return enclosure(self.image)
+
+    def body_html(self) -> str:
+        """The HTML body readers show: image, excerpt, rendered Markdown body (``richtext``)."""
+        return body_html(self.title, self.excerpt, self.image, self.content)
+
     @classmethod
-    def of(cls, row: ArticleRow, topic_names: dict[str, str]) -> Entry:
-        """Map one stored row; ``topic_names`` is slug -> display name."""
+    def of(cls, row: ArticleRow, topic_names: dict[str, str], provider_names: dict[str, str] | None = None) -> Entry:
+        """Map one stored row; ``topic_names`` is slug -> display name; ``provider_names``
+        (domain -> name) makes the author the provider's name as its feed is titled.
+
+        ``updated`` is the record's ``updatedDateTime``, else when the store saw its entry last
+        change (``ArticleRow.changed_ts``), never before ``published``."""
         r = row.record
         published = parse_when(r.get("publishedDateTime")) or datetime.fromtimestamp(row.published_ts, timezone.utc)
+        changed = datetime.fromtimestamp(row.changed_ts, timezone.utc) if row.changed_ts is not None else None
         provider = r.get("provider") if isinstance(r.get("provider"), dict) else {}
-        excerpt = r.get("excerpt")
+        domain = str(provider.get("domain") or "") or None
+        name = (provider_names or {}).get((domain or "").lower()) or provider.get("name")
+        excerpt, content = r.get("excerpt"), r.get("content")
         return cls(
             article_id=row.id,
             entry_id=entry_id(row.id),
@@ -77,10 +94,11 @@ class Entry:
             link=article_link(r),
             excerpt=excerpt.strip() if isinstance(excerpt, str) else "",
             published=published,
-            updated=max(parse_when(r.get("updatedDateTime")) or EPOCH, published),
+            updated=max(parse_when(r.get("updatedDateTime")) or changed or published, published),
             categories=tuple((slug, topic_names.get(slug, slug)) for slug in row.topics),
-            author=Author(str(provider["name"]), str(provider.get("domain") or "") or None) if provider.get("name") else None,
+            author=Author(str(name), domain) if name else None,
             image=first_image(r),
+            content=content if isinstance(content, str) else "",
             type=str(r.get("type") or "article"),
             quality=as_int(r.get("quality")),
             heat=as_int(r.get("heat")),

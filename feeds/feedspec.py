@@ -15,12 +15,15 @@ from urllib.parse import urlencode
 
 from .entry import EPOCH, Entry
 from .errors import UnknownFeed
-from .query import FeedQuery
+from .query import DEFAULT_LIMIT, FeedQuery
 from .render import FORMATS, FeedSpec, OutlineFeed, render_opml
-from .store import Store
+from .store import Store, provider_identity, topic_identity
+from .text import clean_text
+from .store.changes import ALL
+from .urlnorm import is_http_url
 
 Scope = Literal["all", "topic", "provider"]
-_PLURAL = {"topic": "topics", "provider": "providers"}
+_PLURAL = {"topic": "topics", "provider": "providers"}  # path segment of each scope (``parse``)
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,10 @@ class FeedRef:
     def identity(self) -> str:
         """``all``, ``topics/<slug>`` or ``providers/<domain>``: the stable name behind feed ids
         and private feed tokens (never change it: feed ids derive from it)."""
-        return "all" if self.scope == "all" else f"{_PLURAL[self.scope]}/{self.key}"
+        if self.scope == "all":
+            return ALL
+        assert self.key is not None
+        return topic_identity(self.key) if self.scope == "topic" else provider_identity(self.key)
 
     @classmethod
     def parse(cls, identity: str) -> FeedRef:
@@ -59,13 +65,59 @@ class LinkBuilder(Protocol):
 
     def home(self) -> str: ...
 
+    def icon(self) -> str:
+        """The site's square icon (``/favicon.ico``)."""
+        ...
+
+    def logo(self) -> str:
+        """The site's logo image (PNG: RSS ``<image>`` takes GIF, JPEG or PNG)."""
+        ...
+
 
 def _suggest(key: str, options: list[str]) -> list[str]:
     return difflib.get_close_matches(key.lower(), options, n=3, cutoff=0.6)
 
 
+def feed_title(ref: FeedRef, name: str | None = None) -> str:
+    """A feed's title, the same in the feed, the OPML and autodiscovery: ``All articles``,
+    ``<topic name> news``, ``<provider name>`` (as the provider is named as entry author)."""
+    if ref.scope == "all":
+        return "All articles"
+    return f"{name or ref.key} news" if ref.scope == "topic" else str(name or ref.key)
+
+
+def filter_title(query: FeedQuery) -> str:
+    """What a filter selects, for the feed title (``""`` when unfiltered): two filtered feeds
+    must not look alike in a reader, e.g. ``type video, quality ≥ 50, latest 200``."""
+    parts = []
+    if query.q:  # the search text as typed, less what XML cannot carry (a NUL would fail the render)
+        parts.append(f"matching “{clean_text(query.q)}”")
+    if query.type:
+        parts.append(f"type {query.type}")
+    if query.min_quality is not None:
+        parts.append(f"quality ≥ {query.min_quality}")
+    if query.min_heat is not None:
+        parts.append(f"heat ≥ {query.min_heat}")
+    if query.limit != DEFAULT_LIMIT:
+        parts.append(f"latest {query.limit}")
+    return ", ".join(parts)
+
+
+def _image(data: Mapping[str, object]) -> str | None:
+    """The first http(s) image a topic or organisation file gives (a URL or {url: …})."""
+    images = data.get("images") or data.get("image") or data.get("logo") or []
+    for image in images if isinstance(images, list) else [images]:
+        url = image.get("url") if isinstance(image, dict) else image
+        if is_http_url(url):
+            return str(url)
+    return None
+
+
 def feed_spec(store: Store, ref: FeedRef, query: FeedQuery, links: LinkBuilder) -> FeedSpec:
-    """What the feed ``ref`` filtered by ``query`` says; raises ``UnknownFeed`` with close matches."""
+    """What the feed ``ref`` filtered by ``query`` says; raises ``UnknownFeed`` with close matches.
+
+    Its date is the store's change time of the unfiltered feed (``Store.feed_changes``): a
+    filtered view changes no more often than the feed it filters."""
     names = store.topic_names()
     image = None
     if ref.scope == "topic":
@@ -74,28 +126,33 @@ def feed_spec(store: Store, ref: FeedRef, query: FeedQuery, links: LinkBuilder) 
         if topic is None:
             raise UnknownFeed("topic", ref.key,
                               _suggest(ref.key, list(names)) or _suggest(ref.key, [n.lower() for n in names.values()]))
-        title = f"{topic.name} news"
+        title = feed_title(ref, topic.name)
         keywords = ", ".join(str(k) for k in topic.data.get("keywords") or [])
         description = f"Articles about {topic.name}" + (f" ({keywords})" if keywords else "")
-        images = topic.data.get("images") or []
-        image = images[0] if images and isinstance(images[0], str) else None
+        image = _image(topic.data)
     elif ref.scope == "provider":
         assert ref.key is not None
         provider = store.provider(ref.key)
         if provider is None:
             raise UnknownFeed("provider", ref.key, _suggest(ref.key, [p.domain for p in store.providers()]))
-        title = f"{provider.name} articles"
+        title = feed_title(ref, provider.name)
         description = str(provider.data.get("description") or f"Articles from {provider.name} ({ref.key})")
+        image = _image(provider.data)
     else:
-        title, description = "All articles", "Every published article"
+        title, description = feed_title(ref), "Every published article"
     params = query.as_params()
-    if params:
-        title += " (filtered)"
+    described = filter_title(query)
+    if described:
+        title += f" ({described})"
+    state = store.feed_changes([ref.identity]).get(ref.identity)
+    provider_names = store.provider_names()
     return FeedSpec(
         identity=ref.identity + (f"?{_identity_query(params)}" if params else ""),
         title=title, description=description,
         self_links={ext: links.feed(ref, ext, params) for ext in FORMATS}, home_url=links.home(),
-        entries=[Entry.of(row, names) for row in store.recent(ref.scope, ref.key, query)], image=image,
+        entries=[Entry.of(row, names, provider_names) for row in store.recent(ref.scope, ref.key, query)],
+        icon=links.icon(), logo=image or links.logo(), category_scheme=links.home(),
+        changed_at=state.changed_at if state else None, created_at=store.created(),
     )
 
 
@@ -107,9 +164,25 @@ def _identity_query(params: Mapping[str, str]) -> str:
 
 def opml(store: Store, links: LinkBuilder, site_title: str) -> bytes:
     """Every topic feed (with articles) as an OPML 2.0 subscription list."""
-    home = links.home()
-    feeds = [OutlineFeed(f"{t.name} news", links.feed(FeedRef("topic", t.slug), "atom"), home,
-                         f"Articles about {t.name}") for t in store.topics() if t.count]
-    newest = store.newest_ts()
-    created = datetime.fromtimestamp(newest, timezone.utc) if newest else EPOCH
-    return render_opml(f"{site_title}: topic feeds", feeds, created)
+    refs = [(FeedRef("topic", t.slug), t.name, f"Articles about {t.name}") for t in store.topics() if t.count]
+    return _opml(store, links, f"{site_title}: topic feeds", refs)
+
+
+def provider_opml(store: Store, links: LinkBuilder, site_title: str) -> bytes:
+    """Every provider feed (with articles) as OPML: these feeds never share an article, so a
+    reader that keeps one copy per entry id across feeds (newsboat) shows each one complete."""
+    refs = [(FeedRef("provider", p.domain), p.name, f"Articles from {p.name} ({p.domain})")
+            for p in store.providers() if p.count]
+    return _opml(store, links, f"{site_title}: provider feeds", refs)
+
+
+def _opml(store: Store, links: LinkBuilder, title: str, refs: list[tuple[FeedRef, str, str]]) -> bytes:
+    """OPML 2.0 of Atom feeds, dated when the newest of them last changed."""
+    states = store.feed_changes([ref.identity for ref, _, _ in refs])
+    newest = max((s.changed_at for s in states.values()), default=None)
+    if newest is None:
+        ts = store.newest_ts()
+        newest = datetime.fromtimestamp(ts, timezone.utc) if ts else store.created() or EPOCH
+    feeds = [OutlineFeed(feed_title(ref, name), links.feed(ref, "atom"), links.home(), description)
+             for ref, name, description in refs]
+    return render_opml(title, feeds, newest)

@@ -1,21 +1,25 @@
 """Feed documents: RSS 2.0 and Atom 1.0 via feedgen, JSON Feed 1.1 and OPML 2.0 directly.
 
 Rendering is pure: the same ``FeedSpec`` always gives byte-identical output (``updated`` comes
-from the newest entry, never from the clock), which makes ETags stable and golden files possible.
+from the store's change time, never from the clock), which makes ETags stable and golden files
+possible. feedgen writes every element; ``tests/test_feed_validity.py`` checks the bytes.
 """
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from lxml.etree import SubElement
 
 from .article import feed_id
 from .entry import EPOCH, Entry
-from .urlnorm import is_http_url
+from .richtext import Enclosure
 
 GENERATOR = "topicfeed"
 
@@ -30,24 +34,57 @@ class FeedSpec:
     self_links: dict[str, str]    # format -> this feed's own URL in that format
     home_url: str
     entries: list[Entry]
-    image: str | None = None
+    icon: str                     # a square icon (the site's favicon when the feed has no image)
+    logo: str                     # the topic's or provider's image, else the site's logo (PNG)
+    category_scheme: str          # one URL naming the whole taxonomy (Atom scheme, RSS domain)
+    changed_at: datetime | None = None   # when the feed's entries last changed (the store's record)
+    created_at: datetime | None = None   # the store's creation time: an empty feed's date
 
     @property
     def feed_id(self) -> str:
         return feed_id(self.identity)
 
     @property
+    def last_modified(self) -> datetime:
+        """When the feed's content last changed: the store's change time (it advances when an
+        older-dated entry is added, one is edited or removed); without one, the newest entry's
+        date; for an empty feed the store's creation time. Never the render clock, so renders
+        are byte-identical. It may run a second or two ahead of the clock after a burst of
+        writes (``feeds.store.changes``); ``updated`` and the HTTP header cap it at now."""
+        return self.changed_at or max((e.updated for e in self.entries), default=None) or self.created_at or EPOCH
+
+    @property
     def updated(self) -> datetime:
-        """The newest entry's date: never the clock, so renders are byte-identical — but never in
-        the future either (a record dated ahead would otherwise pin readers' caches)."""
-        newest = max((e.updated for e in self.entries), default=EPOCH)
-        return min(newest, datetime.now(timezone.utc).replace(microsecond=0))
+        """``last_modified``, never in the future (a record dated ahead would pin readers' caches)."""
+        return min(self.last_modified, datetime.now(timezone.utc).replace(microsecond=0))
+
+
+class _AtomEnclosure(BaseEntryExtension):
+    """Writes an Atom ``<link rel="enclosure" type=… length=…>`` itself: feedgen 1.0's
+    ``FeedEntry.link`` loses ``rel``, ``type`` and ``length`` on entry links (it reads them from
+    the element it just created), which would turn the image into a second alternate link."""
+
+    def __init__(self) -> None:
+        self.value: Enclosure | None = None
+
+    def set(self, value: Enclosure | None) -> None:
+        self.value = value
+
+    def extend_atom(self, entry: Any) -> Any:
+        if self.value:
+            # feedgen's entry children are un-namespaced under the Atom default namespace: same here
+            SubElement(entry, "link", rel="enclosure", href=self.value.url,
+                       type=self.value.type, length=str(self.value.length))
+        return entry
 
 
 def _generator(spec: FeedSpec, ext: str) -> FeedGenerator:
     fg = FeedGenerator()
     fg.load_extension("media")
-    fg.load_extension("dc")
+    if ext == "atom":
+        fg.register_extension("enclosure", BaseExtension, _AtomEnclosure, atom=True, rss=False)
+    if ext == "rss":  # RSS <author> must be an e-mail address; Atom has <author><name> (no dc:creator twice)
+        fg.load_extension("dc")
     fg.id(spec.feed_id)
     fg.title(spec.title)
     fg.subtitle(spec.description or spec.title)
@@ -57,9 +94,9 @@ def _generator(spec: FeedSpec, ext: str) -> FeedGenerator:
     fg.generator(GENERATOR)
     fg.updated(spec.updated)
     fg.lastBuildDate(spec.updated)
-    if spec.image and is_http_url(spec.image):
-        fg.logo(spec.image)
-        fg.image(url=spec.image, title=spec.title, link=spec.home_url)
+    fg.icon(spec.icon)
+    fg.logo(spec.logo)
+    fg.image(url=spec.logo, title=spec.title, link=spec.home_url)
     for e in spec.entries:
         if not e.link:
             continue
@@ -69,14 +106,24 @@ def _generator(spec: FeedSpec, ext: str) -> FeedGenerator:
         fe.title(e.title or "(untitled)")
         fe.link(href=e.link, rel="alternate")
         if e.excerpt:
-            fe.summary(e.excerpt, type="text")  # also RSS <description>
+            # HTML in RSS <description> and Atom type="html": the text escaped once more, so
+            # every reader shows exactly what the curator wrote (&, <tag>-like text, &amp;).
+            fe.summary(html.escape(e.excerpt, quote=False), type="html")
+        body = e.body_html()
+        if body:
+            fe.content(body, type="html")  # also RSS content:encoded
         fe.published(e.published)
         fe.updated(e.updated)
-        for slug, name in e.categories:
-            fe.category(term=slug, label=name)
+        for _, name in e.categories:
+            fe.category(term=name, scheme=spec.category_scheme)
         if e.author:
             fe.author(name=e.author.name, uri=e.author.uri) if e.author.uri else fe.author(name=e.author.name)
-            fe.dc.dc_creator(e.author.name)
+            if ext == "rss":
+                fe.dc.dc_creator(e.author.name)
+        if ext == "atom":
+            fe.enclosure.set(e.enclosure)
+        elif e.enclosure:
+            fe.enclosure(e.enclosure.url, str(e.enclosure.length), e.enclosure.type)
         if e.image:
             thumb = {"url": e.image["url"]}
             for dim in ("width", "height"):
@@ -95,7 +142,8 @@ def render_atom(spec: FeedSpec) -> bytes:
 
 
 def render_json(spec: FeedSpec) -> bytes:
-    """JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
+    """JSON Feed 1.1 (https://jsonfeed.org/version/1.1); items also carry the 1.0 ``author``
+    so readers of either version show one."""
     items = []
     for e in spec.entries:
         if not e.link:
@@ -109,6 +157,9 @@ def render_json(spec: FeedSpec) -> bytes:
             "date_modified": e.updated.isoformat(),
             "tags": [name for _, name in e.categories],
         }
+        body = e.body_html()
+        if body:
+            item["content_html"] = body
         if e.excerpt:
             item["summary"] = e.excerpt
         if e.author:
@@ -116,8 +167,15 @@ def render_json(spec: FeedSpec) -> bytes:
             if e.author.uri:
                 author["url"] = e.author.uri
             item["authors"] = [author]
+            item["author"] = author
         if e.image:
             item["image"] = e.image["url"]
+        enclosure = e.enclosure
+        if enclosure:
+            attachment: dict[str, Any] = {"url": enclosure.url, "mime_type": enclosure.type}
+            if enclosure.length:
+                attachment["size_in_bytes"] = enclosure.length
+            item["attachments"] = [attachment]
         items.append(item)
     doc: dict[str, Any] = {
         "version": "https://jsonfeed.org/version/1.1",
@@ -126,10 +184,10 @@ def render_json(spec: FeedSpec) -> bytes:
         "home_page_url": spec.home_url,
         "feed_url": spec.self_links["json"],
         "language": "en",
+        "icon": spec.logo,
+        "favicon": spec.icon,
         "items": items,
     }
-    if spec.image and is_http_url(spec.image):
-        doc["icon"] = spec.image
     return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8") + b"\n"
 
 

@@ -22,6 +22,9 @@ def export_urls(app: Flask, links: Links) -> Iterator[str]:
     store = get_store(app)
     yield links.home()
     yield links.opml()
+    yield links.provider_opml()
+    yield links.icon()  # every feed names the site's icon and logo: the export carries them
+    yield links.logo()
     topics = [t for t in store.topics() if t.count]
     refs = [FeedRef("all")] + [FeedRef("topic", t.slug) for t in topics]
     refs += [FeedRef("provider", p.domain) for p in store.providers() if p.count]

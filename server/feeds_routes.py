@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, request
 
-from feeds.feedspec import FeedRef, feed_spec, opml
+from feeds.feedspec import FeedRef, feed_spec, opml, provider_opml
 from feeds.query import FeedQuery, parse_query
 from feeds.render import CONTENT_TYPES, FORMATS, RENDERERS
 
@@ -23,7 +23,7 @@ def serve_feed(ref: FeedRef, ext: str, query: FeedQuery) -> Response:
 
     def build() -> Rendered:
         spec = feed_spec(get_store(), ref, query, link_builder)
-        return Rendered.of(RENDERERS[ext](spec), CONTENT_TYPES[ext], spec.updated)
+        return Rendered.of(RENDERERS[ext](spec), CONTENT_TYPES[ext], spec.last_modified)
 
     return respond(render_cache().get(("feed", ref, ext, link_builder.base, query.cache_key()), build))
 
@@ -61,3 +61,15 @@ def opml_index() -> Response:
         return Rendered.of(opml(get_store(), link_builder, current_app.config["SITE_TITLE"]), CONTENT_TYPES["opml"], None)
 
     return respond(render_cache().get(("opml", link_builder.base), build))
+
+
+@bp.get("/providers.opml")
+def provider_opml_index() -> Response:
+    """Every provider feed as OPML: disjoint feeds, for readers that keep one copy per entry id."""
+    link_builder = links()
+
+    def build() -> Rendered:
+        return Rendered.of(provider_opml(get_store(), link_builder, current_app.config["SITE_TITLE"]),
+                           CONTENT_TYPES["opml"], None)
+
+    return respond(render_cache().get(("provider-opml", link_builder.base), build))

@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from flask import Response, current_app, request
 from werkzeug.http import http_date, is_resource_modified, parse_accept_header, quote_etag
@@ -34,18 +34,28 @@ class Rendered:
                    content_type, last_modified)
 
     def headers(self, compressed: bool, max_age: int) -> list[tuple[str, str]]:
-        """Response headers, built once per variant (this is the hot path of every poll)."""
+        """Response headers, built once per variant (this is the hot path of every poll).
+
+        A ``last_modified`` still ahead of the clock (a feed changed several times in one
+        second: ``feeds.store.changes``) is sent as now, uncached: RFC 9110 §8.8.2.1 forbids a
+        future date, and the stored time is what later polls compare against."""
+        now = time.time()
+        if self.last_modified and self.last_modified.timestamp() > now:
+            return self._build(compressed, max_age, datetime.fromtimestamp(int(now), timezone.utc))
         cache = self.__dict__.setdefault("_headers", {})
         key = (compressed, max_age)
         if key not in cache:
-            headers = [("ETag", quote_etag(self.etag + ("-gz" if compressed else ""))),
-                       ("Cache-Control", f"public, max-age={max_age}"), ("Vary", "Accept-Encoding")]
-            if self.last_modified:
-                headers.append(("Last-Modified", http_date(self.last_modified)))
-            if compressed:
-                headers.append(("Content-Encoding", "gzip"))
-            cache[key] = headers
+            cache[key] = self._build(compressed, max_age, self.last_modified)
         return cache[key]
+
+    def _build(self, compressed: bool, max_age: int, last_modified: datetime | None) -> list[tuple[str, str]]:
+        headers = [("ETag", quote_etag(self.etag + ("-gz" if compressed else ""))),
+                   ("Cache-Control", f"public, max-age={max_age}"), ("Vary", "Accept-Encoding")]
+        if last_modified:
+            headers.append(("Last-Modified", http_date(last_modified)))
+        if compressed:
+            headers.append(("Content-Encoding", "gzip"))
+        return headers
 
 
 class RenderCache:

@@ -62,6 +62,18 @@ class Links:
     def opml(self) -> str:
         return self._url("feeds.opml_index", {})
 
+    def provider_opml(self) -> str:
+        """The OPML of provider feeds (disjoint: for readers keeping one copy per entry id)."""
+        return self._url("feeds.provider_opml_index", {})
+
+    def icon(self) -> str:
+        """The site's favicon (``/favicon.ico``): every feed's icon unless it has its own."""
+        return self._url("home.favicon", {})
+
+    def logo(self) -> str:
+        """The site's logo (a 256×256 PNG under ``/static``)."""
+        return self._url("static", {"filename": "logo.png"})
+
     def private_feed(self, token: str, ext: str) -> str:
         return self._url("feeds.private", {"token": token, "ext": ext})
 

@@ -80,6 +80,9 @@ def test_export_writes_the_served_bytes(tmp_path):
     assert feedparser.parse((tmp_path / "site/feeds/all.rss").read_bytes()).bozo == 0
     assert json.loads((tmp_path / "site/api/news/robots/index.json").read_text())["value"]
     assert (tmp_path / "site/index.html").read_text().count("/feeds/topics/robots.atom") >= 1
+    assert (tmp_path / "site/favicon.ico").read_bytes()[:4] == b"\x00\x00\x01\x00"  # every feed's icon …
+    assert (tmp_path / "site/static/logo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # … and logo travel along
+    assert b"/feeds/providers/" in (tmp_path / "site/feeds/providers.opml").read_bytes()
 
 
 def test_serve_demo_starts_on_sample_content(tmp_path):

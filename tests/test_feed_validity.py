@@ -36,6 +36,7 @@ def check_atom(data: bytes, self_url: str) -> None:
     selfs = [l for l in root.findall(f"{ATOM}link") if l.get("rel") == "self"]
     assert len(selfs) == 1 and selfs[0].get("href") == self_url and selfs[0].get("type") == "application/atom+xml"
     feed_author = root.find(f"{ATOM}author") is not None
+    assert http_url(root.findtext(f"{ATOM}icon")) and http_url(root.findtext(f"{ATOM}logo"))
     ids = set()
     for entry in root.findall(f"{ATOM}entry"):
         entry_id = entry.findtext(f"{ATOM}id")
@@ -50,9 +51,23 @@ def check_atom(data: bytes, self_url: str) -> None:
         assert len(links) == 1 and http_url(links[0].get("href"))
         assert feed_author or (entry.findtext(f"{ATOM}author/{ATOM}name") or "").strip(), "atom:author required"
         summary = entry.find(f"{ATOM}summary")
-        assert summary is None or summary.get("type") == "text"
+        assert summary is None or summary.get("type") == "html"  # escaped text: newsboat reads type="text" as HTML
+        content = entry.find(f"{ATOM}content")
+        assert content is None or (content.get("type") == "html" and (content.text or "").strip())
+        for link in entry.findall(f"{ATOM}link"):  # RFC 4287 §4.2.7: rel from the registry, length an integer
+            assert link.get("rel", "alternate") in ("alternate", "enclosure") and http_url(link.get("href"))
+            if link.get("rel") == "enclosure":
+                assert re.match(r"^image/[a-z0-9.+-]+$", link.get("type")) and link.get("length").isdigit()
+        assert entry.find("{http://purl.org/dc/elements/1.1/}creator") is None  # one author, not two
         for cat in entry.findall(f"{ATOM}category"):
-            assert cat.get("term")
+            assert cat.get("term") and not cat.get("label") and cat.get("scheme") in (None, root_scheme(root))
+
+
+def root_scheme(root: ET.Element) -> str | None:
+    """The one category scheme of a feed (every category of every entry uses the same)."""
+    schemes = {c.get("scheme") for c in root.iter(f"{ATOM}category")}
+    assert len(schemes) <= 1, schemes
+    return next(iter(schemes), None)
 
 
 def check_rss(data: bytes, self_url: str) -> None:
@@ -65,6 +80,8 @@ def check_rss(data: bytes, self_url: str) -> None:
     selfs = [l for l in channel.findall(f"{ATOM}link") if l.get("rel") == "self"]
     assert len(selfs) == 1 and selfs[0].get("href") == self_url and selfs[0].get("type") == "application/rss+xml"
     assert email.utils.parsedate_to_datetime(channel.findtext("lastBuildDate"))
+    image = channel.find("image")  # RSS 2.0 <image>: url (GIF, JPEG or PNG), title, link
+    assert image is not None and http_url(image.findtext("url")) and image.findtext("title") and image.findtext("link")
     guids = set()
     for item in channel.findall("item"):
         assert (item.findtext("title") or "").strip()
@@ -77,12 +94,19 @@ def check_rss(data: bytes, self_url: str) -> None:
         assert thumb is None or http_url(thumb.get("url"))
         assert item.find("{http://search.yahoo.com/mrss/}group") is None
         assert item.find("author") is None  # RSS <author> must be an e-mail address; dc:creator is used instead
+        enclosures = item.findall("enclosure")  # RSS 2.0: at most one, with url, length and type
+        assert len(enclosures) <= 1
+        for enc in enclosures:
+            assert http_url(enc.get("url")) and enc.get("length").isdigit() and enc.get("type").startswith("image/")
+        encoded = item.find("{http://purl.org/rss/1.0/modules/content/}encoded")
+        assert encoded is None or (encoded.text or "").strip()
 
 
 def check_json_feed(data: bytes, self_url: str) -> None:
     doc = json.loads(data)
     assert doc["version"] == "https://jsonfeed.org/version/1.1"
     assert doc["title"] and doc["feed_url"] == self_url and http_url(doc["home_page_url"])
+    assert http_url(doc["icon"]) and http_url(doc["favicon"])
     ids = set()
     for item in doc["items"]:
         assert isinstance(item["id"], str) and item["id"] not in ids
@@ -93,6 +117,9 @@ def check_json_feed(data: bytes, self_url: str) -> None:
         assert all(isinstance(t, str) for t in item.get("tags", []))
         for author in item.get("authors", []):
             assert author["name"]
+        assert item.get("author") == (item["authors"][0] if item.get("authors") else None)  # JSON Feed 1.0 readers
+        for attachment in item.get("attachments", []):
+            assert http_url(attachment["url"]) and attachment["mime_type"].startswith("image/")
 
 
 @pytest.mark.parametrize("ext,check", [("atom", check_atom), ("rss", check_rss), ("json", check_json_feed)])

@@ -229,6 +229,7 @@ def test_a_missing_content_root_is_a_one_line_error(tmp_path):
     instance = tmp_path / "instance"
     instance.mkdir()
     (instance / "config.toml").write_text(f'content_dirs = ["{tmp_path / "gone"}"]\n')
+    cli(instance, "init")
     for args in (["import"], ["import", "--watch"]):
         result = cli(instance, *args, check=False)
         assert result.exit_code == 1 and f"content directory not found: {tmp_path / 'gone'}" in result.stderr

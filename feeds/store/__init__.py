@@ -15,6 +15,7 @@ import json
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, select
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from . import migrate
 from .admin_tokens import AdminToken, AdminTokenReads, AdminTokenWrites
+from .changes import ChangeReads, ChangeWrites, FeedState, feeds_of_row, provider_identity, topic_identity
 from .articles import ArticleReads, ArticleRow, ArticleWrites, DocRow, IndexRow, NewArticle
 from .clients import Client, ClientReads, ClientWrites
 from .files import BadFile, FileReads, FileState, FileWrites
@@ -31,9 +33,9 @@ from .migrate import SchemaError
 from .schema import meta
 from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
 
-__all__ = ["AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FileState", "ImportStatus", "IndexRow", "NewArticle", "Provider",
-           "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "dumps", "index_revision", "upgrade_index",
-           "downgrade_index"]
+__all__ = ["AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow",
+           "NewArticle", "Provider", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "dumps",
+           "index_revision", "upgrade_index", "downgrade_index", "feeds_of_row", "provider_identity", "topic_identity"]
 
 
 BUSY_TIMEOUT_MS = 30000  # imports and other long writers wait this long for the write lock
@@ -67,11 +69,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, FileReads, FileWrites,
-                  ClientReads, ClientWrites, AdminTokenReads, AdminTokenWrites):
-    """One open write transaction (from ``Store.write()``): every read sees its own writes."""
+                  ClientReads, ClientWrites, AdminTokenReads, AdminTokenWrites, ChangeReads, ChangeWrites):
+    """One open write transaction (from ``Store.write()``): every read sees its own writes.
+    ``changed_feeds`` holds, after commit, the feeds whose entries it changed (``changes``)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.noted_articles, self.noted_feeds = set(), set()
+        self.changed_feeds = {}
 
     def _conn(self) -> AbstractContextManager[Connection]:
         return nullcontext(self.conn)
@@ -82,7 +87,7 @@ class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, Fi
         self.conn.execute(meta.insert().values(key=key, value=value))
 
 
-class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads, ImportLog):
+class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads, ImportLog, ChangeReads):
     """One database. ``url`` is an SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://…``).
 
     Opening migrates the index to this topicfeed's schema (under a lock, see ``migrate``);
@@ -128,13 +133,16 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
         With ``lock_timeout`` (seconds) the write lock is taken first and waited for at most
         that long, else ``StoreBusy`` is raised before anything changed: SQLite's
         ``busy_timeout`` bounds the first write; PostgreSQL's ``lock_timeout`` bounds a
-        transaction-scoped advisory lock that serialises such writers across processes.
+        transaction-scoped advisory lock that serialises such writers across processes. Before
+        it commits, the feeds whose entries it changed get a new version and change time
+        (``changes.ChangeWrites.settle_changes``).
         """
         with self._engine.begin() as conn:
             tx = Transaction(conn)
             if lock_timeout is not None:
                 self._claim_write_lock(conn, tx, lock_timeout)
             yield tx
+            tx.settle_changes()
             tx.set_meta("version", secrets.token_hex(8))
 
     def _claim_write_lock(self, conn: Connection, tx: Transaction, timeout: float) -> None:
@@ -155,6 +163,11 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
     def version(self) -> str:
         """Changes with every committed write ("empty" before the first)."""
         return self.get_meta("version") or "empty"
+
+    def created(self) -> datetime | None:
+        """When this index was made (schema revision 0005 on), else None."""
+        value = self.get_meta("created")
+        return datetime.fromtimestamp(int(value), timezone.utc) if value and value.isdigit() else None
 
     def get_meta(self, key: str) -> str | None:
         """A meta value, None if never set."""

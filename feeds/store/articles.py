@@ -9,8 +9,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 
 from ..query import FeedQuery
-from .access import Access, WriteAccess
-from .schema import article_topics, article_urls, articles, bad_files
+from .access import Access
+from .changes import ChangeWrites
+from .schema import article_changes, article_topics, article_urls, articles, bad_files
 
 BATCH = 1000  # rows per statement: bounded memory, and below every driver's parameter limit
 
@@ -25,15 +26,22 @@ class ArticleRow:
     topics: list[str]
     related: list[str]
     public: bool
+    changed_ts: int | None = None  # when its entry last changed (Unix seconds; ``changes``), if tracked
 
     @classmethod
     def from_row(cls, row: Any) -> ArticleRow:
         """From a result row with the ``_ROW_COLUMNS``."""
-        return cls(row.id, row.published_ts, row.record, row.topics, row.related, bool(row.public))
+        return cls(row.id, row.published_ts, row.record, row.topics, row.related, bool(row.public), row.changed_ts)
 
 
 _ROW_COLUMNS = (articles.c.id, articles.c.published_ts, articles.c.record, articles.c.topics,
-                articles.c.related, articles.c.public)
+                articles.c.related, articles.c.public, article_changes.c.changed_ts)
+_ROWS = articles.outerjoin(article_changes, article_changes.c.article_id == articles.c.id)
+
+
+def _select_rows() -> Select[Any]:
+    """The ``ArticleRow`` columns, with the article's change time when it is tracked."""
+    return select(*_ROW_COLUMNS).select_from(_ROWS)
 
 
 @dataclass
@@ -127,12 +135,12 @@ class ArticleReads(Access):
         with self._conn() as conn:
             ids = conn.execute(stmt).scalars().all()
             by_id = {r.id: ArticleRow.from_row(r)
-                     for r in conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(ids)))} if ids else {}
+                     for r in conn.execute(_select_rows().where(articles.c.id.in_(ids)))} if ids else {}
         return [by_id[i] for i in ids]
 
     def article(self, article_id: str, *, public_only: bool = True) -> ArticleRow | None:
         """One article by id; unpublished and duplicate ones only with ``public_only=False``."""
-        stmt = select(*_ROW_COLUMNS).where(articles.c.id == article_id)
+        stmt = _select_rows().where(articles.c.id == article_id)
         if public_only:
             stmt = stmt.where(articles.c.public.is_(True))
         with self._conn() as conn:
@@ -151,7 +159,7 @@ class ArticleReads(Access):
         if not ids:
             return {}
         with self._conn() as conn:  # by primary key; `public` is checked here, not by the planner
-            rows = conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(ids)))
+            rows = conn.execute(_select_rows().where(articles.c.id.in_(ids)))
             return {r.id: ArticleRow.from_row(r) for r in rows if r.public}
 
     def lookup(self, hash_prefix: str) -> list[tuple[ArticleRow, list[tuple[str, str]]]]:
@@ -164,7 +172,7 @@ class ArticleReads(Access):
             ).scalars().all()
             if not matches:
                 return []
-            rows = [r for r in conn.execute(select(*_ROW_COLUMNS).where(articles.c.id.in_(matches))
+            rows = [r for r in conn.execute(_select_rows().where(articles.c.id.in_(matches))
                                             .order_by(articles.c.published_ts.desc(), articles.c.id)) if r.public]
             urls: dict[str, list[tuple[str, str]]] = {}
             for r in conn.execute(select(article_urls).where(article_urls.c.article_id.in_([r.id for r in rows]))
@@ -215,7 +223,7 @@ class ArticleReads(Access):
                     yield DocRow(*r)
 
 
-class ArticleWrites(WriteAccess):
+class ArticleWrites(ChangeWrites):
     """Article writes and the reads only the importer needs inside its transaction."""
 
     def put_articles(self, batch: list[NewArticle]) -> None:
@@ -223,7 +231,7 @@ class ArticleWrites(WriteAccess):
         mark and related list start empty (``set_duplicate``, ``set_related`` fill them)."""
         if not batch:
             return
-        self.delete_articles([a.id for a in batch])
+        self.delete_articles([a.id for a in batch])  # also notes them as possibly changed
         rows, links, urls = [], [], []
         for a in batch:
             row = {k: v for k, v in vars(a).items() if k != "url_hashes"}
@@ -239,6 +247,7 @@ class ArticleWrites(WriteAccess):
 
     def delete_articles(self, ids: list[str]) -> None:
         """Remove articles and their topic and URL rows."""
+        self.note_articles(ids)
         for start in range(0, len(ids), BATCH):
             chunk = ids[start:start + BATCH]
             for table, column in ((articles, articles.c.id), (article_topics, article_topics.c.article_id),
@@ -260,6 +269,7 @@ class ArticleWrites(WriteAccess):
     def set_topics(self, slugs_by_id: dict[str, list[str]]) -> None:
         """Give articles new topic slugs (the taxonomy changed) and relink them."""
         ids = list(slugs_by_id)
+        self.note_articles(ids)
         for start in range(0, len(ids), BATCH):
             chunk = ids[start:start + BATCH]
             state = self.conn.execute(select(articles.c.id, articles.c.public, articles.c.published_ts)
@@ -281,6 +291,7 @@ class ArticleWrites(WriteAccess):
 
     def set_duplicate(self, article_id: str, duplicate_of: str | None, public: bool) -> None:
         """Mark (or unmark) an article as a URL duplicate of another, with its resulting visibility."""
+        self.note_articles([article_id])
         self.conn.execute(update(articles).where(articles.c.id == article_id).values(duplicate_of=duplicate_of, public=public))
         self.conn.execute(update(article_topics).where(article_topics.c.article_id == article_id).values(public=public))
 

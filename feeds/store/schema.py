@@ -96,3 +96,21 @@ admin_tokens = Table(
     Column("note", Text, nullable=False, default=""),
     Column("revoked", Boolean, nullable=False, default=False),
 )
+
+
+# Change tracking (``changes``): per article, what its entry showed (digest), when that last
+# changed and which feeds it was in; per feed, a version and when its entries last changed.
+article_changes = Table(
+    "article_changes", metadata,
+    Column("article_id", String(255), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("changed_ts", BigInteger, nullable=False),  # Unix seconds
+    Column("feeds", JSON, nullable=False),              # feed identities, sorted
+)
+
+feed_changes = Table(
+    "feed_changes", metadata,
+    Column("identity", String(300), primary_key=True),  # all, topics/<slug>, providers/<domain>
+    Column("version", Integer, nullable=False),
+    Column("changed_ts", BigInteger, nullable=False),   # Unix seconds
+)

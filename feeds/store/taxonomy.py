@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 
-from .access import Access, WriteAccess
+from .access import Access
+from .changes import ChangeWrites, provider_identity, topic_identity
 from .schema import article_topics, articles, providers, topics
 
 
@@ -75,7 +76,7 @@ class TaxonomyReads(Access):
         return Provider(row.domain, row.name, row.data) if row else None
 
 
-class TaxonomyWrites(WriteAccess):
+class TaxonomyWrites(ChangeWrites):
     """Rebuilding the topic and provider tables at import."""
 
     def used_topic_slugs(self) -> set[str]:
@@ -87,7 +88,17 @@ class TaxonomyWrites(WriteAccess):
         return set(self.conn.execute(select(articles.c.provider_domain).distinct()).scalars())
 
     def replace_taxonomy(self, topic_list: list[Topic], provider_list: list[Provider]) -> None:
-        """Replace both tables; topics keep the given order (counts are ignored: they are computed)."""
+        """Replace both tables; topics keep the given order (counts are ignored: they are computed).
+        Topics and providers whose name or data changed are noted for change tracking."""
+        old_topics = {r.slug: (r.name, r.data) for r in self.conn.execute(select(topics))}
+        old_providers = {r.domain: (r.name, r.data) for r in self.conn.execute(select(providers))}
+        new_topics = {t.slug: (t.name, t.data) for t in topic_list}
+        new_providers = {p.domain: (p.name, p.data) for p in provider_list}
+        self.note_feeds(topic_identity(s) for s in old_topics.keys() | new_topics.keys()
+                        if old_topics.get(s) != new_topics.get(s))
+        self.note_feeds(provider_identity(d) for d in old_providers.keys() | new_providers.keys()
+                        if old_providers.get(d) != new_providers.get(d))
+        self.note_topics_renamed(s for s in old_topics.keys() & new_topics.keys() if old_topics[s][0] != new_topics[s][0])
         self.conn.execute(delete(topics))
         self.conn.execute(delete(providers))
         if topic_list:

@@ -1,0 +1,220 @@
+"""Per-feed change tracking: for every feed (all, each topic, each provider) a version and the
+time its content last changed, and for every article the time its content last changed.
+
+Why: a feed's ``Last-Modified`` must advance whenever its bytes do — also when an older-dated
+article is added, an entry is edited or one is removed (RFC 9110 §8.8.2: a reader revalidating
+with ``If-Modified-Since`` alone must not get 304 then). The newest entry's date cannot say
+that; the store can, because every article write goes through a ``Transaction``.
+
+How: the article writes (``put_articles``, ``delete_articles``, ``set_topics``,
+``set_duplicate``) and taxonomy writes note what they touched; when the transaction commits,
+``settle_changes`` compares each noted article's entry digest (its record and topic names) and
+feed membership with what was stored, and bumps exactly the feeds whose entries changed. A
+write that changes nothing (the same record saved again) bumps nothing.
+
+Times are Unix seconds. A feed's time strictly increases with each change (the previous time
++ 1 s when two changes fall in one second), so ``If-Modified-Since``, which has one-second
+resolution, sees every change. A feed or article first seen takes its newest entry's date
+(capped at now), so importing the same tree twice gives byte-identical feeds.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+from sqlalchemy import bindparam, delete, insert, select, update
+
+from .access import Access, WriteAccess
+from .schema import article_changes, article_topics, articles, feed_changes, topics
+
+BATCH = 1000
+ALL = "all"
+
+
+def topic_identity(slug: str) -> str:
+    """The feed identity of a topic (``topics/<slug>``): also what feed ids derive from."""
+    return f"topics/{slug}"
+
+
+def provider_identity(domain: str) -> str:
+    """The feed identity of a provider (``providers/<domain>``)."""
+    return f"providers/{domain}"
+
+
+def feeds_of_row(public: bool, topics: Iterable[str], provider_domain: str) -> list[str]:
+    """The feed identities an article is in: none unless public; else all, its topics, its provider."""
+    if not public:
+        return []
+    return sorted({ALL, provider_identity(provider_domain), *(topic_identity(s) for s in topics)})
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """One feed's change state: ``version`` counts its changes (1 when first seen);
+    ``changed_at`` is when its entries last changed (aware UTC, whole seconds)."""
+
+    version: int
+    changed_at: datetime
+
+
+class _Old(NamedTuple):
+    digest: str
+    changed_ts: int
+    feeds: list[str]
+
+
+def _when(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+def _record_ts(record: dict[str, Any], published_ts: int) -> int:
+    """The newest date a record gives itself (published or updatedDateTime), in Unix seconds."""
+    value = record.get("updatedDateTime")
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            return max(published_ts, int(parsed.timestamp()))
+        except ValueError:
+            pass
+    return published_ts
+
+
+def _digest(record: dict[str, Any], topics: list[str], names: dict[str, str]) -> str:
+    """What an article's entry shows: its record and the display names of its topics."""
+    payload = json.dumps([record, [[s, names.get(s, s)] for s in topics]], ensure_ascii=False,
+                         separators=(",", ":"), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class ChangeReads(Access):
+    def feed_changes(self, identities: Iterable[str]) -> dict[str, FeedState]:
+        """``{identity: FeedState}`` for the given feed identities (``all``, ``topics/<slug>``,
+        ``providers/<domain>``); feeds never seen (no article yet, or an index not re-imported
+        since the upgrade) are absent."""
+        wanted = sorted(set(identities))
+        out: dict[str, FeedState] = {}
+        with self._conn() as conn:
+            for start in range(0, len(wanted), BATCH):
+                for r in conn.execute(select(feed_changes).where(feed_changes.c.identity.in_(wanted[start:start + BATCH]))):
+                    out[r.identity] = FeedState(r.version, _when(r.changed_ts))
+        return out
+
+    def feeds_of(self, article_ids: Iterable[str]) -> dict[str, list[str]]:
+        """``{article id: [feed identity, …]}``: the feeds each article is in now (sorted; empty
+        for an article that is not public). Unknown ids are absent. With ``feed_changes`` this
+        is what targeted cache invalidation or a push hub needs: the feeds a write touched."""
+        ids = sorted(set(article_ids))
+        out: dict[str, list[str]] = {}
+        with self._conn() as conn:
+            for start in range(0, len(ids), BATCH):
+                for r in conn.execute(select(articles.c.id, articles.c.public, articles.c.topics, articles.c.provider_domain)
+                                      .where(articles.c.id.in_(ids[start:start + BATCH]))):
+                    out[r.id] = feeds_of_row(bool(r.public), r.topics, r.provider_domain)
+        return out
+
+
+class ChangeWrites(WriteAccess):
+    """Mixed into ``Transaction``: the writes note, ``settle_changes`` decides at commit."""
+
+    noted_articles: set[str]
+    noted_feeds: set[str]
+    changed_feeds: dict[str, FeedState]
+
+    def note_articles(self, ids: Iterable[str]) -> None:
+        """These articles may have changed (written, removed, relinked, (un)published)."""
+        self.noted_articles.update(ids)
+
+    def note_feeds(self, identities: Iterable[str]) -> None:
+        """These feeds changed in themselves (a topic's or provider's name or data)."""
+        self.noted_feeds.update(identities)
+
+    def note_topics_renamed(self, slugs: Iterable[str]) -> None:
+        """Articles carrying these topics show a new category name: compare them again."""
+        slugs = sorted(set(slugs))
+        if slugs:
+            self.note_articles(self.conn.execute(
+                select(article_topics.c.article_id).where(article_topics.c.topic_slug.in_(slugs)).distinct()).scalars())
+
+    def settle_changes(self, now: int | None = None) -> dict[str, FeedState]:
+        """Compare the noted articles with their stored digests and bump the feeds whose entries
+        changed; returns ``{identity: new FeedState}`` of those feeds (also kept on the
+        transaction as ``changed_feeds``). ``now`` is Unix seconds (the clock by default)."""
+        now = int(time.time()) if now is None else now
+        names: dict[str, str] = dict(self.conn.execute(select(topics.c.slug, topics.c.name)).all())  # type: ignore[arg-type]
+        touched: dict[str, int] = {}  # identity -> the time a feed first seen would take
+        ids = sorted(self.noted_articles)
+        for start in range(0, len(ids), BATCH):
+            self._settle_articles(ids[start:start + BATCH], names, now, touched)
+        for identity in self.noted_feeds:
+            touched.setdefault(identity, now)
+        self.changed_feeds = self._bump_feeds(touched, now)
+        self.noted_articles, self.noted_feeds = set(), set()
+        return self.changed_feeds
+
+    def _settle_articles(self, chunk: list[str], names: dict[str, str], now: int, touched: dict[str, int]) -> None:
+        old = {r.article_id: _Old(r.digest, r.changed_ts, r.feeds) for r in self.conn.execute(
+            select(article_changes).where(article_changes.c.article_id.in_(chunk)))}
+        current = {r.id: r for r in self.conn.execute(
+            select(articles.c.id, articles.c.public, articles.c.topics, articles.c.provider_domain, articles.c.record,
+                   articles.c.published_ts).where(articles.c.id.in_(chunk)))}
+        gone = [i for i in chunk if i not in current and i in old]
+        for i in gone:
+            for identity in old[i].feeds:
+                touched.setdefault(identity, now)
+        if gone:
+            self.conn.execute(delete(article_changes).where(article_changes.c.article_id.in_(gone)))
+        inserts, updates = [], []
+        for i, r in current.items():
+            digest = _digest(r.record, r.topics, names)
+            feeds = feeds_of_row(bool(r.public), r.topics, r.provider_domain)
+            prev = old.get(i)
+            if prev is None:  # first seen: its own newest date, so a re-import renders the same bytes
+                first = min(now, _record_ts(r.record, r.published_ts))
+                for identity in feeds:
+                    touched[identity] = max(touched.get(identity, first), first)
+                inserts.append({"article_id": i, "digest": digest, "changed_ts": first, "feeds": feeds})
+                continue
+            if prev.digest != digest:
+                for identity in {*prev.feeds, *feeds}:
+                    touched.setdefault(identity, now)
+                updates.append({"b_id": i, "b_digest": digest, "b_ts": now, "b_feeds": feeds})
+            elif prev.feeds != feeds:  # same entry, other feeds (published, duplicate, topics moved)
+                for identity in set(prev.feeds).symmetric_difference(feeds):
+                    touched.setdefault(identity, now)
+                updates.append({"b_id": i, "b_digest": digest, "b_ts": prev.changed_ts, "b_feeds": feeds})
+        if inserts:
+            self.conn.execute(insert(article_changes), inserts)
+        if updates:
+            self.conn.execute(update(article_changes).where(article_changes.c.article_id == bindparam("b_id"))
+                              .values(digest=bindparam("b_digest"), changed_ts=bindparam("b_ts"),
+                                      feeds=bindparam("b_feeds")), updates)
+
+    def _bump_feeds(self, touched: dict[str, int], now: int) -> dict[str, FeedState]:
+        out: dict[str, FeedState] = {}
+        names = sorted(touched)
+        for start in range(0, len(names), BATCH):
+            chunk = names[start:start + BATCH]
+            old = {r.identity: r for r in self.conn.execute(select(feed_changes).where(feed_changes.c.identity.in_(chunk)))}
+            inserts, updates = [], []
+            for identity in chunk:
+                prev = old.get(identity)
+                if prev is None:
+                    inserts.append({"identity": identity, "version": 1, "changed_ts": touched[identity]})
+                    out[identity] = FeedState(1, _when(touched[identity]))
+                else:  # strictly later: If-Modified-Since has one-second resolution
+                    ts = max(now, prev.changed_ts + 1)
+                    updates.append({"b_identity": identity, "b_version": prev.version + 1, "b_ts": ts})
+                    out[identity] = FeedState(prev.version + 1, _when(ts))
+            if inserts:
+                self.conn.execute(insert(feed_changes), inserts)
+            if updates:
+                self.conn.execute(update(feed_changes).where(feed_changes.c.identity == bindparam("b_identity"))
+                                  .values(version=bindparam("b_version"), changed_ts=bindparam("b_ts")), updates)
+        return out
+
