@@ -158,7 +158,10 @@ def _scan_events(text: str) -> None:
                     raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", mark.line + 1 if mark else None)
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-    except yaml.YAMLError:
+    except yaml.YAMLError as exc:
+        if "maximum nesting depth" in str(exc):  # libyaml 0.2.6 (PyYAML 6.0.4 wheels) stops first
+            mark = getattr(exc, "problem_mark", None)
+            raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", mark.line + 1 if mark else None) from None
         return  # the loader reports the syntax error with its own position
 
 
