@@ -12,12 +12,14 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from .article import feed_id
 from .entry import EPOCH, Entry
 from .urlnorm import is_http_url
 
 GENERATOR = "topicfeed"
+ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
 @dataclass
@@ -31,6 +33,7 @@ class FeedSpec:
     home_url: str
     entries: list[Entry]
     image: str | None = None
+    hub_url: str | None = None    # WebSub hub to advertise (public feeds with a hub only)
 
     @property
     def feed_id(self) -> str:
@@ -52,6 +55,8 @@ def _generator(spec: FeedSpec, ext: str) -> FeedGenerator:
     fg.title(spec.title)
     fg.subtitle(spec.description or spec.title)
     fg.link(href=spec.self_links[ext], rel="self", type=CONTENT_TYPES[ext].split(";")[0])
+    if spec.hub_url:
+        fg.link(href=spec.hub_url, rel="hub")  # Atom only: feedgen drops it from RSS (see render_rss)
     fg.link(href=spec.home_url, rel="alternate")  # RSS takes <link> from the last call
     fg.language("en")
     fg.generator(GENERATOR)
@@ -87,7 +92,24 @@ def _generator(spec: FeedSpec, ext: str) -> FeedGenerator:
 
 
 def render_rss(spec: FeedSpec) -> bytes:
-    return _generator(spec, "rss").rss_str(pretty=True)
+    xml = _generator(spec, "rss").rss_str(pretty=True)
+    return _with_rss_hub(xml, spec.hub_url) if spec.hub_url else xml
+
+
+def _with_rss_hub(xml: bytes, hub_url: str) -> bytes:
+    """Add ``<atom:link rel="hub">`` after the channel's ``rel="self"`` link (WebSub §4 discovery),
+    which feedgen's RSS writer leaves out."""
+    root = etree.fromstring(xml)
+    channel = root.find("channel")
+    assert channel is not None
+    self_link = channel.find(f"{{{ATOM_NS}}}link[@rel='self']")
+    hub = etree.Element(f"{{{ATOM_NS}}}link", href=hub_url, rel="hub")
+    if self_link is not None:
+        self_link.addnext(hub)
+    else:
+        channel.append(hub)
+    etree.indent(root, space="  ")
+    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
 
 
 def render_atom(spec: FeedSpec) -> bytes:
@@ -130,6 +152,8 @@ def render_json(spec: FeedSpec) -> bytes:
     }
     if spec.image and is_http_url(spec.image):
         doc["icon"] = spec.image
+    if spec.hub_url:
+        doc["hubs"] = [{"type": "WebSub", "url": spec.hub_url}]
     return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8") + b"\n"
 
 

@@ -106,6 +106,7 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool) -> No
         raise click.UsageError("give CONTENT_DIRS or set content_dirs in config.toml")
     report = sync(get_store(app), roots, progress=_progress)
     print_report(report)
+    _websub_pass(app)
     if strict and report.skipped:
         sys.exit(1)
 
@@ -200,6 +201,9 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
         if not (content / "_news").is_dir():
             write_demo_content(content, 300, seed=1)
         print_report(sync(store, [content]))
+    from .websub_worker import start_worker
+
+    start_worker(app)
     click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/", err=True)
     waitress.serve(RequestLog(app), host=host, port=port, threads=threads, ident="topicfeed")
 
@@ -372,3 +376,53 @@ def export(state: CliState, out_dir: Path, base_url: str | None) -> None:
         raise click.UsageError("give --base-url or set public_base_url: feeds carry absolute links")
     count = export_site(app, out_dir, url)
     click.echo(f"wrote {count} files to {out_dir}")
+
+
+def _websub_pass(app: Flask) -> None:
+    """After an import: distribute what changed now (the server's worker retries what fails)."""
+    from .websub_worker import Hub
+
+    hub = Hub(app)
+    if hub.enabled:
+        hub.run_pass()
+
+
+@main.group()
+def websub() -> None:
+    """The WebSub hub: subscriptions and deliveries."""
+
+
+@websub.command("list")
+@instance_option
+@pass_state
+def websub_list(state: CliState) -> None:
+    """Subscriptions: id, lease expiry (UTC), signed or not, topic, callback."""
+    import datetime
+
+    for sub in get_store(state.app()).websub.subscriptions():
+        expires = datetime.datetime.fromtimestamp(sub.expires_ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{sub.id}\t{expires}\t{'signed' if sub.secret else 'unsigned'}\t{sub.topic}\t{sub.callback}")
+
+
+@websub.command("remove")
+@click.argument("subscription_id", type=int)
+@instance_option
+@pass_state
+def websub_remove(state: CliState, subscription_id: int) -> None:
+    """End a subscription at once (no notice is sent) and drop its queued deliveries."""
+    if not get_store(state.app()).websub.remove(subscription_id):
+        raise click.ClickException(f"no subscription {subscription_id} (see `topicfeed websub list`)")
+    click.echo(f"removed subscription {subscription_id}")
+
+
+@websub.command("deliver")
+@instance_option
+@pass_state
+def websub_deliver(state: CliState) -> None:
+    """Distribute changed feeds and run every due hub request now, then exit."""
+    from .websub_worker import Hub
+
+    hub = Hub(state.app())
+    if not hub.enabled:
+        raise click.ClickException("no WebSub hub: set public_base_url (built-in hub) or websub_hub")
+    click.echo(f"ran {hub.drain()} hub request(s)")

@@ -34,4 +34,4 @@ def home() -> Response:
 def health() -> dict[str, Any]:
     """Liveness plus the store version, for load balancers and monitoring."""
     store = get_store()
-    return {"status": "ok", "version": store.version(), **store.stats()}
+    return {"status": "ok", "version": store.version(), **store.stats(), "websub": store.websub.health()}

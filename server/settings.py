@@ -28,6 +28,19 @@ SETTINGS = [
     Setting("API_ACCESS", "paired", "'paired': every /api request needs a client token; 'public': anyone may read"),
     Setting("API_PAGE_SIZE", 20, "items per page of paged API collections"),
     Setting("MAX_BODY_BYTES", 256 * 1024, "largest accepted request body for curator writes"),
+    Setting("WEBSUB_HUB", "", "URL of an external WebSub hub to advertise and ping; empty = topicfeed is its own hub (needs public_base_url)"),
+    Setting("WEBSUB_ALLOW_PRIVATE", False, "let WebSub callbacks reach private, loopback and link-local addresses (intranets, tests)"),
+    Setting("WEBSUB_LEASE_SECONDS", 10 * 86400, "WebSub lease when the subscriber asks for none"),
+    Setting("WEBSUB_MIN_LEASE_SECONDS", 3600, "shortest WebSub lease granted (shorter requests are raised to it)"),
+    Setting("WEBSUB_MAX_LEASE_SECONDS", 30 * 86400, "longest WebSub lease granted (longer requests are cut to it)"),
+    Setting("WEBSUB_MAX_PER_HOST", 100, "WebSub subscriptions allowed per callback host"),
+    Setting("WEBSUB_MAX_SUBSCRIPTIONS", 10000, "WebSub subscriptions allowed in total"),
+    Setting("WEBSUB_RATE_LIMIT", 30, "WebSub hub requests accepted per minute from one client address"),
+    Setting("WEBSUB_TIMEOUT", 5.0, "seconds to connect to and to read from a WebSub callback"),
+    Setting("WEBSUB_RETRY_SECONDS", 30.0, "first wait before retrying a failed WebSub request (doubles each time, at most an hour)"),
+    Setting("WEBSUB_GIVE_UP_SECONDS", 6 * 3600.0, "seconds after which a failing WebSub request is dropped"),
+    Setting("WEBSUB_POLL_SECONDS", 1.0, "how often the WebSub worker looks for changed feeds and due requests"),
+    Setting("WEBSUB_CONCURRENCY", 8, "WebSub requests one process makes at once"),
 ]
 DEFAULTS = {s.name: s.default for s in SETTINGS}
 

@@ -1,7 +1,7 @@
 """The article index: SQLite by default, PostgreSQL with the same code (SQLAlchemy Core).
 
 All SQL of topicfeed lives in this package, one module per table family: ``articles``,
-``taxonomy`` (topics, providers), ``files`` (file states, bad files), ``clients``; the
+``taxonomy`` (topics, providers), ``files`` (file states, bad files), ``clients``, ``websub``; the
 tables are in ``schema`` and their history in ``migrations`` (see ``migrate``). ``Store``
 reads; ``Store.write()`` yields a ``Transaction`` that reads and writes in one database
 transaction. Every write transaction bumps ``version``, which the server uses to validate
@@ -26,9 +26,10 @@ from .files import BadFile, FileReads, FileState, FileWrites
 from .migrate import SchemaError
 from .schema import meta
 from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
+from .websub import WebSubStore
 
 __all__ = ["ArticleRow", "BadFile", "Client", "DocRow", "FileState", "IndexRow", "NewArticle", "Provider",
-           "SchemaError", "Store", "Topic", "Transaction", "dumps", "index_revision", "upgrade_index",
+           "SchemaError", "Store", "Topic", "Transaction", "WebSubStore", "dumps", "index_revision", "upgrade_index",
            "downgrade_index"]
 
 
@@ -89,6 +90,7 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads):
             self._engine.dispose()
             raise
         self._memo: dict[str, tuple[str, Any]] = {}
+        self.websub = WebSubStore(self._engine)  # the WebSub hub's tables (writes keep the version)
 
     def _conn(self) -> AbstractContextManager[Connection]:
         return self._engine.connect()
