@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from feeds.demo import write_demo_content
 from feeds.importer import sync
+from feeds.store import Store
 from server import create_app, get_store
 from server.cli import main as cli
 from server.instance import load_keys
@@ -99,12 +100,14 @@ def subscribed(subscriber: Subscriber, server: LiveServer, path: str, topic: str
              what=f"{path} active")
 
 
+_STORES: dict[Path, Store] = {}
+
+
 def list_subs(instance: Path):
-    app = create_app({}, instance)
-    try:
-        return get_store(app).websub.subscriptions()
-    finally:
-        get_store(app).close()
+    """The instance's subscriptions, read through one store per instance (polled often)."""
+    if instance not in _STORES:
+        _STORES[instance] = Store(f"sqlite:///{instance / 'topicfeed.db'}")
+    return _STORES[instance].websub.subscriptions()
 
 
 def article(title: str, topics: list[str], domain: str = "wired.com") -> dict:
@@ -231,12 +234,13 @@ def test_verification_of_intent_echo_activates_wrong_echo_does_not(hub, subscrib
     subs = list_subs(hub.instance)
     assert [(s.callback, s.secret, s.lease_seconds) for s in subs] == [(subscriber.url("/good"), "s3cret", 7200)]
 
-    listed = run_cli("websub", "list", "--instance", str(hub.instance))
-    assert f"{ROBOTICS}\t{subscriber.url('/good')}" in listed.stdout and "signed" in listed.stdout
-    assert run_cli("websub", "remove", str(subs[0].id), "--instance", str(hub.instance)).returncode == 0
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["websub", "list", "--instance", str(hub.instance)])
+    assert f"{ROBOTICS}\t{subscriber.url('/good')}" in listed.output and "\tsigned\t" in listed.output
+    assert runner.invoke(cli, ["websub", "remove", str(subs[0].id), "--instance", str(hub.instance)]).exit_code == 0
     assert list_subs(hub.instance) == []
-    gone = run_cli("websub", "remove", "999", "--instance", str(hub.instance))
-    assert gone.returncode == 1 and "no subscription 999" in gone.stderr
+    gone = runner.invoke(cli, ["websub", "remove", "999", "--instance", str(hub.instance)])
+    assert gone.exit_code == 1 and "no subscription 999" in gone.output
 
 
 def test_curator_write_is_delivered_signed_to_its_topic_only_until_unsubscribed(hub, subscriber):
@@ -275,8 +279,8 @@ def test_import_that_changes_three_feeds_delivers_exactly_three(hub, subscriber)
     record = article("Robots in the cloud", ["Robotics", "Cloud"])
     text = "---\n" + json.dumps(record) + "\n---\n"  # JSON is YAML
     (content / "_news" / "2026-01-02-robots-in-the-cloud.md").write_text(text)
-    result = run_cli("import", "--instance", str(hub.instance))
-    assert result.returncode == 0, result.stderr
+    result = CliRunner().invoke(cli, ["import", "--instance", str(hub.instance)])  # its own store and hub pass
+    assert result.exit_code == 0, result.output
     wait_for(lambda: len(subscriber.of("POST")) >= 3, what="three deliveries")
     time.sleep(1.5)
     assert sorted(r.path for r in subscriber.of("POST")) == ["/cloud", "/robotics", "/wired"]
@@ -370,12 +374,13 @@ def test_external_hub_gets_publish_pings_for_changed_feeds(tmp_path, subscriber)
         assert b'<link href="' + subscriber.url("/hub").encode() + b'" rel="hub"/>' in app.test_client().get(
             "/feeds/all.atom").data
     get_store(app).close()
-    assert run_cli("websub", "deliver", "--instance", str(instance)).returncode == 0  # first look: baselines only
+    runner = CliRunner()
+    assert runner.invoke(cli, ["websub", "deliver", "--instance", str(instance)]).exit_code == 0  # baselines only
     assert subscriber.of("POST") == []
     content = tmp_path / "content"
     text = "---\n" + json.dumps(article("Robot pinged a hub", ["Robotics"], domain="techcrunch.com")) + "\n---\n"
     (content / "_news" / "2026-01-02-robot-pinged-a-hub.md").write_text(text)
-    assert run_cli("import", "--instance", str(instance)).returncode == 0
+    assert runner.invoke(cli, ["import", "--instance", str(instance)]).exit_code == 0
     pings = subscriber.of("POST", "/hub")
     assert all(p.headers["content-type"] == "application/x-www-form-urlencoded" for p in pings)
     forms = [dict(pair.split("=", 1) for pair in p.body.decode().split("&")) for p in pings]
