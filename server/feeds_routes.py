@@ -24,13 +24,18 @@ def render_feed(ref: FeedRef, ext: str, query: FeedQuery, link_builder: Links, h
     return Rendered.of(RENDERERS[ext](spec), CONTENT_TYPES[ext], spec.updated)
 
 
+def cached_feed(ref: FeedRef, ext: str, query: FeedQuery, link_builder: Links, hub: str | None) -> Rendered:
+    """``render_feed`` through the process's render cache (readers and the WebSub worker share it)."""
+    return render_cache().get(("feed", ref, ext, link_builder.base, query.cache_key(), hub),
+                              lambda: render_feed(ref, ext, query, link_builder, hub))
+
+
 def serve_feed(ref: FeedRef, ext: str, query: FeedQuery, public: bool = True) -> Response:
     """Render (or reuse) one feed document and answer conditionally. A public feed names the
     WebSub hub and its own URL in ``Link`` headers too (WebSub §4), on 304s as well."""
     link_builder = links()
     hub = hub_url() if public else None
-    resp = respond(render_cache().get(("feed", ref, ext, link_builder.base, query.cache_key(), hub),
-                                      lambda: render_feed(ref, ext, query, link_builder, hub)))
+    resp = respond(cached_feed(ref, ext, query, link_builder, hub))
     if hub:
         resp.headers["Link"] = f'<{hub}>; rel="hub", <{link_builder.feed(ref, ext, query.as_params())}>; rel="self"'
     return resp

@@ -18,7 +18,7 @@ from feeds.feedspec import FeedRef
 from feeds.query import FEED_PARAMS, FeedQuery, parse_query
 from feeds.store import Store
 
-from .feeds_routes import render_feed
+from .feeds_routes import cached_feed
 from .httpcache import Rendered
 from .links import Links, hub_url
 
@@ -81,7 +81,7 @@ def feed_exists(store: Store, ref: FeedRef) -> bool:
 def render_topic(topic: TopicFeed) -> Rendered:
     """The topic's document now, exactly as a reader would get it (raises ``UnknownFeed``)."""
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    return render_feed(topic.ref, topic.ext, topic.query, Links(base), hub_url())
+    return cached_feed(topic.ref, topic.ext, topic.query, Links(base), hub_url())
 
 
 def topic_context(app: Flask) -> RequestContext:

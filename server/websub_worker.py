@@ -28,7 +28,7 @@ from feeds.errors import QueryError, UnknownFeed
 from feeds.feedspec import FeedRef
 from feeds.store.websub import Job, TopicDoc, now_ms
 
-from .context import get_store
+from .context import get_store, render_cache
 from .links import Links, hub_url
 from .websub_http import Answer, CallbackRefused, check_syntax, request
 from .websub_topics import parse_topic, render_topic, topic_context
@@ -70,7 +70,8 @@ class Hub:
             return 0
         self.scan()
         jobs = self.ws.claim(limit=self.config["WEBSUB_CONCURRENCY"] * 8, lease_ms=self._lease_ms())
-        list(self._pool.map(self._run, jobs))
+        docs: dict[str, TopicDoc | None] = {}  # each topic's latest document, read once per batch
+        list(self._pool.map(lambda job: self._run(job, docs), jobs))
         return len(jobs)
 
     def drain(self) -> int:
@@ -95,6 +96,7 @@ class Hub:
         if version == self._seen_version:
             return
         self.ws.expire()
+        render_cache(self.app).invalidate()  # renders below must see at least ``version``, not a cached older one
         with topic_context(self.app):
             for url, publish in self._candidates():
                 self._check(url, publish)
@@ -132,8 +134,8 @@ class Hub:
 
     # running jobs ----------------------------------------------------------------------------
 
-    def _run(self, job: Job) -> None:
-        handler = {"verify": self._verify, "deny": self._deny, "deliver": self._deliver,
+    def _run(self, job: Job, docs: dict[str, TopicDoc | None]) -> None:
+        handler = {"verify": self._verify, "deny": self._deny, "deliver": lambda j: self._deliver(j, docs),
                    "publish": self._publish}[job.kind]
         try:
             done = handler(job)
@@ -197,10 +199,12 @@ class Hub:
         params = {"hub.mode": "denied", "hub.topic": job.topic, "hub.reason": job.payload.get("reason", "")}
         return _ok(self._call("GET", _with_query(job.callback, params)))
 
-    def _deliver(self, job: Job) -> bool:
+    def _deliver(self, job: Job, docs: dict[str, TopicDoc | None]) -> bool:
         """§7: POST the topic's latest document; §8: sign it when the subscriber gave a secret."""
         sub = self.ws.subscription(job.subscription_id or 0)
-        doc = self.ws.topic_doc(job.topic)
+        if job.topic not in docs:
+            docs[job.topic] = self.ws.topic_doc(job.topic)
+        doc = docs[job.topic]
         if sub is None or sub.expires_ms <= now_ms() or doc is None:
             return True  # unsubscribed, expired or ended since: nothing to send
         headers = {"Content-Type": doc.content_type, "Link": f'<{self.hub}>; rel="hub", <{job.topic}>; rel="self"'}
