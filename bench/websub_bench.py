@@ -109,7 +109,9 @@ def run(count: int, writes: int, work: Path) -> dict[str, float]:
     for n in range(writes):
         slug, name, *_ = TOPICS[1 + n % (len(TOPICS) - 1)]
         title = f"Bench write {n} about {name}"
-        fields = {"title": title, "excerpt": "Written by the WebSub benchmark.", "publishedDateTime": "2027-01-01T00:00:00Z",
+        # each write is the newest article, so it is in every feed it belongs to
+        published = f"2026-06-01T{n // 60:02d}:{n % 60:02d}:00Z"
+        fields = {"title": title, "excerpt": "Written by the WebSub benchmark.", "publishedDateTime": published,
                   "webUrl": f"https://www.wired.com/bench/{count}/{n}/", "type": "article", "quality": 90, "heat": 50,
                   "provider": {"name": "WIRED", "domain": "wired.com"}, "topics": [name]}
         expect = {p for p, t in topic_of.items() if f"/feeds/topics/{slug}." in t or "/feeds/all." in t}

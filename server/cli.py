@@ -379,12 +379,12 @@ def export(state: CliState, out_dir: Path, base_url: str | None) -> None:
 
 
 def _websub_pass(app: Flask) -> None:
-    """After an import: distribute what changed now (the server's worker retries what fails)."""
+    """After an import: distribute what changed now (the server's worker retries what fails later)."""
     from .websub_worker import Hub
 
     hub = Hub(app)
     if hub.enabled:
-        hub.run_pass()
+        hub.drain()
 
 
 @main.group()
@@ -424,5 +424,5 @@ def websub_deliver(state: CliState) -> None:
 
     hub = Hub(state.app())
     if not hub.enabled:
-        raise click.ClickException("no WebSub hub: set public_base_url (built-in hub) or websub_hub")
+        raise click.ClickException("no WebSub hub: set public_base_url (and websub_hub for an external hub)")
     click.echo(f"ran {hub.drain()} hub request(s)")

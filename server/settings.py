@@ -28,7 +28,7 @@ SETTINGS = [
     Setting("API_ACCESS", "paired", "'paired': every /api request needs a client token; 'public': anyone may read"),
     Setting("API_PAGE_SIZE", 20, "items per page of paged API collections"),
     Setting("MAX_BODY_BYTES", 256 * 1024, "largest accepted request body for curator writes"),
-    Setting("WEBSUB_HUB", "", "URL of an external WebSub hub to advertise and ping; empty = topicfeed is its own hub (needs public_base_url)"),
+    Setting("WEBSUB_HUB", "", "URL of an external WebSub hub to advertise and ping (pings need public_base_url); empty = topicfeed is its own hub when public_base_url is set"),
     Setting("WEBSUB_ALLOW_PRIVATE", False, "let WebSub callbacks reach private, loopback and link-local addresses (intranets, tests)"),
     Setting("WEBSUB_LEASE_SECONDS", 10 * 86400, "WebSub lease when the subscriber asks for none"),
     Setting("WEBSUB_MIN_LEASE_SECONDS", 3600, "shortest WebSub lease granted (shorter requests are raised to it)"),

@@ -62,7 +62,8 @@ class Hub:
 
     @property
     def enabled(self) -> bool:
-        return self.hub is not None
+        """A hub is configured, and feeds have absolute URLs to render outside requests."""
+        return self.hub is not None and bool(self.config["PUBLIC_BASE_URL"])
 
     def run_pass(self) -> int:
         """Look for changes, then run the due jobs; returns how many jobs ran."""

@@ -172,6 +172,7 @@ class WebSubStore:
         burst; the job sends the latest document when it runs), and a ``publish`` job for each
         (hub, url) in ``publish``. Returns the number of jobs queued, or -1 when another process won."""
         now = now_ms()
+        publish = list(publish)
         with self._engine.begin() as conn:
             won = conn.execute(update(topics).where(topics.c.topic == topic, topics.c.etag == old_etag)
                                .values(changed_ms=now, **doc._asdict())).rowcount
@@ -185,7 +186,7 @@ class WebSubStore:
                 self._enqueue(conn, "deliver", callback, topic, {}, subscription_id=sub_id)
             for hub, url in publish:
                 self._enqueue(conn, "publish", hub, url, {})
-        return len(targets) + len(list(publish))
+        return len(targets) + len(publish)
 
     # the queue -------------------------------------------------------------------------------
 
