@@ -72,7 +72,9 @@ class Hub:
         self.scan()
         jobs = self.ws.claim(limit=self.config["WEBSUB_CONCURRENCY"] * 8, lease_ms=self._lease_ms())
         docs: dict[str, TopicDoc | None] = {}  # each topic's latest document, read once per batch
-        list(self._pool.map(lambda job: self._run(job, docs), jobs))
+        outcomes = list(self._pool.map(lambda job: self._run(job, docs), jobs))
+        self.ws.done([job for job, ok in zip(jobs, outcomes) if ok is True], ok=True)
+        self.ws.done([job for job, ok in zip(jobs, outcomes) if ok is False], ok=False)
         return len(jobs)
 
     def drain(self) -> int:
@@ -135,15 +137,16 @@ class Hub:
 
     # running jobs ----------------------------------------------------------------------------
 
-    def _run(self, job: Job, docs: dict[str, TopicDoc | None]) -> None:
+    def _run(self, job: Job, docs: dict[str, TopicDoc | None]) -> bool | None:
+        """Make the job's request: True when it is done, False when it is given up, None when
+        it is rescheduled."""
         handler = {"verify": self._verify, "deny": self._deny, "deliver": lambda j: self._deliver(j, docs),
                    "publish": self._publish}[job.kind]
         try:
             done = handler(job)
         except CallbackRefused as exc:
             log.warning("websub: %s to %s refused: %s", job.kind, job.callback, exc)
-            self.ws.done(job, ok=False)
-            return
+            return False
         except (OSError, urllib3.exceptions.HTTPError) as exc:
             log.info("websub: %s to %s failed: %s", job.kind, job.callback, exc)
             done = False
@@ -151,15 +154,14 @@ class Hub:
             log.exception("websub: %s to %s crashed", job.kind, job.callback)
             done = False
         if done:
-            self.ws.done(job, ok=True)
-            return
+            return True
         waited = now_ms() - job.created_ms
         if waited >= self.config["WEBSUB_GIVE_UP_SECONDS"] * 1000:
             log.warning("websub: gave up %s to %s after %d attempt(s)", job.kind, job.callback, job.attempts + 1)
-            self.ws.done(job, ok=False)
-        else:
-            backoff = min(self.config["WEBSUB_RETRY_SECONDS"] * 2 ** job.attempts, MAX_BACKOFF_SECONDS)
-            self.ws.retry(job, now_ms() + int(backoff * 1000))
+            return False
+        backoff = min(self.config["WEBSUB_RETRY_SECONDS"] * 2 ** job.attempts, MAX_BACKOFF_SECONDS)
+        self.ws.retry(job, now_ms() + int(backoff * 1000))
+        return None
 
     def _call(self, method: str, url: str, *, operator: bool = False, **kwargs: object) -> Answer:
         allow = operator or self.config["WEBSUB_ALLOW_PRIVATE"]  # the operator's own hub may be internal
@@ -202,15 +204,14 @@ class Hub:
 
     def _deliver(self, job: Job, docs: dict[str, TopicDoc | None]) -> bool:
         """§7: POST the topic's latest document; §8: sign it when the subscriber gave a secret."""
-        sub = self.ws.subscription(job.subscription_id or 0)
         if job.topic not in docs:
             docs[job.topic] = self.ws.topic_doc(job.topic)
         doc = docs[job.topic]
-        if sub is None or sub.expires_ms <= now_ms() or doc is None:
+        if job.expires_ms is None or job.expires_ms <= now_ms() or doc is None:
             return True  # unsubscribed, expired or ended since: nothing to send
         headers = {"Content-Type": doc.content_type, "Link": f'<{self.hub}>; rel="hub", <{job.topic}>; rel="self"'}
-        if sub.secret:
-            digest = hmac.new(sub.secret.encode("utf-8"), doc.body, hashlib.sha256).hexdigest()
+        if job.secret:
+            digest = hmac.new(job.secret.encode("utf-8"), doc.body, hashlib.sha256).hexdigest()
             headers["X-Hub-Signature"] = f"sha256={digest}"
         return _ok(self._call("POST", job.callback, headers=headers, body=doc.body))
 

@@ -48,8 +48,7 @@ def test_concurrent_claims_take_each_job_once(store):
         while jobs := ws.claim(limit=5, lease_ms=60_000):
             with lock:
                 taken.extend(j.id for j in jobs)
-            for job in jobs:
-                ws.done(job, ok=True)
+            ws.done(jobs, ok=True)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
@@ -68,9 +67,9 @@ def test_an_expired_claim_is_taken_again_and_the_late_holder_cannot_finish(store
     time.sleep(0.01)
     second = ws.claim(limit=10, lease_ms=60_000)
     assert [j.id for j in second] == [first[0].id]
-    ws.done(first[0], ok=True)  # the first holder lost its lease: nothing happens
+    ws.done(first, ok=True)  # the first holder lost its lease: nothing happens
     assert ws.queued() == 1
-    ws.done(second[0], ok=True)
+    ws.done(second, ok=True)
     assert ws.queued() == 0
 
 

@@ -57,6 +57,8 @@ class Job(NamedTuple):
     attempts: int
     created_ms: int
     claimed_by: str
+    secret: str | None = None        # of the subscription a ``deliver`` job is for
+    expires_ms: int | None = None    # its lease end; None when it no longer exists
 
 
 class TopicDoc(NamedTuple):
@@ -212,21 +214,23 @@ class WebSubStore:
         with self._engine.begin() as conn:
             conn.execute(update(jobs).where(jobs.c.id.in_(due.scalar_subquery()), claimable)
                          .values(claimed_by=token, claim_until_ms=now + lease_ms))
-            rows = conn.execute(select(jobs).where(jobs.c.claimed_by == token).order_by(jobs.c.id)).all()
+            rows = conn.execute(select(jobs, subs.c.secret, subs.c.expires_ms)
+                                .select_from(jobs.outerjoin(subs, subs.c.id == jobs.c.subscription_id))
+                                .where(jobs.c.claimed_by == token).order_by(jobs.c.id)).all()
         return [Job(r.id, r.kind, r.subscription_id, r.callback, r.topic, dict(r.payload), r.attempts,
-                    r.created_ms, token) for r in rows]
+                    r.created_ms, token, r.secret, r.expires_ms) for r in rows]
 
-    def subscription(self, subscription_id: int) -> Subscription | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(select(subs).where(subs.c.id == subscription_id)).first()
-        return _sub(row) if row else None
-
-    def done(self, job: Job, ok: bool) -> None:
-        """The job succeeded (``ok``) or was given up: drop it and record the outcome."""
+    def done(self, finished: list[Job], ok: bool) -> None:
+        """The jobs succeeded (``ok``) or were given up: drop them and record the outcomes, in one
+        transaction (a batch of deliveries costs one write). A job whose claim ran out is left alone."""
+        if not finished:
+            return
         now = now_ms()
         with self._engine.begin() as conn:
-            if conn.execute(delete(jobs).where(jobs.c.id == job.id, jobs.c.claimed_by == job.claimed_by)).rowcount:
-                conn.execute(insert(outcomes).values(kind=job.kind, ok=ok, done_ms=now, delay_ms=now - job.created_ms))
+            for job in finished:
+                if conn.execute(delete(jobs).where(jobs.c.id == job.id, jobs.c.claimed_by == job.claimed_by)).rowcount:
+                    conn.execute(insert(outcomes).values(kind=job.kind, ok=ok, done_ms=now,
+                                                         delay_ms=now - job.created_ms))
 
     def retry(self, job: Job, at_ms: int) -> None:
         """Release the claim; the job is due again at ``at_ms``."""
