@@ -15,6 +15,7 @@ from xml.etree import ElementTree as ET
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from lxml import etree
 from lxml.etree import SubElement
 
 from .article import feed_id
@@ -22,6 +23,7 @@ from .entry import EPOCH, Entry
 from .richtext import Enclosure
 
 GENERATOR = "topicfeed"
+ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
 @dataclass
@@ -39,6 +41,7 @@ class FeedSpec:
     category_scheme: str          # one URL naming the whole taxonomy (Atom scheme, RSS domain)
     changed_at: datetime | None = None   # when the feed's entries last changed (the store's record)
     created_at: datetime | None = None   # the store's creation time: an empty feed's date
+    hub_url: str | None = None    # WebSub hub to advertise (public feeds with a hub only)
 
     @property
     def feed_id(self) -> str:
@@ -89,6 +92,8 @@ def _generator(spec: FeedSpec, ext: str) -> FeedGenerator:
     fg.title(spec.title)
     fg.subtitle(spec.description or spec.title)
     fg.link(href=spec.self_links[ext], rel="self", type=CONTENT_TYPES[ext].split(";")[0])
+    if spec.hub_url:
+        fg.link(href=spec.hub_url, rel="hub")  # Atom only: feedgen drops it from RSS (see render_rss)
     fg.link(href=spec.home_url, rel="alternate")  # RSS takes <link> from the last call
     fg.language("en")
     fg.generator(GENERATOR)
@@ -134,7 +139,24 @@ def _generator(spec: FeedSpec, ext: str) -> FeedGenerator:
 
 
 def render_rss(spec: FeedSpec) -> bytes:
-    return _generator(spec, "rss").rss_str(pretty=True)
+    xml = _generator(spec, "rss").rss_str(pretty=True)
+    return _with_rss_hub(xml, spec.hub_url) if spec.hub_url else xml
+
+
+def _with_rss_hub(xml: bytes, hub_url: str) -> bytes:
+    """Add ``<atom:link rel="hub">`` after the channel's ``rel="self"`` link (WebSub §4 discovery),
+    which feedgen's RSS writer leaves out."""
+    root = etree.fromstring(xml)
+    channel = root.find("channel")
+    assert channel is not None
+    self_link = channel.find(f"{{{ATOM_NS}}}link[@rel='self']")
+    hub = etree.Element(f"{{{ATOM_NS}}}link", href=hub_url, rel="hub")
+    if self_link is not None:
+        self_link.addnext(hub)
+    else:
+        channel.append(hub)
+    etree.indent(root, space="  ")
+    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
 
 
 def render_atom(spec: FeedSpec) -> bytes:
@@ -188,6 +210,8 @@ def render_json(spec: FeedSpec) -> bytes:
         "favicon": spec.icon,
         "items": items,
     }
+    if spec.hub_url:
+        doc["hubs"] = [{"type": "WebSub", "url": spec.hub_url}]
     return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8") + b"\n"
 
 

@@ -39,10 +39,11 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     app.json.sort_keys = True  # type: ignore[attr-defined]
     context.init_app(app, Store(database_url(app), auto_upgrade=app.config["AUTO_UPGRADE"]), KeyRing(instance))
 
-    from . import api, feeds_routes, home, metrics
+    from . import api, feeds_routes, home, metrics, websub_hub
 
     app.register_blueprint(home.bp)
     app.register_blueprint(feeds_routes.bp)
+    app.register_blueprint(websub_hub.bp)
     app.register_blueprint(api.bp)
     errors.init_app(app)
     edge.init_app(app)

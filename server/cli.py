@@ -147,6 +147,7 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
     except FileNotFoundError as exc:  # a configured content root that is not there
         raise click.ClickException(str(exc)) from None
     print_report(report)
+    _websub_pass(app)
     if strict and report.skipped:
         sys.exit(1)
 
@@ -299,6 +300,9 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
         print_report(run_import(store, [content], state.path))
     else:
         _reconcile(app, state.path)
+    from .websub_worker import start_worker
+
+    start_worker(app)
     try:
         server = waitress.create_server(RequestLog(app), host=host, port=port, threads=threads, ident="topicfeed",
                                         **server_limits(app.config))
@@ -565,6 +569,55 @@ def restore(state: CliState, file: Path, records_root: Path | None, force: bool)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"restored {summary} into {state.path}")
+
+def _websub_pass(app: Flask) -> None:
+    """After an import: distribute what changed now (the server's worker retries what fails later)."""
+    from .websub_worker import Hub
+
+    hub = Hub(app)
+    if hub.enabled:
+        hub.drain()
+
+
+@main.group()
+def websub() -> None:
+    """The WebSub hub: subscriptions and deliveries."""
+
+
+@websub.command("list")
+@instance_option
+@pass_state
+def websub_list(state: CliState) -> None:
+    """Subscriptions: id, lease expiry (UTC), signed or not, topic, callback."""
+    import datetime
+
+    for sub in get_store(state.app()).websub.subscriptions():
+        expires = datetime.datetime.fromtimestamp(sub.expires_ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{sub.id}\t{expires}\t{'signed' if sub.secret else 'unsigned'}\t{sub.topic}\t{sub.callback}")
+
+
+@websub.command("remove")
+@click.argument("subscription_id", type=int)
+@instance_option
+@pass_state
+def websub_remove(state: CliState, subscription_id: int) -> None:
+    """End a subscription at once (no notice is sent) and drop its queued deliveries."""
+    if not get_store(state.app()).websub.remove(subscription_id):
+        raise click.ClickException(f"no subscription {subscription_id} (see `topicfeed websub list`)")
+    click.echo(f"removed subscription {subscription_id}")
+
+
+@websub.command("deliver")
+@instance_option
+@pass_state
+def websub_deliver(state: CliState) -> None:
+    """Distribute changed feeds and run every due hub request now, then exit."""
+    from .websub_worker import Hub
+
+    hub = Hub(state.app())
+    if not hub.enabled:
+        raise click.ClickException("no WebSub hub: set public_base_url (and websub_hub for an external hub)")
+    click.echo(f"ran {hub.drain()} hub request(s)")
 
 
 if __name__ == "__main__":

@@ -10,22 +10,35 @@ from feeds.render import CONTENT_TYPES, FORMATS, RENDERERS
 
 from .context import get_store, render_cache
 from .httpcache import Rendered, respond
-from .links import links
+from .links import Links, hub_url, links
 from .private_feeds import private_feed
 
 bp = Blueprint("feeds", __name__, url_prefix="/feeds")
 FORMAT = f"<any({', '.join(FORMATS)}):ext>"
 
 
-def serve_feed(ref: FeedRef, ext: str, query: FeedQuery) -> Response:
-    """Render (or reuse) one feed document and answer conditionally."""
+def render_feed(ref: FeedRef, ext: str, query: FeedQuery, link_builder: Links, hub: str | None) -> Rendered:
+    """One feed document advertising ``hub`` (if any): what readers get and what WebSub distributes."""
+    spec = feed_spec(get_store(), ref, query, link_builder)
+    spec.hub_url = hub
+    return Rendered.of(RENDERERS[ext](spec), CONTENT_TYPES[ext], spec.last_modified)
+
+
+def cached_feed(ref: FeedRef, ext: str, query: FeedQuery, link_builder: Links, hub: str | None) -> Rendered:
+    """``render_feed`` through the process's render cache (readers and the WebSub worker share it)."""
+    return render_cache().get(("feed", ref, ext, link_builder.base, query.cache_key(), hub),
+                              lambda: render_feed(ref, ext, query, link_builder, hub))
+
+
+def serve_feed(ref: FeedRef, ext: str, query: FeedQuery, public: bool = True) -> Response:
+    """Render (or reuse) one feed document and answer conditionally. A public feed names the
+    WebSub hub and its own URL in ``Link`` headers too (WebSub §4), on 304s as well."""
     link_builder = links()
-
-    def build() -> Rendered:
-        spec = feed_spec(get_store(), ref, query, link_builder)
-        return Rendered.of(RENDERERS[ext](spec), CONTENT_TYPES[ext], spec.last_modified)
-
-    return respond(render_cache().get(("feed", ref, ext, link_builder.base, query.cache_key()), build))
+    hub = hub_url() if public else None
+    resp = respond(cached_feed(ref, ext, query, link_builder, hub))
+    if hub:
+        resp.headers["Link"] = f'<{hub}>; rel="hub", <{link_builder.feed(ref, ext, query.as_params())}>; rel="self"'
+    return resp
 
 
 @bp.get(f"/all.{FORMAT}")
@@ -50,7 +63,7 @@ def private(token: str, ext: str) -> Response:
     if found is None:
         abort(404, "this private feed URL is not valid (revoked, or signed with a retired key)")
     ref, query = found
-    return serve_feed(ref, ext, query)
+    return serve_feed(ref, ext, query, public=False)  # not offered for WebSub: no hub advertised
 
 
 @bp.get("/index.opml")

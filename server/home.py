@@ -67,4 +67,5 @@ def health() -> dict[str, Any]:
     last_import = None if last is None else {
         "finished": datetime.fromtimestamp(last.finished_ts, timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(last.duration_s, 3), "result": last.result, "summary": last.summary}
-    return {"status": "ok", "version": store.version(), **store.stats(), "last_import": last_import}
+    return {"status": "ok", "version": store.version(), **store.stats(), "last_import": last_import,
+            "websub": store.websub.health()}

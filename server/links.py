@@ -81,6 +81,10 @@ class Links:
         """``/api/news/<slug>/index.json`` (page 1) or ``…/page/<n>/index.json``: the everyday-cc static API."""
         return self.base + everyday_page_path(slug, page)
 
+    def websub(self) -> str:
+        """The built-in WebSub hub endpoint."""
+        return self._url("websub.hub", {})
+
     def api(self, endpoint: str, **values: object) -> str:
         """An API URL by endpoint name, e.g. ``api("api.v1.article", article_id=...)``."""
         return self._url(endpoint, values)
@@ -97,3 +101,13 @@ def everyday_page_path(slug: str, page: int) -> str:
 def links() -> Links:
     """Links for the current request (or the export's/CLI's test request context)."""
     return Links(base_url())
+
+
+def hub_url() -> str | None:
+    """The WebSub hub feeds advertise: the configured external hub, else the built-in one when
+    ``PUBLIC_BASE_URL`` is set (deliveries are rendered outside requests, so links cannot come
+    from a ``Host`` header), else none."""
+    config = current_app.config
+    if config["WEBSUB_HUB"]:
+        return config["WEBSUB_HUB"]
+    return Links(config["PUBLIC_BASE_URL"]).websub() if config["PUBLIC_BASE_URL"] else None

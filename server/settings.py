@@ -45,6 +45,19 @@ SETTINGS = [
     Setting("METRICS_ALLOW", ["127.0.0.1/32", "::1/128"], "client networks (CIDR) that may read /metrics; empty = nobody (env: comma-separated)", env_sep=","),
     Setting("LOG_FORMAT", "text", "'text' or 'json' (one JSON object per log line, for log shippers)"),
     Setting("WATCH_DEBOUNCE", 5.0, "seconds `import --watch` waits for the content roots to be quiet before importing"),
+    Setting("WEBSUB_HUB", "", "URL of an external WebSub hub to advertise and ping (pings need public_base_url); empty = topicfeed is its own hub when public_base_url is set"),
+    Setting("WEBSUB_ALLOW_PRIVATE", False, "let WebSub callbacks reach private, loopback and link-local addresses (intranets, tests)"),
+    Setting("WEBSUB_LEASE_SECONDS", 10 * 86400, "WebSub lease when the subscriber asks for none"),
+    Setting("WEBSUB_MIN_LEASE_SECONDS", 3600, "shortest WebSub lease granted (shorter requests are raised to it)"),
+    Setting("WEBSUB_MAX_LEASE_SECONDS", 30 * 86400, "longest WebSub lease granted (longer requests are cut to it)"),
+    Setting("WEBSUB_MAX_PER_HOST", 100, "WebSub subscriptions allowed per callback host"),
+    Setting("WEBSUB_MAX_SUBSCRIPTIONS", 10000, "WebSub subscriptions allowed in total"),
+    Setting("WEBSUB_RATE_LIMIT", 30, "WebSub hub requests accepted per minute from one client address"),
+    Setting("WEBSUB_TIMEOUT", 5.0, "seconds to connect to and to read from a WebSub callback"),
+    Setting("WEBSUB_RETRY_SECONDS", 30.0, "first wait before retrying a failed WebSub request (doubles each time, at most an hour)"),
+    Setting("WEBSUB_GIVE_UP_SECONDS", 6 * 3600.0, "seconds after which a failing WebSub request is dropped"),
+    Setting("WEBSUB_POLL_SECONDS", 1.0, "how often the WebSub worker looks for changed feeds and due requests"),
+    Setting("WEBSUB_CONCURRENCY", 8, "WebSub requests one process makes at once"),
 ]
 DEFAULTS = {s.name: s.default for s in SETTINGS}
 _ENV_SEP = {s.name: s.env_sep for s in SETTINGS}

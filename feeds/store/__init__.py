@@ -2,7 +2,7 @@
 
 All SQL of topicfeed lives in this package, one module per table family: ``articles``,
 ``taxonomy`` (topics, providers), ``files`` (file states, bad files), ``clients``, ``imports``
-(the import log); the
+(the import log), ``websub``; the
 tables are in ``schema`` and their history in ``migrations`` (see ``migrate``). ``Store``
 reads; ``Store.write()`` yields a ``Transaction`` that reads and writes in one database
 transaction. Every write transaction bumps ``version``, which the server uses to validate
@@ -32,9 +32,10 @@ from .imports import ImportLog, ImportStatus
 from .migrate import SchemaError
 from .schema import meta
 from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
+from .websub import WebSubStore
 
 __all__ = ["AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow",
-           "NewArticle", "Provider", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "dumps",
+           "NewArticle", "Provider", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "dumps",
            "index_revision", "upgrade_index", "downgrade_index", "feeds_of_row", "provider_identity", "topic_identity"]
 
 
@@ -107,6 +108,7 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
             self._engine.dispose()
             raise
         self._memo: dict[str, tuple[str, Any]] = {}
+        self.websub = WebSubStore(self._engine)  # the WebSub hub's tables (writes keep the version)
 
     def _conn(self) -> AbstractContextManager[Connection]:
         return self._engine.connect()

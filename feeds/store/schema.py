@@ -5,7 +5,8 @@ This is the schema at the migrations' head. Changing it means adding a revision 
 """
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text,
+                        UniqueConstraint)
 
 metadata = MetaData()
 
@@ -113,4 +114,58 @@ feed_changes = Table(
     Column("identity", String(300), primary_key=True),  # all, topics/<slug>, providers/<domain>
     Column("version", Integer, nullable=False),
     Column("changed_ts", BigInteger, nullable=False),   # Unix seconds
+)
+
+
+# WebSub (W3C Recommendation 2018): verified subscriptions, the last document distributed per
+# topic URL, the delivery queue and recent outcomes. Times in milliseconds since the epoch.
+websub_subscriptions = Table(
+    "websub_subscriptions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("callback", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("host", String(255), nullable=False),  # the callback's host, for the per-host cap
+    Column("secret", Text),
+    Column("lease_seconds", Integer, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("callback", "topic", name="uq_websub_callback_topic"),
+    Index("ix_websub_subscriptions_topic", "topic"),
+    Index("ix_websub_subscriptions_host", "host"),
+)
+
+websub_topics = Table(
+    "websub_topics", metadata,
+    Column("topic", String(2048), primary_key=True),
+    Column("etag", String(64), nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("changed_ms", BigInteger, nullable=False),
+)
+
+websub_jobs = Table(
+    "websub_jobs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # verify, deliver, deny, publish
+    Column("subscription_id", Integer),
+    Column("callback", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("payload", JSON, nullable=False),    # mode, secret, lease_seconds, reason
+    Column("attempts", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("next_ms", BigInteger, nullable=False),
+    Column("claimed_by", String(32)),
+    Column("claim_until_ms", BigInteger),
+    Index("ix_websub_jobs_due", "next_ms"),
+    Index("ix_websub_jobs_subscription", "subscription_id"),
+)
+
+websub_outcomes = Table(
+    "websub_outcomes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("done_ms", BigInteger, nullable=False),
+    Column("delay_ms", BigInteger, nullable=False),  # from enqueueing to the end of the last attempt
+    Index("ix_websub_outcomes_done", "done_ms"),
 )
