@@ -110,6 +110,36 @@ def test_restore_refuses_a_file_that_is_not_a_backup(tmp_path):
         and isinstance(proc.exception, SystemExit)
 
 
+def test_backup_of_a_fresh_instance_and_to_a_missing_folder_are_one_line_answers(tmp_path):
+    """Right after `init` there is no index yet: the backup holds config and keys (no traceback);
+    a FILE in a folder that does not exist is refused in one line naming it."""
+    instance = tmp_path / "instance"
+    cli(instance, "init")
+    archive = tmp_path / "fresh.tar.gz"
+    out = cli(instance, "backup", str(archive)).stdout
+    assert "backed up" in out and "0 curator record file(s)" in out
+    with tarfile.open(archive) as tar:
+        assert {"config.toml", "keys.json"} <= set(tar.getnames()) and "topicfeed.db" not in tar.getnames()
+    missing = tmp_path / "no-such-folder" / "b.tar.gz"
+    proc = cli(instance, "backup", str(missing), check=False)
+    assert proc.exit_code == 1 and isinstance(proc.exception, SystemExit) and str(missing) in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_restore_of_a_truncated_backup_is_refused_in_one_line(site, tmp_path):
+    """A backup cut short in transfer (its manifest still readable) is refused before anything
+    is written, not answered with click's bare "Aborted!"."""
+    archive = tmp_path / "backup.tar.gz"
+    cli(site["instance"], "backup", str(archive))
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    target = tmp_path / "restored"
+    proc = cli(target, "restore", str(cut), check=False)
+    assert proc.exit_code == 1 and isinstance(proc.exception, SystemExit)
+    assert f"{cut}: not a topicfeed backup" in proc.stderr
+    assert not (target / "keys.json").exists() and not (target / "topicfeed.db").exists()
+
+
 def test_healthz_and_metrics_report_the_import_log(site):
     app = create_app({"VERSION_TTL": 0}, site["instance"])
     client = app.test_client()
