@@ -166,6 +166,20 @@ def test_metrics_are_served_only_to_allowed_networks(site):
     get_store(app).close()
 
 
+def test_metrics_check_the_peer_not_a_forwarded_address(site):
+    """With ``proxy_fix_hops`` set (the app behind nginx), a client that reaches the app port
+    itself cannot claim loopback with ``X-Forwarded-For``: Prometheus scrapes the app directly,
+    never through the proxy (which answers /metrics with 404), so the peer address is the one checked."""
+    (site["instance"] / "config.toml").write_text((site["instance"] / "config.toml").read_text() + "proxy_fix_hops = 1\n")
+    app = create_app({"VERSION_TTL": 0}, site["instance"])
+    spoofed = app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"},
+                                    headers={"X-Forwarded-For": "127.0.0.1"})
+    assert spoofed.status_code == 403 and "203.0.113.9" in spoofed.get_data(as_text=True)
+    scraper = app.test_client().get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert scraper.status_code == 200  # a loopback peer is served whatever it forwards
+    get_store(app).close()
+
+
 def test_metrics_add_up_across_server_processes(site, tmp_path):
     """Two serve processes sharing one multiprocess folder (as workers of one server would):
     either one's /metrics counts the requests both answered."""
