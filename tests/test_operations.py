@@ -269,6 +269,37 @@ def test_watch_imports_added_edited_and_removed_files_but_not_curator_writes(sit
     assert watcher.returncode == 0, (instance.parent / "watch.log").read_text()
 
 
+def test_watch_sees_a_record_folder_moved_out_of_the_root(site, tmp_path):
+    """``mv _archive /elsewhere`` is one inotify event for the folder and none for its files:
+    the watcher still removes the folder's articles from the index."""
+    instance, root = site["instance"], site["root"]
+    archive = root / "_archive" / "_news"
+    archive.mkdir(parents=True)
+    for i in range(3):
+        (archive / f"2031-01-0{i + 1}-archived-{i}.md").write_text(
+            record(f"Archived {i}", f"https://www.infoworld.com/article/3/archived-{i}.html"))
+    log = (tmp_path / "watch.log").open("w")
+    watcher = subprocess.Popen([sys.executable, "-m", "server", "--instance", str(instance), "import", "--watch"],
+                               cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "TOPICFEED_WATCH_DEBOUNCE": "0.5"},
+                               stdout=log, stderr=subprocess.STDOUT)
+    app = create_app({"VERSION_TTL": 0}, instance)
+    client = app.test_client()
+
+    def feed() -> str:
+        return client.get("/feeds/all.atom?limit=200").get_data(as_text=True)
+
+    try:
+        wait_for(lambda: "watching" in (tmp_path / "watch.log").read_text(), "the watcher to start")
+        assert "Archived 2" in feed()
+        shutil.move(str(root / "_archive"), str(tmp_path / "moved-away"))
+        wait_for(lambda: "Archived" not in feed(), "the moved-away articles to leave the feed")
+    finally:
+        watcher.terminate()
+        watcher.wait(30)
+        log.close()
+        get_store(app).close()
+
+
 def test_a_missing_content_root_is_a_one_line_error(tmp_path):
     instance = tmp_path / "instance"
     instance.mkdir()
