@@ -28,6 +28,9 @@ from .instance import KEYS_FILE
 MANIFEST, CONFIG, DATABASE, RECORDS = "topicfeed-backup.json", "config.toml", "topicfeed.db", "records/"
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every database file (https://sqlite.org/fileformat.html)
+
+
 class BackupError(Exception):
     """A backup that cannot be written or read; the message is one line naming the file."""
 
@@ -118,6 +121,8 @@ def restore(archive: Path, instance: Path, records_root: Path | None, force: boo
                 raise BackupError(f"{archive}: unexpected member {member.name!r}")
             if _record_name(member.name) and root is None:
                 raise BackupError(f"{archive}: holds record files but names no content root: pass --records-root")
+            if member.name == DATABASE and tar.extractfile(member).read(16) != SQLITE_HEADER:  # type: ignore[union-attr]
+                raise BackupError(f"{archive}: {DATABASE} is not an SQLite database")
         for member in members:
             data = tar.extractfile(member).read()  # type: ignore[union-attr]
             if member.name == DATABASE:

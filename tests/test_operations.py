@@ -2,6 +2,7 @@
 import log, JSON log lines, the import lock and `import --watch`."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -137,6 +138,23 @@ def test_restore_of_a_truncated_backup_is_refused_in_one_line(site, tmp_path):
     proc = cli(target, "restore", str(cut), check=False)
     assert proc.exit_code == 1 and isinstance(proc.exception, SystemExit)
     assert f"{cut}: not a topicfeed backup" in proc.stderr
+    assert not (target / "keys.json").exists() and not (target / "topicfeed.db").exists()
+
+
+def test_restore_refuses_an_index_that_is_not_sqlite_before_writing_anything(tmp_path):
+    """A tampered or mixed-up backup whose ``topicfeed.db`` is not an SQLite file would leave an
+    instance the server cannot open: refused in one line, the keys not written either."""
+    archive = tmp_path / "tampered.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in [("topicfeed-backup.json", b'{"format": 1, "database": "sqlite"}'),
+                           ("keys.json", b"{}"), ("topicfeed.db", b"not a database")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    target = tmp_path / "instance"
+    proc = cli(target, "restore", str(archive), check=False)
+    assert proc.exit_code == 1 and isinstance(proc.exception, SystemExit)
+    assert "topicfeed.db" in proc.stderr and "SQLite" in proc.stderr
     assert not (target / "keys.json").exists() and not (target / "topicfeed.db").exists()
 
 
