@@ -27,6 +27,18 @@ DATA_DIR = "_data"
 log = logging.getLogger("topicfeed.watch")
 
 
+def is_visible_folder(path: str, roots: list[Path]) -> bool:
+    """A folder inside a root (or a root itself) that is not hidden (``.git/`` and the like)."""
+    p = Path(path)
+    for root in roots:
+        try:
+            rel = p.relative_to(root)
+        except ValueError:
+            continue
+        return not any(part.startswith(".") for part in rel.parts)
+    return False
+
+
 def is_content_path(path: str, roots: list[Path]) -> bool:
     """A record file (``_news/*.md``, ``_archive/_news/*.md``) or anything under ``_data/`` of a root;
     hidden files (temporary files of atomic writes, ``.git/``) are not content."""
@@ -52,8 +64,13 @@ class Burst:
     last_event: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, *paths: str) -> None:
-        hits = [p for p in paths if p and is_content_path(p, self.roots)]
+    def add(self, *paths: str, folder: bool = False) -> None:
+        """Note touched paths; a ``folder`` (created, deleted or moved as a whole, which inotify
+        reports as one event without its files) is noted as ``FOLDER/`` and expanded later."""
+        if folder:
+            hits = [p.rstrip("/") + "/" for p in paths if p and is_visible_folder(p, self.roots)]
+        else:
+            hits = [p for p in paths if p and is_content_path(p, self.roots)]
         if hits:
             with self.lock:
                 self.paths.update(hits)
@@ -73,9 +90,22 @@ class _Handler(FileSystemEventHandler):
         self.burst = burst
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or event.event_type in ("opened", "closed", "closed_no_write"):
+        if event.event_type in ("opened", "closed", "closed_no_write"):
             return
-        self.burst.add(str(event.src_path), str(getattr(event, "dest_path", "") or ""))
+        if event.is_directory and event.event_type not in ("created", "deleted", "moved"):
+            return  # a folder's mtime changes with every file event, which is reported on its own
+        self.burst.add(str(event.src_path), str(getattr(event, "dest_path", "") or ""), folder=event.is_directory)
+
+
+def expand_folders(paths: set[str], states: dict[str, FileState], roots: list[Path]) -> set[str]:
+    """``paths`` with each ``FOLDER/`` entry replaced by the indexed files under it (they may be
+    gone) and the content files now on disk under it (they may be new)."""
+    files = {p for p in paths if not p.endswith("/")}
+    for folder in (p for p in paths if p.endswith("/")):
+        files.update(p for p in states if p.startswith(folder))
+        if Path(folder).is_dir():
+            files.update(str(f) for f in Path(folder).rglob("*") if f.is_file() and is_content_path(str(f), roots))
+    return files
 
 
 def real_changes(paths: set[str], states: dict[str, FileState]) -> dict[str, list[str]]:
@@ -128,7 +158,8 @@ def watch(store: Store, roots: list[Path], instance: Path, debounce: float, stop
             paths = burst.take_if_quiet(debounce)
             if not paths:
                 continue
-            changes = real_changes(paths, store.file_states())
+            states = store.file_states()
+            changes = real_changes(expand_folders(paths, states, roots), states)
             if not any(changes.values()):
                 log.info("ignored %d change(s) the index already holds (curator writes)", len(paths))
                 continue

@@ -28,6 +28,9 @@ from .instance import KEYS_FILE
 MANIFEST, CONFIG, DATABASE, RECORDS = "topicfeed-backup.json", "config.toml", "topicfeed.db", "records/"
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every database file (https://sqlite.org/fileformat.html)
+
+
 class BackupError(Exception):
     """A backup that cannot be written or read; the message is one line naming the file."""
 
@@ -45,8 +48,16 @@ class BackupSummary:
 
 
 def backup(instance: Path, database_url: str, records_root: Path | None, out: Path) -> BackupSummary:
-    """Write the backup of ``instance`` to ``out`` (mode 0600: it holds the master keys)."""
+    """Write the backup of ``instance`` to ``out`` (mode 0600: it holds the master keys).
+
+    Raises ``BackupError`` (one line naming ``out``) when ``out``'s folder does not exist or
+    cannot be written. An instance that has no index yet (right after ``init``) is backed up
+    without one."""
+    if not out.parent.is_dir():
+        raise BackupError(f"{out}: folder {out.parent} does not exist")
     db = sqlite_path(database_url)
+    if db is not None and not db.exists():
+        db = None  # nothing to copy yet; SQLite's mode=ro would fail on a missing file
     news = records_root / "_news" if records_root else None
     record_files = sorted(news.glob("*.md")) if news and news.is_dir() else []
     manifest = {"format": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -65,7 +76,10 @@ def backup(instance: Path, database_url: str, records_root: Path | None, out: Pa
                 tar.add(copy, DATABASE)
             for path in record_files:
                 tar.add(path, RECORDS + path.name)
-        write_atomic(out, buffer.read_bytes(), mode=0o600)
+        try:
+            write_atomic(out, buffer.read_bytes(), mode=0o600)
+        except OSError as exc:
+            raise BackupError(f"{out}: cannot write the backup ({exc.strerror or exc})") from None
     return BackupSummary(db is not None, len(record_files))
 
 
@@ -81,7 +95,7 @@ def read_manifest(archive: Path) -> dict:
         with tarfile.open(archive, "r:gz") as tar:
             member = tar.extractfile(MANIFEST)
             return json.loads(member.read()) if member else {}
-    except (OSError, tarfile.TarError, KeyError, ValueError) as exc:
+    except (OSError, EOFError, tarfile.TarError, KeyError, ValueError) as exc:
         raise BackupError(f"{archive}: not a topicfeed backup ({exc})") from None
 
 
@@ -98,12 +112,17 @@ def restore(archive: Path, instance: Path, records_root: Path | None, force: boo
     instance.mkdir(parents=True, exist_ok=True, mode=0o700)
     records = 0
     with tarfile.open(archive, "r:gz") as tar:
-        members = [m for m in tar.getmembers() if m.name != MANIFEST]
+        try:  # reads the whole archive: a file cut short fails here, before anything is written
+            members = [m for m in tar.getmembers() if m.name != MANIFEST]
+        except (OSError, EOFError, tarfile.TarError) as exc:
+            raise BackupError(f"{archive}: not a topicfeed backup ({exc})") from None
         for member in members:  # check every name before writing anything
             if not member.isfile() or not (member.name in (CONFIG, KEYS_FILE, DATABASE) or _record_name(member.name)):
                 raise BackupError(f"{archive}: unexpected member {member.name!r}")
             if _record_name(member.name) and root is None:
                 raise BackupError(f"{archive}: holds record files but names no content root: pass --records-root")
+            if member.name == DATABASE and tar.extractfile(member).read(16) != SQLITE_HEADER:  # type: ignore[union-attr]
+                raise BackupError(f"{archive}: {DATABASE} is not an SQLite database")
         for member in members:
             data = tar.extractfile(member).read()  # type: ignore[union-attr]
             if member.name == DATABASE:

@@ -547,9 +547,12 @@ def _records_root(path: Path) -> Path | None:
 @pass_state
 def backup_(state: CliState, file: Path) -> None:
     """Write config, keys, the SQLite index (online) and the curator's record files to FILE (.tar.gz, 0600)."""
-    from .backup import backup
+    from .backup import BackupError, backup
 
-    summary = backup(state.path, _database_url(state.path), _records_root(state.path), file)
+    try:
+        summary = backup(state.path, _database_url(state.path), _records_root(state.path), file)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"backed up {summary} to {file}")
 
 

@@ -68,7 +68,11 @@ class _ThisProcess:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    addr = ipaddress.ip_address(request.remote_addr or "0.0.0.0")
+    # The peer's own address, not one ProxyFix took from X-Forwarded-For: Prometheus scrapes the
+    # app port directly (the shipped nginx site answers /metrics with 404), so a forwarded
+    # address here could only come from a client claiming to be loopback.
+    peer = request.environ.get("werkzeug.proxy_fix.orig", request.environ).get("REMOTE_ADDR")
+    addr = ipaddress.ip_address(peer or "0.0.0.0")
     if not any(addr in ipaddress.ip_network(n, strict=False) for n in current_app.config["METRICS_ALLOW"]):
         abort(403, description=f"/metrics is not served to {addr} (setting metrics_allow)")
     registry = CollectorRegistry(auto_describe=False)

@@ -170,3 +170,32 @@ def test_bad_environment_settings_are_one_line_errors(tmp_path, monkeypatch, var
     monkeypatch.setenv(variable, value)
     result = CliRunner().invoke(cli, ["config", "--instance", str(tmp_path / "i")])
     assert result.exit_code == 1 and needle in result.output and "Traceback" not in result.output
+
+
+def _init_after(barrier, instance: str, out) -> None:
+    """One container's entry point: `init` on the shared volume, then the keys it would serve with."""
+    from server.instance import init_instance, load_keys
+
+    barrier.wait()
+    created = init_instance(Path(instance))
+    out.put((created, load_keys(Path(instance))))
+
+
+def test_concurrent_inits_agree_on_one_master_key(tmp_path):
+    """compose starts the app and the watcher together on one empty instance volume, and each
+    entry point runs `init`: exactly one of them may write keys.json, or the app would sign
+    with a key that the other process then replaces on disk."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        instance = tmp_path / f"volume{attempt}"
+        barrier, out = ctx.Barrier(6), ctx.Queue()
+        procs = [ctx.Process(target=_init_after, args=(barrier, str(instance), out)) for _ in range(6)]
+        for proc in procs:
+            proc.start()
+        results = [out.get(timeout=60) for _ in procs]
+        for proc in procs:
+            proc.join(60)
+        keys = json.loads((instance / "keys.json").read_text())["keys"]
+        assert all(seen == keys for _, seen in results), results

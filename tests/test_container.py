@@ -100,6 +100,8 @@ def test_compose_file_is_valid():
     resolved = yaml.safe_load(proc.stdout)
     assert set(resolved["services"]) == {"topicfeed", "sync", "postgres", "nginx"}
     assert resolved["services"]["sync"]["command"] == ["import", "--watch"]
+    # the image's HEALTHCHECK polls the server's /healthz, which the watcher does not serve
+    assert resolved["services"]["sync"]["healthcheck"]["disable"] is True
     assert "s3cret@postgres/topicfeed" in resolved["services"]["topicfeed"]["environment"]["TOPICFEED_DATABASE_URL"]
     unset = {k: v for k, v in os.environ.items() if k != "POSTGRES_PASSWORD"}
     refused = subprocess.run(compose, capture_output=True, text=True, timeout=120, cwd=REPO / "deploy", env=unset)

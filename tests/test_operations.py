@@ -2,6 +2,7 @@
 import log, JSON log lines, the import lock and `import --watch`."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -110,6 +111,53 @@ def test_restore_refuses_a_file_that_is_not_a_backup(tmp_path):
         and isinstance(proc.exception, SystemExit)
 
 
+def test_backup_of_a_fresh_instance_and_to_a_missing_folder_are_one_line_answers(tmp_path):
+    """Right after `init` there is no index yet: the backup holds config and keys (no traceback);
+    a FILE in a folder that does not exist is refused in one line naming it."""
+    instance = tmp_path / "instance"
+    cli(instance, "init")
+    archive = tmp_path / "fresh.tar.gz"
+    out = cli(instance, "backup", str(archive)).stdout
+    assert "backed up" in out and "0 curator record file(s)" in out
+    with tarfile.open(archive) as tar:
+        assert {"config.toml", "keys.json"} <= set(tar.getnames()) and "topicfeed.db" not in tar.getnames()
+    missing = tmp_path / "no-such-folder" / "b.tar.gz"
+    proc = cli(instance, "backup", str(missing), check=False)
+    assert proc.exit_code == 1 and isinstance(proc.exception, SystemExit) and str(missing) in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_restore_of_a_truncated_backup_is_refused_in_one_line(site, tmp_path):
+    """A backup cut short in transfer (its manifest still readable) is refused before anything
+    is written, not answered with click's bare "Aborted!"."""
+    archive = tmp_path / "backup.tar.gz"
+    cli(site["instance"], "backup", str(archive))
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    target = tmp_path / "restored"
+    proc = cli(target, "restore", str(cut), check=False)
+    assert proc.exit_code == 1 and isinstance(proc.exception, SystemExit)
+    assert f"{cut}: not a topicfeed backup" in proc.stderr
+    assert not (target / "keys.json").exists() and not (target / "topicfeed.db").exists()
+
+
+def test_restore_refuses_an_index_that_is_not_sqlite_before_writing_anything(tmp_path):
+    """A tampered or mixed-up backup whose ``topicfeed.db`` is not an SQLite file would leave an
+    instance the server cannot open: refused in one line, the keys not written either."""
+    archive = tmp_path / "tampered.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in [("topicfeed-backup.json", b'{"format": 1, "database": "sqlite"}'),
+                           ("keys.json", b"{}"), ("topicfeed.db", b"not a database")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    target = tmp_path / "instance"
+    proc = cli(target, "restore", str(archive), check=False)
+    assert proc.exit_code == 1 and isinstance(proc.exception, SystemExit)
+    assert "topicfeed.db" in proc.stderr and "SQLite" in proc.stderr
+    assert not (target / "keys.json").exists() and not (target / "topicfeed.db").exists()
+
+
 def test_healthz_and_metrics_report_the_import_log(site):
     app = create_app({"VERSION_TTL": 0}, site["instance"])
     client = app.test_client()
@@ -133,6 +181,20 @@ def test_metrics_are_served_only_to_allowed_networks(site):
     app.config["METRICS_ALLOW"] = ["203.0.113.0/24"]
     assert app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 200
     assert app.test_client().get("/metrics").status_code == 403  # loopback is no longer listed
+    get_store(app).close()
+
+
+def test_metrics_check_the_peer_not_a_forwarded_address(site):
+    """With ``proxy_fix_hops`` set (the app behind nginx), a client that reaches the app port
+    itself cannot claim loopback with ``X-Forwarded-For``: Prometheus scrapes the app directly,
+    never through the proxy (which answers /metrics with 404), so the peer address is the one checked."""
+    (site["instance"] / "config.toml").write_text((site["instance"] / "config.toml").read_text() + "proxy_fix_hops = 1\n")
+    app = create_app({"VERSION_TTL": 0}, site["instance"])
+    spoofed = app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"},
+                                    headers={"X-Forwarded-For": "127.0.0.1"})
+    assert spoofed.status_code == 403 and "203.0.113.9" in spoofed.get_data(as_text=True)
+    scraper = app.test_client().get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert scraper.status_code == 200  # a loopback peer is served whatever it forwards
     get_store(app).close()
 
 
@@ -223,6 +285,37 @@ def test_watch_imports_added_edited_and_removed_files_but_not_curator_writes(sit
         log.close()
         store.close()
     assert watcher.returncode == 0, (instance.parent / "watch.log").read_text()
+
+
+def test_watch_sees_a_record_folder_moved_out_of_the_root(site, tmp_path):
+    """``mv _archive /elsewhere`` is one inotify event for the folder and none for its files:
+    the watcher still removes the folder's articles from the index."""
+    instance, root = site["instance"], site["root"]
+    archive = root / "_archive" / "_news"
+    archive.mkdir(parents=True)
+    for i in range(3):
+        (archive / f"2031-01-0{i + 1}-archived-{i}.md").write_text(
+            record(f"Archived {i}", f"https://www.infoworld.com/article/3/archived-{i}.html"))
+    log = (tmp_path / "watch.log").open("w")
+    watcher = subprocess.Popen([sys.executable, "-m", "server", "--instance", str(instance), "import", "--watch"],
+                               cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "TOPICFEED_WATCH_DEBOUNCE": "0.5"},
+                               stdout=log, stderr=subprocess.STDOUT)
+    app = create_app({"VERSION_TTL": 0}, instance)
+    client = app.test_client()
+
+    def feed() -> str:
+        return client.get("/feeds/all.atom?limit=200").get_data(as_text=True)
+
+    try:
+        wait_for(lambda: "watching" in (tmp_path / "watch.log").read_text(), "the watcher to start")
+        assert "Archived 2" in feed()
+        shutil.move(str(root / "_archive"), str(tmp_path / "moved-away"))
+        wait_for(lambda: "Archived" not in feed(), "the moved-away articles to leave the feed")
+    finally:
+        watcher.terminate()
+        watcher.wait(30)
+        log.close()
+        get_store(app).close()
 
 
 def test_a_missing_content_root_is_a_one_line_error(tmp_path):
