@@ -157,3 +157,32 @@ def test_a_topic_rename_moves_its_feed_and_shows_the_new_name(site):
     feed = feedparser.parse(client.get("/feeds/topics/ai.atom").data)
     assert feed.feed.title == "Artificial Intelligence news"
     assert all("Artificial Intelligence" in {t.term for t in e.tags} for e in feed.entries)
+
+
+def test_a_feed_rendered_during_a_burst_of_writes_is_not_kept_with_a_clock_date(site):
+    """Writes within one second push a feed's stored time a second or more ahead of the clock
+    (``feeds.store.changes``). A render made then must not be kept: it shows the clock, not the
+    stored time, so once the clock has passed, its ``updated`` would disagree with
+    ``Last-Modified`` and a fresh render (another process, a restart) would give other bytes."""
+    client, store = site["app"].test_client(), get_store(site["app"])
+    path = "/feeds/providers/infoworld.com.atom?limit=200"
+    created = client.post("/api/v1/articles", json=BACKDATED | {"title": "Burst 0"}, headers=site["admin"])
+    assert created.status_code == 201, created.json
+    article_id = created.json["id"]
+    for n in range(1, 30):  # until the stored time runs ahead of the clock
+        assert client.put(f"/api/v1/articles/{article_id}", json=BACKDATED | {"title": f"Burst {n}"},
+                          headers=site["admin"]).status_code == 200
+        ahead = store.feed_changes(["providers/infoworld.com"])["providers/infoworld.com"].changed_at
+        during = client.get(path)
+        if ahead.timestamp() > time.time():
+            break
+    else:
+        pytest.fail("thirty writes never ran the stored time ahead of the clock")
+    while time.time() < ahead.timestamp() + 1.2:
+        time.sleep(0.2)
+    after = client.get(path)
+    feed = feedparser.parse(after.data)
+    assert last_modified(after) == ahead
+    assert datetime(*feed.feed.updated_parsed[:6], tzinfo=timezone.utc) == ahead, "kept the render made during the burst"
+    assert during.data != after.data
+    client.delete(f"/api/v1/articles/{article_id}", headers=site["admin"])
