@@ -186,3 +186,28 @@ def test_a_feed_rendered_during_a_burst_of_writes_is_not_kept_with_a_clock_date(
     assert datetime(*feed.feed.updated_parsed[:6], tzinfo=timezone.utc) == ahead, "kept the render made during the burst"
     assert during.data != after.data
     client.delete(f"/api/v1/articles/{article_id}", headers=site["admin"])
+
+
+def test_a_provider_rename_moves_every_feed_showing_its_articles(site):
+    """The taxonomy's provider name is the author of each of its entries in all and topic feeds
+    too, so renaming it changes those feeds' bytes: their Last-Modified must advance as well."""
+    client, store = site["app"].test_client(), get_store(site["app"])
+    org = next(r / "_data" / "organizations" / "zdnet.com.md" for r in site["roots"]
+               if (r / "_data" / "organizations" / "zdnet.com.md").exists())
+    paths = ["/feeds/topics/microsoft-ai.atom", "/feeds/all.atom?limit=200", "/feeds/providers/zdnet.com.atom"]
+    ahead = max(s.changed_at for s in store.feed_changes(["all", "topics/microsoft-ai", "providers/zdnet.com"]).values())
+    while time.time() < ahead.timestamp() + 1.2:  # earlier writes may have run a stored time ahead of the clock
+        time.sleep(0.2)
+    before = {p: client.get(p) for p in paths}
+    assert all("<name>ZDNet</name>" in r.data.decode() for r in before.values())
+    original = org.read_text(encoding="utf-8")
+    org.write_text(original.replace("name: ZDNet\n", "name: ZDNet (renamed)\n"), encoding="utf-8")
+    try:
+        sync(store, site["roots"])
+        for p, first in before.items():
+            status, after = revalidate(client, p, first)
+            assert "<name>ZDNet (renamed)</name>" in client.get(p).data.decode()
+            assert status == 200 and after > last_modified(first), p
+    finally:
+        org.write_text(original, encoding="utf-8")
+        sync(store, site["roots"])
