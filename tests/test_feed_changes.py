@@ -54,11 +54,14 @@ def revalidate(client, path: str, before) -> tuple[int, datetime]:
 
     HTTP dates have one-second resolution: a change in the same second as the reader's last
     fetch shows from the next second on (never in the future, RFC 9110 §8.8.2.1), so the
-    reader polls — a 304 that lasts beyond that second fails."""
+    reader polls — a 304 that lasts beyond that second fails. Changes within one second run the
+    stored time ahead of the clock; the header says now until the clock gets there, so the
+    reader also polls while the header has not moved past ``before``'s."""
     deadline = time.monotonic() + 5
     while True:
         resp = client.get(path, headers={"If-Modified-Since": before.headers["Last-Modified"]})
-        if resp.status_code != 304 or time.monotonic() > deadline:
+        moved = resp.status_code != 304 and last_modified(resp) > last_modified(before)
+        if moved or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     now = datetime.now(timezone.utc)
