@@ -91,6 +91,11 @@ class RenderCache:
         if hit is not None:
             return hit
         rendered = build()
+        if rendered.last_modified and rendered.last_modified.timestamp() > time.time():
+            # a burst of writes ran the feed's stored time ahead of the clock; this render shows
+            # the clock instead (``FeedSpec.updated``), so keeping it would serve that date after
+            # the clock passes and differ from any later render of the same data
+            return rendered
         with self._lock:
             self._items[full_key] = rendered
             while len(self._items) > self.entries:

@@ -54,13 +54,14 @@ def revalidate(client, path: str, before) -> tuple[int, datetime]:
 
     HTTP dates have one-second resolution: a change in the same second as the reader's last
     fetch shows from the next second on (never in the future, RFC 9110 §8.8.2.1), so the
-    reader polls — a 304 that lasts beyond that second fails."""
+    reader polls — a 304 that lasts beyond that second fails. Changes within one second run the
+    stored time ahead of the clock; the header says now until the clock gets there, so the
+    reader also polls while the header has not moved past ``before``'s."""
     deadline = time.monotonic() + 5
     while True:
         resp = client.get(path, headers={"If-Modified-Since": before.headers["Last-Modified"]})
-        # 200 at once (the stored change time is compared, not the capped header); the header
-        # itself moves past the reader's date once the clock reaches the change time
-        if resp.status_code != 304 and last_modified(resp) > last_modified(before) or time.monotonic() > deadline:
+        moved = resp.status_code != 304 and last_modified(resp) > last_modified(before)
+        if moved or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     now = datetime.now(timezone.utc)
@@ -164,3 +165,57 @@ def test_a_topic_rename_moves_its_feed_and_shows_the_new_name(site):
     feed = feedparser.parse(client.get("/feeds/topics/ai.atom").data)
     assert feed.feed.title == "Artificial Intelligence news"
     assert all("Artificial Intelligence" in {t.term for t in e.tags} for e in feed.entries)
+
+
+def test_a_feed_rendered_during_a_burst_of_writes_is_not_kept_with_a_clock_date(site):
+    """Writes within one second push a feed's stored time a second or more ahead of the clock
+    (``feeds.store.changes``). A render made then must not be kept: it shows the clock, not the
+    stored time, so once the clock has passed, its ``updated`` would disagree with
+    ``Last-Modified`` and a fresh render (another process, a restart) would give other bytes."""
+    client, store = site["app"].test_client(), get_store(site["app"])
+    path = "/feeds/providers/infoworld.com.atom?limit=200"
+    created = client.post("/api/v1/articles", json=BACKDATED | {"title": "Burst 0"}, headers=site["admin"])
+    assert created.status_code == 201, created.json
+    article_id = created.json["id"]
+    for n in range(1, 30):  # until the stored time runs ahead of the clock
+        assert client.put(f"/api/v1/articles/{article_id}", json=BACKDATED | {"title": f"Burst {n}"},
+                          headers=site["admin"]).status_code == 200
+        ahead = store.feed_changes(["providers/infoworld.com"])["providers/infoworld.com"].changed_at
+        during = client.get(path)
+        if ahead.timestamp() > time.time():
+            break
+    else:
+        pytest.fail("thirty writes never ran the stored time ahead of the clock")
+    while time.time() < ahead.timestamp() + 1.2:
+        time.sleep(0.2)
+    after = client.get(path)
+    feed = feedparser.parse(after.data)
+    assert last_modified(after) == ahead
+    assert datetime(*feed.feed.updated_parsed[:6], tzinfo=timezone.utc) == ahead, "kept the render made during the burst"
+    assert during.data != after.data
+    client.delete(f"/api/v1/articles/{article_id}", headers=site["admin"])
+
+
+def test_a_provider_rename_moves_every_feed_showing_its_articles(site):
+    """The taxonomy's provider name is the author of each of its entries in all and topic feeds
+    too, so renaming it changes those feeds' bytes: their Last-Modified must advance as well."""
+    client, store = site["app"].test_client(), get_store(site["app"])
+    org = next(r / "_data" / "organizations" / "zdnet.com.md" for r in site["roots"]
+               if (r / "_data" / "organizations" / "zdnet.com.md").exists())
+    paths = ["/feeds/topics/microsoft-ai.atom", "/feeds/all.atom?limit=200", "/feeds/providers/zdnet.com.atom"]
+    ahead = max(s.changed_at for s in store.feed_changes(["all", "topics/microsoft-ai", "providers/zdnet.com"]).values())
+    while time.time() < ahead.timestamp() + 1.2:  # earlier writes may have run a stored time ahead of the clock
+        time.sleep(0.2)
+    before = {p: client.get(p) for p in paths}
+    assert all("<name>ZDNet</name>" in r.data.decode() for r in before.values())
+    original = org.read_text(encoding="utf-8")
+    org.write_text(original.replace("name: ZDNet\n", "name: ZDNet (renamed)\n"), encoding="utf-8")
+    try:
+        sync(store, site["roots"])
+        for p, first in before.items():
+            status, after = revalidate(client, p, first)
+            assert "<name>ZDNet (renamed)</name>" in client.get(p).data.decode()
+            assert status == 200 and after > last_modified(first), p
+    finally:
+        org.write_text(original, encoding="utf-8")
+        sync(store, site["roots"])

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from .access import Access, WriteAccess
-from .schema import article_changes, article_topics, articles, feed_changes, topics
+from .schema import article_changes, article_topics, articles, feed_changes, providers, topics
 
 BATCH = 1000
 ALL = "all"
@@ -85,9 +85,10 @@ def _record_ts(record: dict[str, Any], published_ts: int) -> int:
     return published_ts
 
 
-def _digest(record: dict[str, Any], topics: list[str], names: dict[str, str]) -> str:
-    """What an article's entry shows: its record and the display names of its topics."""
-    payload = json.dumps([record, [[s, names.get(s, s)] for s in topics]], ensure_ascii=False,
+def _digest(record: dict[str, Any], topics: list[str], names: dict[str, str], provider_name: str | None) -> str:
+    """What an article's entry shows: its record, the display names of its topics and its
+    provider's display name from the taxonomy (``None``: the record's own name is shown)."""
+    payload = json.dumps([record, [[s, names.get(s, s)] for s in topics], provider_name], ensure_ascii=False,
                          separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -141,23 +142,33 @@ class ChangeWrites(WriteAccess):
             self.note_articles(self.conn.execute(
                 select(article_topics.c.article_id).where(article_topics.c.topic_slug.in_(slugs)).distinct()).scalars())
 
+    def note_providers_renamed(self, domains: Iterable[str]) -> None:
+        """Articles of these providers show a new author name: compare them again."""
+        domains = sorted(set(domains))
+        for start in range(0, len(domains), BATCH):
+            self.note_articles(self.conn.execute(
+                select(articles.c.id).where(articles.c.provider_domain.in_(domains[start:start + BATCH]))).scalars())
+
     def settle_changes(self, now: int | None = None) -> dict[str, FeedState]:
         """Compare the noted articles with their stored digests and bump the feeds whose entries
         changed; returns ``{identity: new FeedState}`` of those feeds (also kept on the
         transaction as ``changed_feeds``). ``now`` is Unix seconds (the clock by default)."""
         now = int(time.time()) if now is None else now
         names: dict[str, str] = dict(self.conn.execute(select(topics.c.slug, topics.c.name)).all())  # type: ignore[arg-type]
+        provider_names: dict[str, str] = dict(
+            self.conn.execute(select(providers.c.domain, providers.c.name)).all())  # type: ignore[arg-type]
         touched: dict[str, int] = {}  # identity -> the time a feed first seen would take
         ids = sorted(self.noted_articles)
         for start in range(0, len(ids), BATCH):
-            self._settle_articles(ids[start:start + BATCH], names, now, touched)
+            self._settle_articles(ids[start:start + BATCH], names, provider_names, now, touched)
         for identity in self.noted_feeds:
             touched.setdefault(identity, now)
         self.changed_feeds = self._bump_feeds(touched, now)
         self.noted_articles, self.noted_feeds = set(), set()
         return self.changed_feeds
 
-    def _settle_articles(self, chunk: list[str], names: dict[str, str], now: int, touched: dict[str, int]) -> None:
+    def _settle_articles(self, chunk: list[str], names: dict[str, str], provider_names: dict[str, str], now: int,
+                         touched: dict[str, int]) -> None:
         old = {r.article_id: _Old(r.digest, r.changed_ts, r.feeds) for r in self.conn.execute(
             select(article_changes).where(article_changes.c.article_id.in_(chunk)))}
         current = {r.id: r for r in self.conn.execute(
@@ -171,7 +182,7 @@ class ChangeWrites(WriteAccess):
             self.conn.execute(delete(article_changes).where(article_changes.c.article_id.in_(gone)))
         inserts, updates = [], []
         for i, r in current.items():
-            digest = _digest(r.record, r.topics, names)
+            digest = _digest(r.record, r.topics, names, provider_names.get((r.provider_domain or "").lower()))
             feeds = feeds_of_row(bool(r.public), r.topics, r.provider_domain)
             prev = old.get(i)
             if prev is None:  # first seen: its own newest date, so a re-import renders the same bytes

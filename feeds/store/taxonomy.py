@@ -99,6 +99,9 @@ class TaxonomyWrites(ChangeWrites):
         self.note_feeds(provider_identity(d) for d in old_providers.keys() | new_providers.keys()
                         if old_providers.get(d) != new_providers.get(d))
         self.note_topics_renamed(s for s in old_topics.keys() & new_topics.keys() if old_topics[s][0] != new_topics[s][0])
+        # a provider's taxonomy name is every one of its entries' author, in all and topic feeds too
+        self.note_providers_renamed(d for d in old_providers.keys() | new_providers.keys()
+                                    if old_providers.get(d, (None,))[0] != new_providers.get(d, (None,))[0])
         self.conn.execute(delete(topics))
         self.conn.execute(delete(providers))
         if topic_list:
