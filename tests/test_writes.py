@@ -142,6 +142,22 @@ def test_etag_and_if_match(live):
     assert not path.exists() and indexed(live["db"], article_id) is None
 
 
+def test_put_with_if_none_match_star_only_creates(live):
+    """RFC 9110 §13.1.2: `If-None-Match: *` on PUT is "create, never overwrite"."""
+    article_id = "create-only"
+    article = ARTICLE | {"webUrl": "https://example.org/create-only.html"}
+    path = live["content"] / "_news" / f"{article_id}.md"
+    status, headers, _ = call(live, "PUT", f"/api/v1/articles/{article_id}", article | {"title": "first"},
+                              {"If-None-Match": "*"})
+    assert status == 201
+    status, _, body = call(live, "PUT", f"/api/v1/articles/{article_id}", article | {"title": "second"},
+                           {"If-None-Match": "*"})
+    assert status == 412 and article_id in json.loads(body)["detail"]
+    assert call(live, "PUT", f"/api/v1/articles/{article_id}", article | {"title": "second"},
+                {"If-None-Match": headers["ETag"]})[0] == 412
+    assert b"title: first" in path.read_bytes() and indexed(live["db"], article_id)[0] == "first"
+
+
 def test_a_write_waiting_past_the_bound_is_503_and_changes_nothing(tmp_path):
     instance, content, token = instance_with_content(tmp_path, "write_lock_timeout = 0.3\n")
     server = LiveServer(instance)
