@@ -53,6 +53,16 @@ def test_no_command_but_init_creates_an_instance(tmp_path):
     assert not missing.exists()
 
 
+def test_serve_in_the_wrong_folder_leaves_nothing_behind(tmp_path):
+    """A real `serve` process (no PROMETHEUS_MULTIPROC_DIR yet) in a folder without ./instance."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PROMETHEUS_MULTIPROC_DIR", "TOPICFEED_INSTANCE")} | {"PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "server", "serve", "--port", "1"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "no instance at" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_empty_or_missing_roots_are_refused(tmp_path):
     instance, content = imported(tmp_path)
     before = articles(instance)
