@@ -133,6 +133,25 @@ def test_bad_new_settings_are_named(tmp_path):
         one_line_error(run("config", "--instance", str(instance)), needle)
 
 
+def test_out_of_range_and_non_finite_numbers_are_named(tmp_path, monkeypatch):
+    """nan compares false with any bound, so it once slipped past the range check and disabled
+    the mass-removal guard; a negative max-age was served as `max-age=-1`."""
+    instance = tmp_path / "i"
+    assert run("init", "--instance", str(instance)).exit_code == 0
+    for line, needle in [("import_max_removal = nan\n", "setting 'import_max_removal' must be from 0 to 1, got nan"),
+                         ("write_lock_timeout = inf\n", "setting 'write_lock_timeout' must be from 0.01 up, got inf"),
+                         ("cache_max_age = -1\n", "setting 'cache_max_age' must be from 0 up"),
+                         ("api_page_size = 0\n", "setting 'api_page_size' must be from 1 to 100")]:
+        (instance / "config.toml").write_text(line)
+        one_line_error(run("config", "--instance", str(instance)), needle)
+    (instance / "config.toml").write_text("")
+    monkeypatch.setenv("TOPICFEED_IMPORT_MAX_REMOVAL", "nan")
+    one_line_error(run("config", "--instance", str(instance)), "setting 'import_max_removal' must be from 0 to 1")
+    monkeypatch.delenv("TOPICFEED_IMPORT_MAX_REMOVAL")
+    monkeypatch.setenv("TOPICFEED_TRUSTED_HOSTS", "a.example,b.example")  # comma-separated, like metrics_allow
+    assert "trusted_hosts = ['a.example', 'b.example']" in run("config", "--instance", str(instance)).output
+
+
 def test_serve_reconciles_files_and_index_at_start(tmp_path):
     instance, content = imported(tmp_path)
     (instance / "config.toml").write_text(f'content_dirs = ["{content}"]\n')
