@@ -133,6 +133,9 @@ def _write(article_id: str, change_files: Change) -> Response:
     back if anything fails before the commit) and returns (bytes written, status), or None for
     a deletion; then the record is indexed, committed, and the answer built from the index."""
     roots = content_roots()
+    missing = [str(root) for root in roots if not root.is_dir()]
+    if missing:  # an unmounted disk: the file would land on the bare mount point, hidden once it is back
+        raise StoreBusy(f"content root(s) {', '.join(missing)} do not exist (not mounted?)")
     timeout = current_app.config["WRITE_LOCK_TIMEOUT"]
     store = get_store()
     taxonomy = load_taxonomy(roots)

@@ -182,6 +182,21 @@ def test_a_write_waiting_past_the_bound_is_503_and_changes_nothing(tmp_path):
         server.stop()
 
 
+def test_a_write_to_an_unmounted_content_root_is_503_and_creates_nothing(tmp_path):
+    """The content disk went away under a running server: a write must not recreate the root on
+    the bare mount point (hidden once the disk is back, and index and files would disagree)."""
+    instance, content, token = instance_with_content(tmp_path)
+    client = create_app({}, instance).test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    unmounted = content.rename(tmp_path / "elsewhere")
+    resp = client.put("/api/v1/articles/orphan", json=ARTICLE, headers=auth)
+    assert resp.status_code == 503 and resp.headers["Retry-After"].isdigit(), resp.get_data()
+    assert str(content) in resp.get_json()["detail"] and "not mounted" in resp.get_json()["detail"]
+    assert client.post("/api/v1/articles", json=ARTICLE | {"id": "orphan"}, headers=auth).status_code == 503
+    assert not content.exists() and not (unmounted / "_news" / "orphan.md").exists()
+    assert indexed(instance / "topicfeed.db", "orphan") is None
+
+
 def test_an_index_failure_puts_the_file_back(tmp_path):
     instance, content, token = instance_with_content(tmp_path)
     app = create_app({}, instance)
