@@ -51,7 +51,7 @@ class FileChange:
             if data is None:
                 path.unlink(missing_ok=True)
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                path.parent.mkdir(exist_ok=True)  # _news/ only: a missing root is an unmounted disk, never created
                 write_atomic(path, data)
 
 
@@ -69,7 +69,7 @@ def write_record(root: Path, article_id: str, fields: dict[str, Any], change: Fi
     except YamlProblem as exc:
         raise RecordError(str(path), exc.reason) from None
     parse_article(data, str(path), article_id)  # raises RecordError, nothing written
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(exist_ok=True)  # _news/ only: a missing root is an unmounted disk, never created
     if change is not None:
         change.remember(path)
     write_atomic(path, data)

@@ -288,6 +288,8 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
 
     if demo:
         init_instance(state.path)  # the README's quick start: one command from nothing
+    elif not state.exists():  # before _metrics_dir, which would leave a stray ./instance/metrics
+        state.app()  # raises the one-line "no instance at …"
     _metrics_dir(state.path)
     app = state.app()
     store = get_store(app)

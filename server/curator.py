@@ -110,13 +110,18 @@ def _fields() -> dict[str, Any]:
 
 
 def _check_if_match(article_id: str, current: str | None) -> None:
-    """412 when ``If-Match`` names no current version (``*`` matches any existing one)."""
-    if "If-Match" not in request.headers:
-        return
+    """412 when ``If-Match`` names no current version (``*`` matches any existing one), or when
+    ``If-None-Match`` names the current one (``*``: any existing version)."""
     wanted = request.if_match
-    if current is None or not (wanted.star_tag or wanted.contains(current)):
+    if "If-Match" in request.headers and (current is None or not (wanted.star_tag or wanted.contains(current))):
         have = f'"{current}"' if current else "no version (it does not exist)"
         abort(412, f"If-Match does not match article '{article_id}': it is at {have}")
+    # RFC 9110 §13.1.2: `If-None-Match: *` is how a PUT says "only create"; a listed tag that
+    # matches the current version fails the same way
+    if "If-None-Match" in request.headers and current is not None:
+        unwanted = request.if_none_match
+        if unwanted.star_tag or unwanted.contains(current):
+            abort(412, f"If-None-Match: article '{article_id}' exists at \"{current}\"")
 
 
 Change = Callable[[Transaction, list[Path], FileChange], tuple[bytes, int] | None]
@@ -128,6 +133,9 @@ def _write(article_id: str, change_files: Change) -> Response:
     back if anything fails before the commit) and returns (bytes written, status), or None for
     a deletion; then the record is indexed, committed, and the answer built from the index."""
     roots = content_roots()
+    missing = [str(root) for root in roots if not root.is_dir()]
+    if missing:  # an unmounted disk: the file would land on the bare mount point, hidden once it is back
+        raise StoreBusy(f"content root(s) {', '.join(missing)} do not exist (not mounted?)")
     timeout = current_app.config["WRITE_LOCK_TIMEOUT"]
     store = get_store()
     taxonomy = load_taxonomy(roots)

@@ -12,13 +12,17 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import unquote_plus
 
 log = logging.getLogger("topicfeed.access")
 
 REDACTED = "REDACTED"
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\]')
-_PRIVATE_FEED = re.compile(r"(/feeds/private/)[^/]*?(\.[a-z]+)?$")
-_SECRET_PARAM = re.compile(r"(^|[&;])((?:url|prefix)=)[^&;]*", re.IGNORECASE)
+# any segment after a /private/ folder, wherever it sits: `/feeds//private/T.atom` (redirected)
+# and `/feeds/private/T.atom/` (a typo) carry a working token too
+_PRIVATE_FEED = re.compile(r"(/private/+)[^/]*?(\.[a-z]+)?(?=/|$)")
+_SECRET_KEYS = frozenset({"url", "prefix"})
+_QUERY_PART = re.compile(r"([^&;=]*)(=?)([^&;]*)")
 
 
 def escape(text: str) -> str:
@@ -30,8 +34,15 @@ def loggable_target(path: str, query: str) -> str:
     """The request target as logged: private feed tokens and lookup values redacted, escaped."""
     path = _PRIVATE_FEED.sub(lambda m: m.group(1) + REDACTED + (m.group(2) or ""), path)
     if query:
-        path += "?" + _SECRET_PARAM.sub(lambda m: m.group(1) + m.group(2) + REDACTED, query)
+        path += "?" + _QUERY_PART.sub(_redact_param, query)
     return escape(path)
+
+
+def _redact_param(part: re.Match[str]) -> str:
+    """One ``key=value`` of the query, its value redacted when the key, decoded as the app
+    decodes it (``%75rl`` is ``url``), names a lookup parameter."""
+    key, equals, value = part.groups()
+    return key + equals + (REDACTED if equals and unquote_plus(key).lower() in _SECRET_KEYS else value)
 
 
 class RequestLog:

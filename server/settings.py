@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -29,22 +30,22 @@ SETTINGS = [
     Setting("CONTENT_DIRS", [], "content roots in the everyday-cc layout; later ones override earlier ones"),
     Setting("PUBLIC_BASE_URL", "", "absolute URL the service is reached at (feeds' self links); empty = from the request"),
     Setting("SITE_TITLE", "topicfeed", "title of the HTML index and the OPML list"),
-    Setting("CACHE_MAX_AGE", 300, "seconds readers and proxies may reuse a feed (Cache-Control max-age)"),
-    Setting("RENDER_CACHE_ENTRIES", 256, "rendered feeds kept in memory per process"),
-    Setting("VERSION_TTL", 1.0, "seconds a process trusts its last reading of the store version"),
+    Setting("CACHE_MAX_AGE", 300, "seconds readers and proxies may reuse a feed (Cache-Control max-age)", 0),
+    Setting("RENDER_CACHE_ENTRIES", 256, "rendered feeds kept in memory per process", 1),
+    Setting("VERSION_TTL", 1.0, "seconds a process trusts its last reading of the store version", 0),
     Setting("API_ACCESS", "paired", "'paired': every /api request needs a client token; 'public': anyone may read"),
-    Setting("API_PAGE_SIZE", 20, "items per page of paged API collections"),
+    Setting("API_PAGE_SIZE", 20, "items per page of paged API collections", 1, 100),
     Setting("MAX_BODY_BYTES", 256 * 1024, "largest accepted request body (bytes); refused with 413 before it is read", 1),
     Setting("MAX_HEADER_BYTES", 32 * 1024, "largest accepted request line + headers (bytes)", 1024),
     Setting("CONNECTION_LIMIT", 500, "open client connections the server accepts at once (idle and slow ones count)", 1),
     Setting("HEADER_TIMEOUT", 30, "seconds a connection may stay silent (sending no byte) before it is closed", 1),
     Setting("WRITE_LOCK_TIMEOUT", 5.0, "seconds a curator write waits for the index's write lock, then answers 503", 0.01),
     Setting("IMPORT_MAX_REMOVAL", 0.5, "share (0 to 1) of the index an import may remove without --allow-mass-removal", 0, 1),
-    Setting("TRUSTED_HOSTS", [], "Host header values answered (e.g. [\"feeds.example.org\"]); others get 400; empty = any"),
+    Setting("TRUSTED_HOSTS", [], "Host header values answered (e.g. [\"feeds.example.org\"]); others get 400; empty = any (env: comma-separated)", env_sep=","),
     Setting("PROXY_FIX_HOPS", 0, "reverse proxies in front that set X-Forwarded-For/-Proto/-Host (werkzeug ProxyFix); 0 = none", 0, 5),
     Setting("METRICS_ALLOW", ["127.0.0.1/32", "::1/128"], "client networks (CIDR) that may read /metrics; empty = nobody (env: comma-separated)", env_sep=","),
     Setting("LOG_FORMAT", "text", "'text' or 'json' (one JSON object per log line, for log shippers)"),
-    Setting("WATCH_DEBOUNCE", 5.0, "seconds `import --watch` waits for the content roots to be quiet before importing"),
+    Setting("WATCH_DEBOUNCE", 5.0, "seconds `import --watch` waits for the content roots to be quiet before importing", 0),
     Setting("WEBSUB_HUB", "", "URL of an external WebSub hub to advertise and ping (pings need public_base_url); empty = topicfeed is its own hub when public_base_url is set"),
     Setting("WEBSUB_ALLOW_PRIVATE", False, "let WebSub callbacks reach private, loopback and link-local addresses (intranets, tests)"),
     Setting("WEBSUB_LEASE_SECONDS", 10 * 86400, "WebSub lease when the subscriber asks for none"),
@@ -125,7 +126,10 @@ def load_settings(instance: Path, overrides: dict[str, Any] | None = None) -> di
     values.update(overrides or {})
     for setting in SETTINGS:
         value = values[setting.name]
-        if (setting.low is not None and value < setting.low) or (setting.high is not None and value > setting.high):
+        # `not low <= value` (not `value < low`) so that nan, which compares false, is refused too;
+        # inf is refused as well: every bounded setting is a count, a share or a finite wait
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and setting.low is not None and (
+                not setting.low <= value < math.inf or (setting.high is not None and not value <= setting.high)):
             bounds = f"from {setting.low:g}" + (f" to {setting.high:g}" if setting.high is not None else " up")
             raise ValueError(f"setting '{setting.name.lower()}' must be {bounds}, got {value!r:.40}")
     if values["API_ACCESS"] not in ("paired", "public"):

@@ -81,6 +81,21 @@ def test_log_lines_are_escaped_and_secrets_redacted(live):
     assert '"GET /api/v1/lookup?url=REDACTED&prefix=REDACTED"' in log
 
 
+def test_tokens_and_lookups_in_odd_spellings_are_redacted_too(live):
+    """A double slash is redirected to the working feed; a trailing slash is a typo of it; the
+    app decodes `%75rl` to `url`: each still carries a capability or a reader's page."""
+    token = "eyJjIjoib2RkIn0.b2Rkc2lnbmF0dXJl"
+    raw(live.port, f"GET /feeds//private/{token}.atom HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    raw(live.port, f"GET /feeds/private/{token}.rss/ HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    raw(live.port, b"GET /api/v1/lookup?%75rl=https://odd-secret.example/page HTTP/1.1\r\nHost: x\r\n\r\n")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "%75rl" not in live.access_log():
+        time.sleep(0.1)
+    log = live.access_log()
+    assert token not in log and "odd-secret.example" not in log, log
+    assert '"GET /feeds//private/REDACTED.atom" 308' in log and '"GET /api/v1/lookup?%75rl=REDACTED"' in log
+
+
 def test_security_headers(live):
     with urllib.request.urlopen(live.url + "/", timeout=30) as resp:
         headers = resp.headers

@@ -53,6 +53,16 @@ def test_no_command_but_init_creates_an_instance(tmp_path):
     assert not missing.exists()
 
 
+def test_serve_in_the_wrong_folder_leaves_nothing_behind(tmp_path):
+    """A real `serve` process (no PROMETHEUS_MULTIPROC_DIR yet) in a folder without ./instance."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PROMETHEUS_MULTIPROC_DIR", "TOPICFEED_INSTANCE")} | {"PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "server", "serve", "--port", "1"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "no instance at" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_empty_or_missing_roots_are_refused(tmp_path):
     instance, content = imported(tmp_path)
     before = articles(instance)
@@ -121,6 +131,25 @@ def test_bad_new_settings_are_named(tmp_path):
                          ("connection_limit = 0\n", "setting 'connection_limit' must be from 1 up")]:
         (instance / "config.toml").write_text(line)
         one_line_error(run("config", "--instance", str(instance)), needle)
+
+
+def test_out_of_range_and_non_finite_numbers_are_named(tmp_path, monkeypatch):
+    """nan compares false with any bound, so it once slipped past the range check and disabled
+    the mass-removal guard; a negative max-age was served as `max-age=-1`."""
+    instance = tmp_path / "i"
+    assert run("init", "--instance", str(instance)).exit_code == 0
+    for line, needle in [("import_max_removal = nan\n", "setting 'import_max_removal' must be from 0 to 1, got nan"),
+                         ("write_lock_timeout = inf\n", "setting 'write_lock_timeout' must be from 0.01 up, got inf"),
+                         ("cache_max_age = -1\n", "setting 'cache_max_age' must be from 0 up"),
+                         ("api_page_size = 0\n", "setting 'api_page_size' must be from 1 to 100")]:
+        (instance / "config.toml").write_text(line)
+        one_line_error(run("config", "--instance", str(instance)), needle)
+    (instance / "config.toml").write_text("")
+    monkeypatch.setenv("TOPICFEED_IMPORT_MAX_REMOVAL", "nan")
+    one_line_error(run("config", "--instance", str(instance)), "setting 'import_max_removal' must be from 0 to 1")
+    monkeypatch.delenv("TOPICFEED_IMPORT_MAX_REMOVAL")
+    monkeypatch.setenv("TOPICFEED_TRUSTED_HOSTS", "a.example,b.example")  # comma-separated, like metrics_allow
+    assert "trusted_hosts = ['a.example', 'b.example']" in run("config", "--instance", str(instance)).output
 
 
 def test_serve_reconciles_files_and_index_at_start(tmp_path):

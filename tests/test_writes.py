@@ -142,6 +142,22 @@ def test_etag_and_if_match(live):
     assert not path.exists() and indexed(live["db"], article_id) is None
 
 
+def test_put_with_if_none_match_star_only_creates(live):
+    """RFC 9110 §13.1.2: `If-None-Match: *` on PUT is "create, never overwrite"."""
+    article_id = "create-only"
+    article = ARTICLE | {"webUrl": "https://example.org/create-only.html"}
+    path = live["content"] / "_news" / f"{article_id}.md"
+    status, headers, _ = call(live, "PUT", f"/api/v1/articles/{article_id}", article | {"title": "first"},
+                              {"If-None-Match": "*"})
+    assert status == 201
+    status, _, body = call(live, "PUT", f"/api/v1/articles/{article_id}", article | {"title": "second"},
+                           {"If-None-Match": "*"})
+    assert status == 412 and article_id in json.loads(body)["detail"]
+    assert call(live, "PUT", f"/api/v1/articles/{article_id}", article | {"title": "second"},
+                {"If-None-Match": headers["ETag"]})[0] == 412
+    assert b"title: first" in path.read_bytes() and indexed(live["db"], article_id)[0] == "first"
+
+
 def test_a_write_waiting_past_the_bound_is_503_and_changes_nothing(tmp_path):
     instance, content, token = instance_with_content(tmp_path, "write_lock_timeout = 0.3\n")
     server = LiveServer(instance)
@@ -164,6 +180,21 @@ def test_a_write_waiting_past_the_bound_is_503_and_changes_nothing(tmp_path):
         assert call(live, "PUT", "/api/v1/articles/busy", ARTICLE | {"title": "after"})[0] == 200
     finally:
         server.stop()
+
+
+def test_a_write_to_an_unmounted_content_root_is_503_and_creates_nothing(tmp_path):
+    """The content disk went away under a running server: a write must not recreate the root on
+    the bare mount point (hidden once the disk is back, and index and files would disagree)."""
+    instance, content, token = instance_with_content(tmp_path)
+    client = create_app({}, instance).test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    unmounted = content.rename(tmp_path / "elsewhere")
+    resp = client.put("/api/v1/articles/orphan", json=ARTICLE, headers=auth)
+    assert resp.status_code == 503 and resp.headers["Retry-After"].isdigit(), resp.get_data()
+    assert str(content) in resp.get_json()["detail"] and "not mounted" in resp.get_json()["detail"]
+    assert client.post("/api/v1/articles", json=ARTICLE | {"id": "orphan"}, headers=auth).status_code == 503
+    assert not content.exists() and not (unmounted / "_news" / "orphan.md").exists()
+    assert indexed(instance / "topicfeed.db", "orphan") is None
 
 
 def test_an_index_failure_puts_the_file_back(tmp_path):
