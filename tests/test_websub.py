@@ -23,8 +23,7 @@ from feeds.importer import sync
 from feeds.store import Store
 from server import create_app, get_store
 from server.cli import main as cli
-from server.instance import load_keys
-from server.signing import ADMIN_TOKEN, sign
+
 from server.websub_http import CallbackRefused, check_literal, request, resolve
 
 from .conftest import REPO, LiveServer
@@ -117,8 +116,15 @@ def article(title: str, topics: list[str], domain: str = "wired.com") -> dict:
             "provider": {"name": domain, "domain": domain}, "topics": topics}
 
 
+def admin_token(instance: Path) -> str:
+    """A fresh admin token of the instance (each one is recorded in its store)."""
+    result = CliRunner().invoke(cli, ["admin-token", "--instance", str(instance)])
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
+
+
 def curator_write(server: LiveServer, fields: dict) -> None:
-    token = sign({"admin": True, "nonce": "test"}, ADMIN_TOKEN, load_keys(server.instance))
+    token = admin_token(server.instance)
     req = urllib.request.Request(server.url + "/api/v1/articles", data=json.dumps(fields).encode(), method="POST",
                                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as resp:
@@ -272,7 +278,7 @@ def test_curator_write_is_delivered_signed_to_its_topic_only_until_unsubscribed(
 def test_import_that_changes_three_feeds_delivers_exactly_three(hub, subscriber):
     server = hub.start()
     topics = {"/robotics": ROBOTICS, "/cloud": CLOUD, "/wired": f"{BASE}/feeds/providers/wired.com.rss",
-              "/ethics": f"{BASE}/feeds/topics/ai-ethics.json", "/filtered": f"{BASE}/feeds/topics/robotics.atom?min_quality=500"}
+              "/ethics": f"{BASE}/feeds/topics/ai-ethics.json", "/filtered": f"{BASE}/feeds/topics/ai-ethics.atom?min_quality=500"}
     for path, topic in topics.items():
         subscribed(subscriber, server, path, topic)
     content = hub.instance.parent / "content"
@@ -346,7 +352,7 @@ def test_a_topic_that_stops_existing_ends_its_subscriptions_with_a_denial(hub, s
     curator_write(server, article("Lonely provider story", ["Robotics"], domain="lonely.example"))
     topic = f"{BASE}/feeds/providers/lonely.example.json"
     subscribed(subscriber, server, "/lonely", topic)
-    token = sign({"admin": True, "nonce": "test"}, ADMIN_TOKEN, load_keys(server.instance))
+    token = admin_token(server.instance)
     req = urllib.request.Request(server.url + "/api/v1/articles/2026-01-02-lonely-provider-story", method="DELETE",
                                  headers={"Authorization": f"Bearer {token}"})
     assert urllib.request.urlopen(req, timeout=30).status == 204
