@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import tempfile
 from pathlib import Path
 
-from feeds.atomic import write_atomic
+from feeds.atomic import create_atomic, write_atomic
 
 KEYS_FILE = "keys.json"
 
@@ -23,33 +22,11 @@ def init_instance(instance: Path) -> bool:
     containers starting together): each file is created whole or not at all, and only the
     first process to create ``keys.json`` writes it, so all of them end with the same key."""
     instance.mkdir(parents=True, exist_ok=True, mode=0o700)
-    created = _create_new(instance / "config.toml", (
+    created = create_atomic(instance / "config.toml", (
         "# topicfeed settings; `topicfeed config` lists them all.\n"
         "# content_dirs = [\"/srv/news\"]\n# public_base_url = \"https://feeds.example.org\"\n").encode(), 0o644)
     keys = (json.dumps({"keys": [secrets.token_urlsafe(32)]}, indent=2) + "\n").encode()
-    return _create_new(instance / KEYS_FILE, keys, 0o600) or created
-
-
-def _create_new(path: Path, data: bytes, mode: int) -> bool:
-    """Write ``path`` complete, only if it does not exist: a full temporary file is hard-linked
-    to the name, which fails if another process got there first (link(2) never replaces).
-    True if this call created it."""
-    if path.exists():
-        return False
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        os.unlink(tmp)
+    return create_atomic(instance / KEYS_FILE, keys, 0o600) or created
 
 
 def require_instance(instance: Path) -> None:
