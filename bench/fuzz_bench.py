@@ -6,8 +6,6 @@ loopback, in both access modes, with the admin routes; prints and records the st
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
 import tempfile
 import time
@@ -16,33 +14,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import record  # noqa: E402
-from feeds.importer import sync  # noqa: E402
-from server import create_app, get_store  # noqa: E402
-from server.cli import main as cli  # noqa: E402
 from tests import fuzz  # noqa: E402
 from tests.conftest import LiveServer  # noqa: E402
-from tests.test_golden import CONTENT  # noqa: E402
 
 
 def run_mode(access: str, requests: int, seed: int) -> tuple[dict, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        content = Path(tmp) / "site"
-        shutil.copytree(CONTENT, content)
-        instance = Path(tmp) / "instance"
-        instance.mkdir()
-        (instance / "config.toml").write_text(f'content_dirs = ["{content}"]\napi_access = "{access}"\n')
-        app = create_app({}, instance)
-        sync(get_store(app), [content])
-        runner = app.test_cli_runner()
-        admin = runner.invoke(cli, ["admin-token", "--instance", str(instance)]).output.strip()
-        client = json.loads(runner.invoke(cli, ["clients", "add", "fuzz", "--server-url", "http://x", "--json",
-                                                "--instance", str(instance)]).output)
-        ids = [p.stem for p in (content / "_news").glob("*.md")]
-        get_store(app).close()
-        server = LiveServer(instance)
+        target = fuzz.prepare_target(Path(tmp), f'api_access = "{access}"\n')
+        server = LiveServer(target.instance)
         try:
             start = time.perf_counter()
-            statuses = fuzz.run(server.port, requests, seed, {"client": client["token"], "admin": admin}, ids)
+            statuses = fuzz.run(server.port, requests, seed, target.tokens, target.article_ids)
             elapsed = time.perf_counter() - start
         finally:
             server.stop()

@@ -10,8 +10,10 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote
 
 SEGMENTS = ["ai", "robots", "nope", "", ".", "..", "%2e%2e", "a" * 300, "C%23", "C%2B%2B", "%00", "%ff", "%C2%B2",
@@ -137,3 +139,37 @@ def run(port: int, count: int, seed: int, tokens: dict[str, str], article_ids: l
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.close()
     return statuses
+
+
+@dataclass
+class Target:
+    """An instance ready to be served and fuzzed: its folder, the tokens to send, the article ids."""
+
+    instance: Path
+    tokens: dict[str, str]
+    article_ids: list[str]
+
+
+def prepare_target(folder: Path, settings: str = "") -> Target:
+    """A copy of the golden content imported into a new instance under ``folder`` (``settings``:
+    extra config.toml lines), with an admin token and a paired client's token minted by the CLI."""
+    from feeds.importer import sync
+    from server import create_app, get_store
+    from server.cli import main as cli
+
+    from .test_golden import CONTENT
+
+    content = folder / "site"
+    shutil.copytree(CONTENT, content)
+    instance = folder / "instance"
+    instance.mkdir()
+    (instance / "config.toml").write_text(f'content_dirs = ["{content}"]\n{settings}')
+    app = create_app({}, instance)
+    sync(get_store(app), [content])
+    runner = app.test_cli_runner()
+    admin = runner.invoke(cli, ["admin-token", "--instance", str(instance)]).output.strip()
+    client = json.loads(runner.invoke(cli, ["clients", "add", "fuzz", "--server-url", "http://x", "--json",
+                                            "--instance", str(instance)]).output)
+    get_store(app).close()
+    return Target(instance, {"client": client["token"], "admin": admin},
+                  [p.stem for p in (content / "_news").glob("*.md")])

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import feedparser
 import pytest
@@ -103,25 +102,11 @@ def test_fuzzed_requests_never_get_5xx_on_postgres(cluster, tmp_path):
     # SQLite takes (NUL in text); the same generator, a shorter run, on the other backend.
     from . import fuzz
     from .conftest import LiveServer
-    from .test_golden import CONTENT
 
-    content = tmp_path / "site"
-    shutil.copytree(CONTENT, content)
-    instance = tmp_path / "instance"
-    instance.mkdir()
-    (instance / "config.toml").write_text(f'database_url = "{cluster.create_db("t_fuzz")}"\n'
-                                          f'content_dirs = ["{content}"]\napi_access = "public"\n')
-    app = create_app({}, instance)
-    sync(get_store(app), [content])
-    runner = app.test_cli_runner()
-    admin = runner.invoke(cli, ["admin-token", "--instance", str(instance)]).output.strip()
-    client = json.loads(runner.invoke(cli, ["clients", "add", "fuzz", "--server-url", "http://x", "--json",
-                                            "--instance", str(instance)]).output)
-    get_store(app).close()
-    server = LiveServer(instance)
+    target = fuzz.prepare_target(tmp_path, f'database_url = "{cluster.create_db("t_fuzz")}"\napi_access = "public"\n')
+    server = LiveServer(target.instance)
     try:
-        statuses = fuzz.run(server.port, 3000, seed=10, tokens={"client": client["token"], "admin": admin},
-                            article_ids=[p.stem for p in (content / "_news").glob("*.md")])
+        statuses = fuzz.run(server.port, 3000, seed=10, tokens=target.tokens, article_ids=target.article_ids)
         assert not {k: v for k, v in statuses.items() if isinstance(k, tuple)}
         assert statuses[200] > 100 and statuses[400] > 100 and statuses[404] > 100
     finally:
