@@ -7,6 +7,7 @@ serving. Unchanged files (same size and mtime, or same SHA-256) are not parsed a
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -18,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RecordError
-from .indexer import RowWriter, refresh_derived, refresh_local, reresolve_topics, taxonomy_fingerprint, write_taxonomy
+from .indexer import Prepared, RowWriter, prepare, refresh_derived, refresh_local, reresolve_topics, taxonomy_fingerprint, write_taxonomy
 from .recordfiles import Override, find_record, scan_roots
-from .records import Article, parse_article
+from .records import parse_article
 from .store import BadFile, FileState, Store, dumps
 from .taxonomy import load_taxonomy
 
@@ -83,8 +84,11 @@ def diff_tree(files: dict[str, Path], states: dict[str, FileState], bad: list[Ba
     )
 
 
-def _parse_one(job: tuple[str, Path, os.stat_result, str | None]) -> tuple[str, Path, os.stat_result, str, Article | RecordError | None]:
-    """Read and parse one file; ``None`` when its bytes match ``known_sha`` (only touched)."""
+Job = tuple[str, Path, os.stat_result, str | None]  # (id, file, stat, SHA-256 of the indexed version)
+
+
+def _parse_one(job: Job, resolver: dict[str, str]) -> tuple[str, Path, os.stat_result, str, Prepared | RecordError | None]:
+    """Read, parse and prepare one file's row; ``None`` when its bytes match the known SHA (only touched)."""
     article_id, path, stat, known_sha = job
     try:
         data = path.read_bytes()
@@ -94,38 +98,83 @@ def _parse_one(job: tuple[str, Path, os.stat_result, str | None]) -> tuple[str, 
     if sha == known_sha:
         return article_id, path, stat, sha, None
     try:
-        return article_id, path, stat, sha, parse_article(data, str(path), article_id)
+        return article_id, path, stat, sha, prepare(parse_article(data, str(path), article_id), stat, sha, resolver)
     except RecordError as exc:
         return article_id, path, stat, sha, exc
 
 
-def _parse_chunk(jobs: list[tuple[str, Path, os.stat_result, str | None]]) -> list[tuple]:
-    return [_parse_one(job) for job in jobs]
+def _parse_chunk(chunk: tuple[list[Job], dict[str, str]]) -> list[tuple]:
+    jobs, resolver = chunk
+    return [_parse_one(job, resolver) for job in jobs]
 
 
-def _parse_all(candidates: list, states: dict[str, FileState]) -> Iterator[tuple]:
-    """Parse on every core when there is enough work to pay for the worker processes.
+def worker_count() -> int:
+    """Worker processes for this machine: the cores this process may run on (``taskset`` and
+    cgroup cpusets count), at most four; 1 means everything runs in this process."""
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
 
-    At most ``workers * 2`` chunks are in flight, so memory stays bounded however many
-    files changed (the writer in this process is the slower side).
+
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Start the import's worker processes (forked: they share this process's pages).
+
+    The garbage collector's generations are frozen while forking, so a collection in a worker
+    does not write to (and so copy) every object it inherited: the tree's PSS stays close to
+    the parent's alone.
     """
-    jobs = []
+    gc.freeze()
+    try:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        pool.submit(int).result()  # with fork, the first task starts every worker: do it while frozen
+    finally:
+        gc.unfreeze()
+    return pool
+
+
+class Workers:
+    """The import's worker processes, started on first use and stopped on exit. ``map`` keeps
+    at most two jobs per worker in flight, so memory stays bounded however many jobs there are
+    (the database writer in this process is the slower side)."""
+
+    def __init__(self, count: int | None = None) -> None:
+        self.count = worker_count() if count is None else count
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+        """``fn`` over ``jobs``, results in order; in this process when there is one core."""
+        if self.count < 2:
+            yield from map(fn, jobs)
+            return
+        if self._pool is None:
+            self._pool = _worker_pool(self.count)
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(self._pool.submit(fn, job))
+            if len(pending) >= self.count * 2:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
+def _parse_all(candidates: list, states: dict[str, FileState], resolver: dict[str, str],
+               workers: Workers) -> Iterator[tuple]:
+    """Parse on every core when there is enough work to pay for the worker processes."""
+    jobs: list[Job] = []
     for aid, path, stat in candidates:
         prev = states.get(str(path))
         jobs.append((aid, path, stat, prev.sha if prev and prev.article_id == aid else None))
-    workers = min(os.cpu_count() or 1, 4)
-    if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
-        yield from map(_parse_one, jobs)
+    if len(jobs) < PARALLEL_THRESHOLD:
+        yield from (_parse_one(job, resolver) for job in jobs)
         return
-    chunks = (jobs[i:i + PARSE_CHUNK] for i in range(0, len(jobs), PARSE_CHUNK))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(_parse_chunk, chunk))
-            if len(pending) >= workers * 2:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+    chunks = ((jobs[i:i + PARSE_CHUNK], resolver) for i in range(0, len(jobs), PARSE_CHUNK))
+    for parsed in workers.map(_parse_chunk, chunks):
+        yield from parsed
 
 
 def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> SyncReport:
@@ -146,10 +195,10 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> S
     report.skipped += diff.still_bad
     report.removed = diff.removed
 
-    with store.write() as tx:
+    with store.write() as tx, Workers() as workers:
         parsed = RowWriter(tx, resolver)
         changed: set[str] = set()
-        results = _parse_all(diff.changed, states)
+        results = _parse_all(diff.changed, states, resolver, workers)
         for article_id, path, stat, sha, outcome in (progress(results, len(diff.changed)) if progress else results):
             if outcome is None:  # touched, same bytes
                 tx.touch_file(article_id, stat.st_size, stat.st_mtime_ns)
@@ -165,7 +214,7 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> S
                     tx.forget_bad_files([str(path)])
                 (report.updated if article_id in indexed_ids else report.added).append(article_id)
                 changed.add(article_id)
-                parsed.add(outcome, stat, sha)
+                parsed.add_prepared(outcome)
         parsed.flush()
         tx.forget_bad_files(diff.stale_bad)
         tx.delete_articles(diff.removed)
@@ -174,7 +223,7 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> S
             tx.set_meta("taxonomy", taxonomy_fingerprint(taxonomy))
         write_taxonomy(tx, taxonomy, parsed)
         if changed or diff.removed or taxonomy_changed:
-            report.duplicates = refresh_derived(tx, changed | set(diff.removed))
+            report.duplicates = refresh_derived(tx, changed | set(diff.removed), workers.map)
         else:
             report.duplicates = tx.duplicates()
         tx.set_meta("roots", dumps([str(r.resolve()) for r in roots]))
