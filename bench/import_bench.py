@@ -8,6 +8,7 @@ the whole process tree (main + parse workers) sampled from /proc/PID/smaps_rollu
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import subprocess
 import sys
@@ -16,10 +17,11 @@ import time
 from common import OUT, PeakSampler, real_corpus, record
 
 
-def run_import(instance, content, cpus: str | None) -> tuple[float, float, str]:
+def run_import(instance, content, cpus: str | None) -> tuple[float, float, float, str]:
     cmd = [sys.executable, "-m", "server", "import", "--instance", str(instance), str(content)]
     if cpus:
         cmd = ["taskset", "-c", cpus, *cmd]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     sampler = PeakSampler(proc.pid)
@@ -28,7 +30,9 @@ def run_import(instance, content, cpus: str | None) -> tuple[float, float, str]:
     peak = sampler.stop()
     if proc.returncode:
         raise RuntimeError(f"import failed ({proc.returncode}): {out}")
-    return elapsed, peak, out.strip().splitlines()[0]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, cpu, peak, out.strip().splitlines()[0]
 
 
 def main() -> None:
@@ -37,20 +41,22 @@ def main() -> None:
     parser.add_argument("--cpus", default=None, help="taskset CPU list, e.g. 0")
     args = parser.parse_args()
     where = f"taskset -c {args.cpus}" if args.cpus else "all cores"
-    lines = ["| articles | cores | first import | records/s | peak PSS, process tree | unchanged re-sync |",
-             "|---:|---|---:|---:|---:|---:|"]
+    lines = ["| articles | cores | first import | records/s | CPU s (tree) | peak PSS, process tree | unchanged re-sync | its CPU s |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for n in args.sizes:
         content = real_corpus(n)
         instance = OUT / f"import-instance-{n}"
         shutil.rmtree(instance, ignore_errors=True)
-        first, peak, summary = run_import(instance, content, args.cpus)
+        first, cpu, peak, summary = run_import(instance, content, args.cpus)
         assert f"added {n}," in summary, summary
-        again, _, summary2 = run_import(instance, content, args.cpus)
+        again, cpu2, _, summary2 = run_import(instance, content, args.cpus)
         assert f"unchanged {n}," in summary2, summary2
-        lines.append(f"| {n:,} | {where} | {first:.1f} s | {n / first:,.0f} | {peak:.0f} MB | {again:.2f} s |")
+        lines.append(f"| {n:,} | {where} | {first:.1f} s | {n / first:,.0f} | {cpu:.1f} | {peak:.0f} MB | {again:.2f} s | {cpu2:.2f} |")
         print(lines[-1], flush=True)
     lines += ["", "Corpus-derived trees (bench/corpus_tree.py). Targets at 100k: >= 3,000 records/s, peak PSS of the "
-              "process tree <= 150 MB and flat across sizes, unchanged re-sync <= 2 s. Times include process start-up."]
+              "process tree <= 150 MB and flat across sizes, unchanged re-sync <= 2 s. Times include process start-up. "
+              f"CPU s: user+system seconds of the whole tree (load-independent; wall times move with the machine's "
+              f"load, {open('/proc/loadavg').read().split()[1]} (5-min load average) at the end of this run)."]
     record(f"Import throughput and memory, {where} (bench/import_bench.py)", lines)
 
 

@@ -8,7 +8,7 @@ from flask import Flask
 
 from feeds.store import Store
 
-from . import context, errors
+from . import context, errors, fastpath
 from .context import get_store
 from .instance import KeyRing, default_instance, init_instance
 from .settings import load_settings
@@ -38,4 +38,5 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     app.register_blueprint(feeds_routes.bp)
     app.register_blueprint(api.bp)
     errors.init_app(app)
+    fastpath.install(app)
     return app

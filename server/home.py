@@ -27,7 +27,8 @@ def home() -> Response:
                                opml=link_builder.opml())
         return Rendered.of(html.encode("utf-8"), "text/html; charset=utf-8", None)
 
-    return respond(render_cache().get(("index", link_builder.base), build))
+    key = ("index", link_builder.base)
+    return respond(render_cache().get(key, build), cache_key=key)
 
 
 @bp.get("/healthz")
