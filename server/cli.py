@@ -17,6 +17,7 @@ from feeds.validate import check_tree
 
 from .context import get_store, master_keys
 from .instance import default_instance, init_instance
+from .serving import SERVERS
 
 @dataclass
 class CliState:
@@ -181,15 +182,19 @@ def demo_content(out_dir: Path, articles: int, seed: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--server", "server_name", type=click.Choice(SERVERS), default=SERVERS[0], show_default=True,
+              help="HTTP server (bench/RESULTS.md compares them).")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1), help="Threads per process.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Processes (granian, gunicorn); each holds its own render cache.")
 @click.option("--demo", is_flag=True, help="Import built-in sample content first if the index is empty.")
 @instance_option
 @pass_state
-def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> None:
-    """Serve feeds and the API with waitress (a production WSGI server)."""
-    import waitress
+def serve(state: CliState, host: str, port: int, server_name: str, threads: int, workers: int, demo: bool) -> None:
+    """Serve feeds and the API with a production HTTP server (granian by default)."""
+    import os
 
-    from .requestlog import RequestLog
+    from .serving import run
 
     app = state.app()
     store = get_store(app)
@@ -200,8 +205,14 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
         if not (content / "_news").is_dir():
             write_demo_content(content, 300, seed=1)
         print_report(sync(store, [content]))
-    click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/", err=True)
-    waitress.serve(RequestLog(app), host=host, port=port, threads=threads, ident="topicfeed")
+    click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/ "
+               f"({server_name}, {workers} process(es) x {threads} threads)", err=True)
+    store.close()
+    os.environ["TOPICFEED_INSTANCE"] = str(state.path)  # the server's workers build the app from it
+    try:
+        run(server_name, "server.wsgi:app", host, port, threads, workers)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @main.command()
