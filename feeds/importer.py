@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import RecordError
 from .indexer import Prepared, RowWriter, prepare, refresh_derived, refresh_local, reresolve_topics, taxonomy_fingerprint, write_taxonomy
@@ -47,11 +47,21 @@ class SyncReport:
                 f"removed {len(self.removed)}, skipped {len(self.skipped)}, duplicates {len(self.duplicates)}")
 
 
+class FileStamp(NamedTuple):
+    """What the index keeps of a file's ``stat``: a tuple is a tenth of an ``os.stat_result``."""
+
+    st_size: int
+    st_mtime_ns: int
+
+
+Job = tuple[str, str, FileStamp, str | None]  # (id, file, stamp, SHA-256 of the indexed version of this file)
+
+
 @dataclass
 class TreeDiff:
     """What differs between the content tree and the index, before anything is parsed."""
 
-    changed: list[tuple[str, Path, os.stat_result]]  # (id, file, stat): size or mtime differ
+    changed: list[Job]        # size or mtime differ
     removed: list[str]        # indexed ids with no file any more
     stale_bad: list[str]      # bad-file paths that are gone
     still_bad: list[RecordError]  # unchanged bad files, reported again with their stored reason
@@ -60,8 +70,9 @@ class TreeDiff:
 def diff_tree(files: dict[str, Path], states: dict[str, FileState], bad: list[BadFile],
               report: SyncReport) -> TreeDiff:
     """Compare ``files`` (id -> path) with the index; unreadable files and unchanged ones
-    are counted in ``report`` on the way."""
-    changed = []
+    are counted in ``report`` on the way. The jobs carry strings and stamps only, so the
+    caller can drop ``files`` and ``states`` before parsing."""
+    changed: list[Job] = []
     for article_id, path in files.items():
         try:
             stat = path.stat()
@@ -73,10 +84,11 @@ def diff_tree(files: dict[str, Path], states: dict[str, FileState], bad: list[Ba
             if prev.article_id is not None:  # an unchanged bad file is reported as skipped again, not as unchanged
                 report.unchanged += 1
             continue
-        changed.append((article_id, path, stat))
+        known = prev.sha if prev and prev.article_id == article_id else None
+        changed.append((article_id, str(path), FileStamp(stat.st_size, stat.st_mtime_ns), known))
     indexed_ids = {s.article_id for s in states.values() if s.article_id}
     current_paths = {str(p) for p in files.values()}
-    reparsed = {str(p) for _, p, _ in changed}
+    reparsed = {p for _, p, _, _ in changed}
     return TreeDiff(
         changed=changed, removed=sorted(indexed_ids - set(files)),
         stale_bad=[b.path for b in bad if b.path not in current_paths],
@@ -84,21 +96,19 @@ def diff_tree(files: dict[str, Path], states: dict[str, FileState], bad: list[Ba
     )
 
 
-Job = tuple[str, Path, os.stat_result, str | None]  # (id, file, stat, SHA-256 of the indexed version)
-
-
-def _parse_one(job: Job, resolver: dict[str, str]) -> tuple[str, Path, os.stat_result, str, Prepared | RecordError | None]:
+def _parse_one(job: Job, resolver: dict[str, str]) -> tuple[str, str, FileStamp, str, Prepared | RecordError | None]:
     """Read, parse and prepare one file's row; ``None`` when its bytes match the known SHA (only touched)."""
     article_id, path, stat, known_sha = job
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
-        return article_id, path, stat, "", RecordError(str(path), f"cannot read: {exc.strerror}")
+        return article_id, path, stat, "", RecordError(path, f"cannot read: {exc.strerror}")
     sha = hashlib.sha256(data).hexdigest()
     if sha == known_sha:
         return article_id, path, stat, sha, None
     try:
-        return article_id, path, stat, sha, prepare(parse_article(data, str(path), article_id), stat, sha, resolver)
+        return article_id, path, stat, sha, prepare(parse_article(data, path, article_id), stat, sha, resolver)
     except RecordError as exc:
         return article_id, path, stat, sha, exc
 
@@ -162,13 +172,8 @@ class Workers:
             self._pool.shutdown(cancel_futures=True)
 
 
-def _parse_all(candidates: list, states: dict[str, FileState], resolver: dict[str, str],
-               workers: Workers) -> Iterator[tuple]:
+def _parse_all(jobs: list[Job], resolver: dict[str, str], workers: Workers) -> Iterator[tuple]:
     """Parse on every core when there is enough work to pay for the worker processes."""
-    jobs: list[Job] = []
-    for aid, path, stat in candidates:
-        prev = states.get(str(path))
-        jobs.append((aid, path, stat, prev.sha if prev and prev.article_id == aid else None))
     if len(jobs) < PARALLEL_THRESHOLD:
         yield from (_parse_one(job, resolver) for job in jobs)
         return
@@ -192,26 +197,27 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None) -> S
     indexed_ids = {s.article_id for s in states.values() if s.article_id}
     taxonomy_changed = store.get_meta("taxonomy") != taxonomy_fingerprint(taxonomy)
     diff = diff_tree(files, states, store.bad_files(), report)
+    was_bad = {path for path, state in states.items() if state.article_id is None}
+    del files, states  # the per-file maps of the whole tree are not needed past the diff
     report.skipped += diff.still_bad
     report.removed = diff.removed
 
     with store.write() as tx, Workers() as workers:
         parsed = RowWriter(tx, resolver)
         changed: set[str] = set()
-        results = _parse_all(diff.changed, states, resolver, workers)
+        results = _parse_all(diff.changed, resolver, workers)
         for article_id, path, stat, sha, outcome in (progress(results, len(diff.changed)) if progress else results):
             if outcome is None:  # touched, same bytes
                 tx.touch_file(article_id, stat.st_size, stat.st_mtime_ns)
                 report.unchanged += 1
             elif isinstance(outcome, RecordError):
                 report.skipped.append(outcome)
-                tx.set_bad_file(str(path), stat.st_size, stat.st_mtime_ns, outcome.line, outcome.reason)
+                tx.set_bad_file(path, stat.st_size, stat.st_mtime_ns, outcome.line, outcome.reason)
                 if article_id in indexed_ids:
                     report.kept_previous.append(article_id)
             else:
-                prev = states.get(str(path))
-                if prev and prev.article_id is None:  # a bad file that is now fixed
-                    tx.forget_bad_files([str(path)])
+                if path in was_bad:  # a bad file that is now fixed
+                    tx.forget_bad_files([path])
                 (report.updated if article_id in indexed_ids else report.added).append(article_id)
                 changed.add(article_id)
                 parsed.add_prepared(outcome)

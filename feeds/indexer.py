@@ -9,7 +9,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .records import Article
 from .related import Doc, RelatedIndex, Vocabulary, rank_window, windows
@@ -23,6 +23,16 @@ DOC_PAGE = 2000  # ranking inputs read per query while streaming the store in ti
 Runner = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 
 
+class Stat(Protocol):
+    """What the index keeps of a file's stat (an ``os.stat_result`` or the importer's ``FileStamp``)."""
+
+    @property
+    def st_size(self) -> int: ...
+
+    @property
+    def st_mtime_ns(self) -> int: ...
+
+
 def topic_slugs(names: list[str], resolver: dict[str, str]) -> list[str]:
     slugs: list[str] = []
     for name in names:
@@ -32,7 +42,7 @@ def topic_slugs(names: list[str], resolver: dict[str, str]) -> list[str]:
     return slugs
 
 
-def _new_article(article: Article, stat: os.stat_result, sha: str, slugs: list[str]) -> NewArticle:
+def _new_article(article: Article, stat: Stat, sha: str, slugs: list[str]) -> NewArticle:
     return NewArticle(
         id=article.id, path=article.path, file_size=stat.st_size, file_mtime_ns=stat.st_mtime_ns, file_sha=sha,
         published=article.published, published_ts=int(article.published_at.timestamp()), norm_url=article.norm_url,
@@ -53,7 +63,7 @@ class Prepared:
     provider: tuple[str, str]
 
 
-def prepare(article: Article, stat: os.stat_result, sha: str, resolver: dict[str, str]) -> Prepared:
+def prepare(article: Article, stat: Stat, sha: str, resolver: dict[str, str]) -> Prepared:
     """The row and names of one parsed record (topic names resolved through ``resolver``)."""
     named = [(resolve_topic(name, resolver), name) for name in article.topic_names]
     slugs = list(dict.fromkeys(slug for slug, _ in named if slug))
@@ -69,7 +79,7 @@ class RowWriter:
         self.topic_names: dict[str, str] = {}
         self.provider_names: dict[str, str] = {}
 
-    def add(self, article: Article, stat: os.stat_result, sha: str) -> None:
+    def add(self, article: Article, stat: Stat, sha: str) -> None:
         self.add_prepared(prepare(article, stat, sha, self.resolver))
 
     def add_prepared(self, prepared: Prepared) -> None:
