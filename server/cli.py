@@ -194,7 +194,7 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int,
     """Serve feeds and the API with a production HTTP server (granian by default)."""
     import os
 
-    from .serving import run
+    from .serving import Limits, run
 
     app = state.app()
     store = get_store(app)
@@ -210,7 +210,7 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int,
     store.close()
     os.environ["TOPICFEED_INSTANCE"] = str(state.path)  # the server's workers build the app from it
     try:
-        run(server_name, "server.wsgi:app", host, port, threads, workers)
+        run(server_name, "server.wsgi:app", host, port, threads, workers, Limits.of(app.config))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 
