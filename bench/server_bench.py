@@ -130,7 +130,7 @@ def topic_paths(url: str) -> list[str]:
 def measure(name: str, spec: tuple[str, int, int], instance: Path, path: str, seconds: int, cpus: str | None,
             wrk_cpus: str | None) -> dict[str, object]:
     row: dict[str, object] = {"name": name}
-    app = Server(spec, "server.wsgi:app", instance, cpus)
+    app = Server(spec, "server.cli:wsgi_app", instance, cpus)
     try:
         with urllib.request.urlopen(app.url + path) as resp:
             body, etag = resp.read(), resp.headers["ETag"]

@@ -182,7 +182,7 @@ def demo_content(out_dir: Path, articles: int, seed: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--server", "server_name", type=click.Choice(SERVERS), default=SERVERS[0], show_default=True,
+@click.option("--server", "server_name", type=click.Choice(SERVERS), default="waitress", show_default=True,
               help="HTTP server (bench/RESULTS.md compares them).")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1), help="Threads per process.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
@@ -191,7 +191,7 @@ def demo_content(out_dir: Path, articles: int, seed: int) -> None:
 @instance_option
 @pass_state
 def serve(state: CliState, host: str, port: int, server_name: str, threads: int, workers: int, demo: bool) -> None:
-    """Serve feeds and the API with a production HTTP server (granian by default)."""
+    """Serve feeds and the API with a production HTTP server (waitress by default; see bench/RESULTS.md)."""
     import os
 
     from .serving import Limits, run
@@ -210,7 +210,7 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int,
     store.close()
     os.environ["TOPICFEED_INSTANCE"] = str(state.path)  # the server's workers build the app from it
     try:
-        run(server_name, "server.wsgi:app", host, port, threads, workers, Limits.of(app.config))
+        run(server_name, "server.cli:wsgi_app", host, port, threads, workers, Limits.of(app.config))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -383,3 +383,16 @@ def export(state: CliState, out_dir: Path, base_url: str | None) -> None:
         raise click.UsageError("give --base-url or set public_base_url: feeds carry absolute links")
     count = export_site(app, out_dir, url)
     click.echo(f"wrote {count} files to {out_dir}")
+
+
+def wsgi_app() -> Any:
+    """WSGI entry point for HTTP servers (``server.serving``; workers call it in each process):
+    the app of the instance named by ``TOPICFEED_INSTANCE``, one access-log line per request."""
+    from . import create_app
+    from .requestlog import RequestLog
+
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("topicfeed").setLevel(logging.INFO)  # whatever level the server gave the root logger
+    return RequestLog(create_app())

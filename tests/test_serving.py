@@ -35,7 +35,7 @@ def fetch(url: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]
 @pytest.mark.parametrize("server", SERVERS)
 def test_every_server_answers_the_same_feed(instance, server):
     env = {"TOPICFEED_PUBLIC_BASE_URL": "https://feeds.example.net"}
-    reference = LiveServer(instance, env, ["--server", "waitress"]) if server != "waitress" else None
+    reference = LiveServer(instance, env, ["--server", "granian"]) if server != "granian" else None
     live = LiveServer(instance, env, ["--server", server, "--threads", "4"])
     try:
         for headers in ({}, {"Accept-Encoding": "gzip"}):
