@@ -17,15 +17,17 @@ bp = Blueprint("feeds", __name__, url_prefix="/feeds")
 FORMAT = f"<any({', '.join(FORMATS)}):ext>"
 
 
-def serve_feed(ref: FeedRef, ext: str, query: FeedQuery) -> Response:
-    """Render (or reuse) one feed document and answer conditionally."""
+def serve_feed(ref: FeedRef, ext: str, query: FeedQuery, public: bool = True) -> Response:
+    """Render (or reuse) one feed document and answer conditionally; ``public`` documents may
+    be answered again by ``server.fastpath`` (private feed URLs never)."""
     link_builder = links()
 
     def build() -> Rendered:
         spec = feed_spec(get_store(), ref, query, link_builder)
         return Rendered.of(RENDERERS[ext](spec), CONTENT_TYPES[ext], spec.last_modified)
 
-    return respond(render_cache().get(("feed", ref, ext, link_builder.base, query.cache_key()), build))
+    key = ("feed", ref, ext, link_builder.base, query.cache_key())
+    return respond(render_cache().get(key, build), cache_key=key if public else None)
 
 
 @bp.get(f"/all.{FORMAT}")
@@ -50,7 +52,7 @@ def private(token: str, ext: str) -> Response:
     if found is None:
         abort(404, "this private feed URL is not valid (revoked, or signed with a retired key)")
     ref, query = found
-    return serve_feed(ref, ext, query)
+    return serve_feed(ref, ext, query, public=False)
 
 
 @bp.get("/index.opml")
@@ -60,7 +62,8 @@ def opml_index() -> Response:
     def build() -> Rendered:
         return Rendered.of(opml(get_store(), link_builder, current_app.config["SITE_TITLE"]), CONTENT_TYPES["opml"], None)
 
-    return respond(render_cache().get(("opml", link_builder.base), build))
+    key = ("opml", link_builder.base)
+    return respond(render_cache().get(key, build), cache_key=key)
 
 
 @bp.get("/providers.opml")
@@ -72,4 +75,5 @@ def provider_opml_index() -> Response:
         return Rendered.of(provider_opml(get_store(), link_builder, current_app.config["SITE_TITLE"]),
                            CONTENT_TYPES["opml"], None)
 
-    return respond(render_cache().get(("provider-opml", link_builder.base), build))
+    key = ("provider-opml", link_builder.base)
+    return respond(render_cache().get(key, build), cache_key=key)
