@@ -75,7 +75,7 @@ def guard_mass_removal(indexed: int, removed: int, share: float) -> None:
                             f"(more than {share:.0%}); check the content folders, or pass --allow-mass-removal")
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Pool initializer: ask Linux to SIGKILL this worker when its parent dies (prctl
     PR_SET_PDEATHSIG), so a killed import leaves no parse worker behind; elsewhere a no-op."""
     try:
@@ -86,7 +86,7 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG (linux/prctl.h)
     except (OSError, AttributeError):
         return
-    if os.getppid() == 1:  # the parent died before prctl took effect
+    if os.getppid() != parent:  # the parent died before prctl took effect (not "== 1": serve may be PID 1)
         os._exit(1)
 
 
@@ -177,7 +177,7 @@ def _worker_pool(workers: int) -> ProcessPoolExecutor:
     gc.freeze()
     try:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_die_with_parent)
+                                   initializer=_die_with_parent, initargs=(os.getpid(),))
         pool.submit(int).result()  # with fork, the first task starts every worker: do it while frozen
     finally:
         gc.unfreeze()
