@@ -5,6 +5,7 @@ import datetime
 import os
 import platform
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,6 +21,19 @@ def corpus(articles: int, seed: int = 7) -> Path:
     path = OUT / f"content-{articles}"
     if not (path / ".complete").exists():
         write_demo_content(path, articles, seed)
+        (path / ".complete").write_text("ok")
+    return path
+
+
+def real_corpus(articles: int, seed: int = 11) -> Path:
+    """A content tree of ``articles`` records derived from the real corpus (bench/corpus_tree.py),
+    generated once and reused."""
+    from corpus_tree import write_tree
+
+    path = OUT / f"corpus-{articles}"
+    if not (path / ".complete").exists():
+        shutil.rmtree(path, ignore_errors=True)
+        write_tree(path, articles, seed)
         (path / ".complete").write_text("ok")
     return path
 
@@ -52,3 +66,44 @@ def record(section: str, lines: list[str]) -> None:
     pattern = re.compile(rf"^## {re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(body + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + body + "\n"
     RESULTS.write_text(text)
+
+
+def tree_pss_mb(pid: int) -> float:
+    """PSS of ``pid`` and all its descendants, summed (MB): forked workers share pages, so PSS
+    counts each shared page once across the tree (``/proc/PID/smaps_rollup``)."""
+    total_kb, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            for line in open(f"/proc/{current}/smaps_rollup"):
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+                    break
+            for task in os.listdir(f"/proc/{current}/task"):
+                children = open(f"/proc/{current}/task/{task}/children").read().split()
+                todo += [int(c) for c in children]
+        except (OSError, ValueError):
+            continue  # the process ended while being read
+    return total_kb / 1024
+
+
+class PeakSampler:
+    """Samples the process tree's PSS every ``interval`` seconds in a thread; ``peak`` in MB."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        import threading
+
+        self.pid, self.interval, self.peak = pid, interval, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_pss_mb(self.pid))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak

@@ -7,6 +7,7 @@ serving. Unchanged files (same size and mtime, or same SHA-256) are not parsed a
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -16,12 +17,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import RecordError
-from .indexer import RowWriter, refresh_derived, refresh_local, reresolve_topics, taxonomy_fingerprint, write_taxonomy
+from .indexer import Prepared, RowWriter, prepare, refresh_derived, refresh_local, reresolve_topics, taxonomy_fingerprint, write_taxonomy
 from .recordfiles import Override, find_record, scan_roots
-from .records import Article, parse_article
+from .records import parse_article
 from .store import BadFile, FileState, Store, Transaction, dumps
 from .taxonomy import Taxonomy, load_taxonomy
 
@@ -74,7 +75,7 @@ def guard_mass_removal(indexed: int, removed: int, share: float) -> None:
                             f"(more than {share:.0%}); check the content folders, or pass --allow-mass-removal")
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Pool initializer: ask Linux to SIGKILL this worker when its parent dies (prctl
     PR_SET_PDEATHSIG), so a killed import leaves no parse worker behind; elsewhere a no-op."""
     try:
@@ -85,15 +86,25 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG (linux/prctl.h)
     except (OSError, AttributeError):
         return
-    if os.getppid() == 1:  # the parent died before prctl took effect
+    if os.getppid() != parent:  # the parent died before prctl took effect (not "== 1": serve may be PID 1)
         os._exit(1)
+
+
+class FileStamp(NamedTuple):
+    """What the index keeps of a file's ``stat``: a tuple is a tenth of an ``os.stat_result``."""
+
+    st_size: int
+    st_mtime_ns: int
+
+
+Job = tuple[str, str, FileStamp, str | None]  # (id, file, stamp, SHA-256 of the indexed version of this file)
 
 
 @dataclass
 class TreeDiff:
     """What differs between the content tree and the index, before anything is parsed."""
 
-    changed: list[tuple[str, Path, os.stat_result]]  # (id, file, stat): size or mtime differ
+    changed: list[Job]        # size or mtime differ
     removed: list[str]        # indexed ids with no file any more
     stale_bad: list[str]      # bad-file paths that are gone
     still_bad: list[RecordError]  # unchanged bad files, reported again with their stored reason
@@ -102,8 +113,9 @@ class TreeDiff:
 def diff_tree(files: dict[str, Path], states: dict[str, FileState], bad: list[BadFile],
               report: SyncReport) -> TreeDiff:
     """Compare ``files`` (id -> path) with the index; unreadable files and unchanged ones
-    are counted in ``report`` on the way."""
-    changed = []
+    are counted in ``report`` on the way. The jobs carry strings and stamps only, so the
+    caller can drop ``files`` and ``states`` before parsing."""
+    changed: list[Job] = []
     for article_id, path in files.items():
         try:
             stat = path.stat()
@@ -115,10 +127,11 @@ def diff_tree(files: dict[str, Path], states: dict[str, FileState], bad: list[Ba
             if prev.article_id is not None:  # an unchanged bad file is reported as skipped again, not as unchanged
                 report.unchanged += 1
             continue
-        changed.append((article_id, path, stat))
+        known = prev.sha if prev and prev.article_id == article_id else None
+        changed.append((article_id, str(path), FileStamp(stat.st_size, stat.st_mtime_ns), known))
     indexed_ids = {s.article_id for s in states.values() if s.article_id}
     current_paths = {str(p) for p in files.values()}
-    reparsed = {str(p) for _, p, _ in changed}
+    reparsed = {p for _, p, _, _ in changed}
     return TreeDiff(
         changed=changed, removed=sorted(indexed_ids - set(files)),
         stale_bad=[b.path for b in bad if b.path not in current_paths],
@@ -126,50 +139,91 @@ def diff_tree(files: dict[str, Path], states: dict[str, FileState], bad: list[Ba
     )
 
 
-def _parse_one(job: tuple[str, Path, os.stat_result, str | None]) -> tuple[str, Path, os.stat_result, str, Article | RecordError | None]:
-    """Read and parse one file; ``None`` when its bytes match ``known_sha`` (only touched)."""
+def _parse_one(job: Job, resolver: dict[str, str]) -> tuple[str, str, FileStamp, str, Prepared | RecordError | None]:
+    """Read, parse and prepare one file's row; ``None`` when its bytes match the known SHA (only touched)."""
     article_id, path, stat, known_sha = job
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
-        return article_id, path, stat, "", RecordError(str(path), f"cannot read: {exc.strerror}")
+        return article_id, path, stat, "", RecordError(path, f"cannot read: {exc.strerror}")
     sha = hashlib.sha256(data).hexdigest()
     if sha == known_sha:
         return article_id, path, stat, sha, None
     try:
-        return article_id, path, stat, sha, parse_article(data, str(path), article_id)
+        return article_id, path, stat, sha, prepare(parse_article(data, path, article_id), stat, sha, resolver)
     except RecordError as exc:
         return article_id, path, stat, sha, exc
 
 
-def _parse_chunk(jobs: list[tuple[str, Path, os.stat_result, str | None]]) -> list[tuple]:
-    return [_parse_one(job) for job in jobs]
+def _parse_chunk(chunk: tuple[list[Job], dict[str, str]]) -> list[tuple]:
+    jobs, resolver = chunk
+    return [_parse_one(job, resolver) for job in jobs]
 
 
-def _parse_all(candidates: list, states: dict[str, FileState]) -> Iterator[tuple]:
-    """Parse on every core when there is enough work to pay for the worker processes.
+def worker_count() -> int:
+    """Worker processes for this machine: the cores this process may run on (``taskset`` and
+    cgroup cpusets count), at most four; 1 means everything runs in this process."""
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
 
-    At most ``workers * 2`` chunks are in flight, so memory stays bounded however many
-    files changed (the writer in this process is the slower side).
+
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Start the import's worker processes (forked: they share this process's pages).
+
+    The garbage collector's generations are frozen while forking, so a collection in a worker
+    does not write to (and so copy) every object it inherited: the tree's PSS stays close to
+    the parent's alone. Each worker dies with this process (``_die_with_parent``).
     """
-    jobs = []
-    for aid, path, stat in candidates:
-        prev = states.get(str(path))
-        jobs.append((aid, path, stat, prev.sha if prev and prev.article_id == aid else None))
-    workers = min(os.cpu_count() or 1, 4)
-    if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
-        yield from map(_parse_one, jobs)
-        return
-    chunks = (jobs[i:i + PARSE_CHUNK] for i in range(0, len(jobs), PARSE_CHUNK))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_die_with_parent) as pool:
+    gc.freeze()
+    try:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_die_with_parent, initargs=(os.getpid(),))
+        pool.submit(int).result()  # with fork, the first task starts every worker: do it while frozen
+    finally:
+        gc.unfreeze()
+    return pool
+
+
+class Workers:
+    """The import's worker processes, started on first use and stopped on exit. ``map`` keeps
+    at most two jobs per worker in flight, so memory stays bounded however many jobs there are
+    (the database writer in this process is the slower side)."""
+
+    def __init__(self, count: int | None = None) -> None:
+        self.count = worker_count() if count is None else count
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+        """``fn`` over ``jobs``, results in order; in this process when there is one core."""
+        if self.count < 2:
+            yield from map(fn, jobs)
+            return
+        if self._pool is None:
+            self._pool = _worker_pool(self.count)
         pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(_parse_chunk, chunk))
-            if len(pending) >= workers * 2:
-                yield from pending.popleft().result()
+        for job in jobs:
+            pending.append(self._pool.submit(fn, job))
+            if len(pending) >= self.count * 2:
+                yield pending.popleft().result()
         while pending:
-            yield from pending.popleft().result()
+            yield pending.popleft().result()
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
+def _parse_all(jobs: list[Job], resolver: dict[str, str], workers: Workers) -> Iterator[tuple]:
+    """Parse on every core when there is enough work to pay for the worker processes."""
+    if len(jobs) < PARALLEL_THRESHOLD:
+        yield from (_parse_one(job, resolver) for job in jobs)
+        return
+    chunks = ((jobs[i:i + PARSE_CHUNK], resolver) for i in range(0, len(jobs), PARSE_CHUNK))
+    for parsed in workers.map(_parse_chunk, chunks):
+        yield from parsed
 
 
 class _DryRun(Exception):
@@ -207,30 +261,31 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None,
     taxonomy_changed = store.get_meta("taxonomy") != taxonomy_fingerprint(taxonomy)
     diff = diff_tree(files, states, store.bad_files(), report)
     guard_mass_removal(len(indexed_ids), len(diff.removed), max_removal)
+    was_bad = {path for path, state in states.items() if state.article_id is None}
+    del files, states  # the per-file maps of the whole tree are not needed past the diff
     report.skipped += diff.still_bad
     report.removed = diff.removed
     resolver = taxonomy.resolver()
 
-    with _transaction(store, dry_run) as tx:
+    with _transaction(store, dry_run) as tx, Workers() as workers:
         parsed = RowWriter(tx, resolver)
         changed: set[str] = set()
-        results = _parse_all(diff.changed, states)
+        results = _parse_all(diff.changed, resolver, workers)
         for article_id, path, stat, sha, outcome in (progress(results, len(diff.changed)) if progress else results):
             if outcome is None:  # touched, same bytes
                 tx.touch_file(article_id, stat.st_size, stat.st_mtime_ns)
                 report.unchanged += 1
             elif isinstance(outcome, RecordError):
                 report.skipped.append(outcome)
-                tx.set_bad_file(str(path), stat.st_size, stat.st_mtime_ns, outcome.line, outcome.reason)
+                tx.set_bad_file(path, stat.st_size, stat.st_mtime_ns, outcome.line, outcome.reason)
                 if article_id in indexed_ids:
                     report.kept_previous.append(article_id)
             else:
-                prev = states.get(str(path))
-                if prev and prev.article_id is None:  # a bad file that is now fixed
-                    tx.forget_bad_files([str(path)])
+                if path in was_bad:  # a bad file that is now fixed
+                    tx.forget_bad_files([path])
                 (report.updated if article_id in indexed_ids else report.added).append(article_id)
                 changed.add(article_id)
-                parsed.add(outcome, stat, sha)
+                parsed.add_prepared(outcome)
         parsed.flush()
         tx.forget_bad_files(diff.stale_bad)
         tx.delete_articles(diff.removed)
@@ -239,7 +294,7 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None,
             tx.set_meta("taxonomy", taxonomy_fingerprint(taxonomy))
         write_taxonomy(tx, taxonomy, parsed)
         if changed or diff.removed or taxonomy_changed:
-            report.duplicates = refresh_derived(tx, changed | set(diff.removed))
+            report.duplicates = refresh_derived(tx, changed | set(diff.removed), workers.map)
         else:
             report.duplicates = tx.duplicates()
         tx.set_meta("roots", dumps([str(r.resolve()) for r in roots]))

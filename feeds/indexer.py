@@ -7,15 +7,30 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from .records import Article
-from .related import Doc, RelatedIndex, Vocabulary
+from .related import Doc, RelatedIndex, Vocabulary, rank_window, windows
 from .store import DocRow, IndexRow, NewArticle, Provider, Topic, Transaction, dumps
 from .article import curated_items, lookup_hashes
 from .taxonomy import Taxonomy, resolve_topic
 
 BATCH = 1000
+DOC_PAGE = 2000  # ranking inputs read per query while streaming the store in time order
+# (function, jobs) -> results in order: builtin ``map``, or the importer's worker processes.
+Runner = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
+
+
+class Stat(Protocol):
+    """What the index keeps of a file's stat (an ``os.stat_result`` or the importer's ``FileStamp``)."""
+
+    @property
+    def st_size(self) -> int: ...
+
+    @property
+    def st_mtime_ns(self) -> int: ...
 
 
 def topic_slugs(names: list[str], resolver: dict[str, str]) -> list[str]:
@@ -27,7 +42,7 @@ def topic_slugs(names: list[str], resolver: dict[str, str]) -> list[str]:
     return slugs
 
 
-def _new_article(article: Article, stat: os.stat_result, sha: str, slugs: list[str]) -> NewArticle:
+def _new_article(article: Article, stat: Stat, sha: str, slugs: list[str]) -> NewArticle:
     return NewArticle(
         id=article.id, path=article.path, file_size=stat.st_size, file_mtime_ns=stat.st_mtime_ns, file_sha=sha,
         published=article.published, published_ts=int(article.published_at.timestamp()), norm_url=article.norm_url,
@@ -36,6 +51,23 @@ def _new_article(article: Article, stat: os.stat_result, sha: str, slugs: list[s
         curated=sorted({c.norm_url for c in curated_items(article.record)}),
         url_hashes=lookup_hashes(article.record),
     )
+
+
+@dataclass
+class Prepared:
+    """One parsed record ready to store, built where it was parsed (a worker process):
+    the row, each topic (slug, name as written) and the provider (domain, name)."""
+
+    row: NewArticle
+    topic_names: list[tuple[str, str]]
+    provider: tuple[str, str]
+
+
+def prepare(article: Article, stat: Stat, sha: str, resolver: dict[str, str]) -> Prepared:
+    """The row and names of one parsed record (topic names resolved through ``resolver``)."""
+    named = [(resolve_topic(name, resolver), name) for name in article.topic_names]
+    slugs = list(dict.fromkeys(slug for slug, _ in named if slug))
+    return Prepared(_new_article(article, stat, sha, slugs), named, (article.provider_domain, article.provider_name))
 
 
 class RowWriter:
@@ -47,12 +79,14 @@ class RowWriter:
         self.topic_names: dict[str, str] = {}
         self.provider_names: dict[str, str] = {}
 
-    def add(self, article: Article, stat: os.stat_result, sha: str) -> None:
-        slugs = topic_slugs(article.topic_names, self.resolver)
-        for name in article.topic_names:  # not zip(names, slugs): two names may share a slug
-            self.topic_names.setdefault(resolve_topic(name, self.resolver), name)
-        self.provider_names.setdefault(article.provider_domain, article.provider_name)
-        self.batch.append(_new_article(article, stat, sha, slugs))
+    def add(self, article: Article, stat: Stat, sha: str) -> None:
+        self.add_prepared(prepare(article, stat, sha, self.resolver))
+
+    def add_prepared(self, prepared: Prepared) -> None:
+        for slug, name in prepared.topic_names:  # per name: two names may share a slug
+            self.topic_names.setdefault(slug, name)
+        self.provider_names.setdefault(*prepared.provider)
+        self.batch.append(prepared.row)
         if len(self.batch) >= BATCH:
             self.flush()
 
@@ -110,30 +144,60 @@ def _doc(vocabulary: Vocabulary, r: DocRow) -> Doc:
                frozenset(r.curated))
 
 
-def refresh_derived(tx: Transaction, touched: set[str]) -> list[tuple[str, str]]:
+def _docs_by_time(tx: Transaction) -> Iterator[DocRow]:
+    """Every public article's ranking inputs in time order, read a page at a time."""
+    after = None
+    while page := tx.public_docs_by_time(after, DOC_PAGE):
+        yield from page
+        after = (page[-1].published_ts, page[-1].id)
+
+
+def _rank(tx: Transaction, vocabulary: Vocabulary, df: dict[int, int], total: int, wanted: set[str] | None,
+          run: Runner) -> set[str]:
+    """Rank the ``wanted`` articles (all when None) window by window and store their lists as
+    results arrive; returns the ids ranked into them when ``wanted`` is given."""
+
+    def jobs() -> Iterator[tuple[list[Doc], list[str], dict[int, int], int]]:
+        for window, centres in windows(_doc(vocabulary, r) for r in _docs_by_time(tx)):
+            ids = [d.id for d in centres if wanted is None or d.id in wanted]
+            if ids:
+                yield window, ids, {w: df[w] for d in window for w in d.words}, total
+
+    picked: set[str] = set()
+    for result in run(rank_window, jobs()):
+        tx.set_related(result)
+        if wanted is not None:
+            picked.update(i for ids in result.values() for i in ids)
+    return picked
+
+
+def refresh_derived(tx: Transaction, touched: set[str], run: Runner = map) -> list[tuple[str, str]]:
     """Deduplicate by URL, then refresh the related lists the changes may affect; returns the
-    (duplicate, kept) pairs."""
-    light = tx.index_rows()
-    pairs, flipped = deduplicate(tx, light)
+    (duplicate, kept) pairs.
+
+    Memory stays flat as the store grows: deduplication reads only the URL groups that hold
+    more than one article, and ranking streams the public articles in time order twice (word
+    counts, then windows of ``feeds.related.windows``), holding one window at a time.
+    """
+    pairs, flipped = deduplicate(tx, tx.index_rows(tx.duplicate_urls()))
     touched = touched | flipped
-    duplicates = dict(pairs)
-    public_ids = sorted(r.id for r in light if r.published and r.id not in duplicates)
-    del light
     vocabulary = Vocabulary()
-    docs: list[Doc] = []
+    df: dict[int, int] = defaultdict(int)
+    total = 0
     targets: set[str] = set()
-    for r in tx.iter_docs(public_ids):  # streamed: only words are kept, not rows
-        docs.append(_doc(vocabulary, r))
+    for r in _docs_by_time(tx):  # only word counts are kept, not rows
+        total += 1
+        for w in vocabulary.encode(r.search):
+            df[w] += 1
         if r.id in touched or touched.intersection(r.related):
             targets.add(r.id)
-    index = RelatedIndex(docs)
-    del docs
-    if len(targets) * 5 > len(public_ids):
-        targets = set(public_ids)
-    else:
-        for i in list(targets):  # a changed article's new neighbours may now rank it higher
-            targets.update(index.neighbours(i))
-    tx.set_related({i: index.neighbours(i) for i in targets})
+    if len(targets) * 5 > total:
+        _rank(tx, vocabulary, df, total, None, run)
+    elif targets:
+        # a changed article's new neighbours may now rank it higher
+        extra = _rank(tx, vocabulary, df, total, targets, run) - targets
+        if extra:
+            _rank(tx, vocabulary, df, total, extra, run)
     return pairs
 
 

@@ -2,15 +2,18 @@
 
 Score = text similarity (idf-weighted overlap of title+excerpt words) + shared topics +
 closeness in time + quality. Candidates come from the rarest shared words and from the
-nearest-in-time articles of the same topics, so the work per article stays bounded at
-100k articles; words are kept as tuples of word numbers so 100k articles fit in ~50 MB.
+nearest-in-time articles of the same topics, so the work per article stays bounded; words are
+kept as tuples of word numbers. The importer ranks a large store in time windows
+(``windows``): each article against the ``WINDOW_MARGIN`` articles before and after it,
+with word weights from the whole store, so memory stays flat however many articles there are
+and the windows can be ranked in worker processes.
 """
 from __future__ import annotations
 
 import math
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .text import tokens
@@ -21,6 +24,10 @@ _RARE_WORDS = 6          # candidate words per article
 _TEXT_CANDIDATES = 30
 _TOPIC_NEIGHBOURS = 8    # per topic, on each side in time
 _DAY = 86400
+WINDOW_BLOCK = 2000      # articles ranked per window
+# Articles on each side of a window (about ±11 days at 100k articles over three years): the
+# time term already weighs a story ten days away at under a fifth of a same-day one.
+WINDOW_MARGIN = 1000
 
 
 class Vocabulary:
@@ -47,9 +54,9 @@ class Doc:
     exclude_urls: frozenset[str] = field(default_factory=frozenset)
 
 
-def _score(text: float, topics_a: tuple[str, ...], topics_b: tuple[str, ...], dt: int, quality: int | None) -> float:
-    union = len(set(topics_a) | set(topics_b))
-    topic = len(set(topics_a) & set(topics_b)) / union if union else 0.0
+def _score(text: float, topics_a: frozenset[str], topics_b: frozenset[str], dt: int, quality: int | None) -> float:
+    union = len(topics_a | topics_b)
+    topic = len(topics_a & topics_b) / union if union else 0.0
     recency = 1.0 / (1.0 + abs(dt) / (3 * _DAY))
     qual = min(max(quality if quality is not None else 50, 0), 100) / 100
     # Weights tuned on the corpus' curated lists (bench/related_eval.py): curators pick
@@ -60,20 +67,25 @@ def _score(text: float, topics_a: tuple[str, ...], topics_b: tuple[str, ...], dt
 class RelatedIndex:
     """Index over all public articles; ``neighbours(id)`` ranks one article's neighbours."""
 
-    def __init__(self, docs: Iterable[Doc]) -> None:
+    def __init__(self, docs: Iterable[Doc], df: dict[int, int] | None = None, total: int | None = None) -> None:
+        """``df`` (word number -> documents containing it) and ``total`` (documents) come from
+        the whole store when ``docs`` is one window of it; by default they are counted on ``docs``."""
         self.docs = sorted(docs, key=lambda d: (d.ts, d.id))
         self.pos = {d.id: i for i, d in enumerate(self.docs)}
-        df: dict[int, int] = defaultdict(int)
-        for d in self.docs:
-            for w in d.words:
-                df[w] += 1
-        n = max(len(self.docs), 1)
-        self.idf2 = {w: math.log(1 + n / c) ** 2 for w, c in df.items()}
+        if df is None:
+            df = defaultdict(int)
+            for d in self.docs:
+                for w in d.words:
+                    df[w] += 1
+        n = max(total or len(self.docs), 1)
+        self.idf2 = {w: math.log(1 + n / df[w]) ** 2 for d in self.docs for w in d.words}
+        self.sets = [frozenset(d.words) for d in self.docs]
+        self.topic_sets = [frozenset(d.topics) for d in self.docs]
         self.norms = [math.sqrt(sum(self.idf2[w] for w in d.words)) for d in self.docs]
         self.postings: dict[int, list[int]] = defaultdict(list)
         for i, d in enumerate(self.docs):
             for w in d.words:
-                if 1 < df[w] <= _MAX_POSTING:
+                if 1 < df.get(w, 0) <= _MAX_POSTING:
                     self.postings[w].append(i)
         self.by_topic: dict[str, list[int]] = defaultdict(list)  # doc positions, in time order
         for i, d in enumerate(self.docs):
@@ -100,16 +112,16 @@ class RelatedIndex:
     def neighbours(self, article_id: str, k: int = COMPUTED_RELATED) -> list[str]:
         i = self.pos[article_id]
         doc, norm = self.docs[i], self.norms[i]
-        words = set(doc.words)
+        words, topics = self.sets[i], self.topic_sets[i]
         idf2 = self.idf2
         scored = []
         for j in self._candidates(i):
             other = self.docs[j]
             if other.norm_url == doc.norm_url or other.norm_url in doc.exclude_urls:
                 continue
-            shared = sum(idf2[w] for w in other.words if w in words)
+            shared = sum(idf2[w] for w in other.words if w in words)  # tuple order: sums stay bit-identical
             text = shared / (norm * self.norms[j]) if norm and self.norms[j] else 0.0
-            scored.append((-_score(text, doc.topics, other.topics, other.ts - doc.ts, other.quality), other.id, other.norm_url))
+            scored.append((-_score(text, topics, self.topic_sets[j], other.ts - doc.ts, other.quality), other.id, other.norm_url))
         scored.sort()
         picked: list[str] = []
         seen_urls: set[str] = set()
@@ -120,3 +132,27 @@ class RelatedIndex:
                 if len(picked) == k:
                     break
         return picked
+
+
+def windows(docs: Iterable[Doc], block: int = WINDOW_BLOCK, margin: int = WINDOW_MARGIN) -> Iterator[tuple[list[Doc], list[Doc]]]:
+    """Split a stream of documents in time order into (window, centres): every document is a
+    centre exactly once, and its window holds up to ``margin`` documents on each side of its
+    block. At most ``block + 2 * margin`` documents are held at a time."""
+    buf: list[Doc] = []
+    start = 0  # position in buf of the next block's first centre
+    for doc in docs:
+        buf.append(doc)
+        if len(buf) - start >= block + margin:
+            yield buf, buf[start:start + block]
+            cut = max(0, start + block - margin)
+            buf, start = buf[cut:], start + block - cut
+    if start < len(buf):
+        yield buf, buf[start:]
+
+
+def rank_window(job: tuple[list[Doc], list[str], dict[int, int], int]) -> dict[str, list[str]]:
+    """Related ids of ``centres`` among ``window``, with store-wide word counts ``df`` over
+    ``total`` documents (a worker-process entry point: one picklable argument)."""
+    window, centres, df, total = job
+    index = RelatedIndex(window, df, total)
+    return {i: index.neighbours(i) for i in centres}

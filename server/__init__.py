@@ -8,7 +8,7 @@ from flask import Flask
 
 from feeds.store import Store
 
-from . import context, edge, errors
+from . import context, edge, errors, fastpath
 from .context import get_store
 from .instance import KeyRing, default_instance, init_instance, require_instance
 from .settings import load_settings
@@ -46,6 +46,10 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     app.register_blueprint(websub_hub.bp)
     app.register_blueprint(api.bp)
     errors.init_app(app)
+    # WSGI layers, innermost first: the fast path replays what Flask answered (with the
+    # after_request headers), ProxyFix (edge) fixes Host before the fast path sees it, and the
+    # metrics counter is outermost so that fast-path answers are counted too.
+    fastpath.install(app)
     edge.init_app(app)
     metrics.init_app(app)
     return app

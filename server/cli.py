@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from feeds.validate import check_tree
 from .context import get_store, master_keys
 from .instance import default_instance, init_instance
 from .logs import TEXT_FORMAT, configure_logging
+from .serving import SERVERS
+
 
 @dataclass
 class CliState:
@@ -267,13 +270,17 @@ def demo_content(out_dir: Path, articles: int, seed: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--server", "server_name", type=click.Choice(SERVERS), default="waitress", show_default=True,
+              help="HTTP server (bench/RESULTS.md compares them).")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1), help="Threads per process.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Processes (granian, gunicorn); each holds its own render cache.")
 @click.option("--demo", is_flag=True,
               help="Quick start: create the instance if needed (like `init`) and import sample content into an empty index.")
 @instance_option
 @pass_state
-def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> None:
-    """Serve feeds and the API with waitress (a production WSGI server).
+def serve(state: CliState, host: str, port: int, server_name: str, threads: int, workers: int, demo: bool) -> None:
+    """Serve feeds and the API with a production HTTP server (waitress by default; see bench/RESULTS.md).
 
     At start the index is reconciled with the content roots (content_dirs, else those of
     the last import), under the same guards as `import`; a refused sync is reported and the
@@ -281,10 +288,7 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
     """
     import signal
 
-    import waitress
-
-    from .edge import server_limits
-    from .requestlog import RequestLog
+    from .serving import Limits, run
 
     if demo:
         init_instance(state.path)  # the README's quick start: one command from nothing
@@ -302,18 +306,40 @@ def serve(state: CliState, host: str, port: int, threads: int, demo: bool) -> No
         print_report(run_import(store, [content], state.path))
     else:
         _reconcile(app, state.path)
+    if workers > 1 and server_name in ("waitress", "cheroot"):
+        raise click.UsageError(f"--workers: {server_name} runs one process; use --threads, or granian or gunicorn")
+    _check_port(host, port)
+    click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/ "
+               f"({server_name}, {workers} process(es) x {threads} threads)", err=True)
+    store.close()
+    os.environ["TOPICFEED_INSTANCE"] = str(state.path)  # the server's workers build the app from it
+    # As a container's PID 1 the kernel ignores SIGTERM unless a handler is installed: exit cleanly
+    # on it (gunicorn and granian install their own in their supervisor).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     from .websub_worker import start_worker
 
-    start_worker(app)
+    start_worker(app)  # a thread of this process (a server that replaces the process, granian, runs none)
     try:
-        server = waitress.create_server(RequestLog(app), host=host, port=port, threads=threads, ident="topicfeed",
-                                        **server_limits(app.config))
+        run(server_name, "server.cli:wsgi_app", host, port, threads, workers, Limits.of(app.config))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:  # lost a race for the port after _check_port
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """A one-line error when ``host:port`` cannot be bound (busy, or not an address of this
+    machine), before a server (which may be another process: granian) reports it its own way."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+            probe.bind(address)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/", err=True)
-    # As a container's PID 1 the kernel ignores SIGTERM unless a handler is installed: exit cleanly on it.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server.run()
 
 
 def _reconcile(app: Flask, instance: Path) -> None:
@@ -339,7 +365,6 @@ def _metrics_dir(instance: Path) -> None:
     """Give this server's processes a fresh shared folder for /metrics (prometheus_client's
     multiprocess mode), unless the service manager set ``PROMETHEUS_MULTIPROC_DIR`` itself.
     Must run before anything imports prometheus_client."""
-    import os
     import shutil
 
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
@@ -623,6 +648,22 @@ def websub_deliver(state: CliState) -> None:
     if not hub.enabled:
         raise click.ClickException("no WebSub hub: set public_base_url (and websub_hub for an external hub)")
     click.echo(f"ran {hub.drain()} hub request(s)")
+
+
+def wsgi_app() -> Any:
+    """WSGI entry point for HTTP servers (``server.serving``; workers call it in each process):
+    the app of the instance named by ``TOPICFEED_INSTANCE``, one access-log line per request."""
+    from . import create_app
+    from .requestlog import RequestLog
+    from .settings import load_settings
+
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format=TEXT_FORMAT)
+    logging.getLogger("topicfeed").setLevel(logging.INFO)  # whatever level the server gave the root logger
+    instance = default_instance().resolve()
+    configure_logging(load_settings(instance)["LOG_FORMAT"])
+    return RequestLog(create_app(None, instance, init=False))
 
 
 if __name__ == "__main__":

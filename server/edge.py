@@ -8,12 +8,10 @@ domain or search term contains one, and PostgreSQL text cannot hold it (psycopg 
 Refusing it here gives one answer, 400 naming where it was, on both backends.
 
 The server-neutral connection, header and body limits are applied by the HTTP server that
-``topicfeed serve`` runs (``server_limits``), so slow or huge requests are refused before
+``topicfeed serve`` runs (``server.serving.Limits``), so slow or huge requests are refused before
 they reach a worker thread or are buffered.
 """
 from __future__ import annotations
-
-from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -65,19 +63,3 @@ def init_app(app: Flask) -> None:
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
 
-
-def server_limits(config: dict[str, Any]) -> dict[str, Any]:
-    """The server-neutral limits as waitress adjustments (``waitress.adjustments.Adjustments``).
-
-    waitress reads headers and bodies in its event loop, not in worker threads, so slow
-    clients only cost a connection slot; a ``Content-Length`` above the body limit is answered
-    413 as soon as the headers are parsed, before any of the body is buffered.
-    """
-    timeout = config["HEADER_TIMEOUT"]
-    return {
-        "connection_limit": config["CONNECTION_LIMIT"],
-        "channel_timeout": timeout,
-        "cleanup_interval": max(1, min(30, timeout // 2)),
-        "max_request_header_size": config["MAX_HEADER_BYTES"],
-        "max_request_body_size": config["MAX_BODY_BYTES"],
-    }

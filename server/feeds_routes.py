@@ -24,18 +24,24 @@ def render_feed(ref: FeedRef, ext: str, query: FeedQuery, link_builder: Links, h
     return Rendered.of(RENDERERS[ext](spec), CONTENT_TYPES[ext], spec.last_modified)
 
 
+def _feed_key(ref: FeedRef, ext: str, query: FeedQuery, link_builder: Links, hub: str | None) -> tuple:
+    return ("feed", ref, ext, link_builder.base, query.cache_key(), hub)
+
+
 def cached_feed(ref: FeedRef, ext: str, query: FeedQuery, link_builder: Links, hub: str | None) -> Rendered:
     """``render_feed`` through the process's render cache (readers and the WebSub worker share it)."""
-    return render_cache().get(("feed", ref, ext, link_builder.base, query.cache_key(), hub),
+    return render_cache().get(_feed_key(ref, ext, query, link_builder, hub),
                               lambda: render_feed(ref, ext, query, link_builder, hub))
 
 
 def serve_feed(ref: FeedRef, ext: str, query: FeedQuery, public: bool = True) -> Response:
     """Render (or reuse) one feed document and answer conditionally. A public feed names the
-    WebSub hub and its own URL in ``Link`` headers too (WebSub §4), on 304s as well."""
+    WebSub hub and its own URL in ``Link`` headers too (WebSub §4), on 304s as well, and may be
+    answered again by ``server.fastpath`` (private feed URLs never)."""
     link_builder = links()
     hub = hub_url() if public else None
-    resp = respond(cached_feed(ref, ext, query, link_builder, hub))
+    key = _feed_key(ref, ext, query, link_builder, hub)
+    resp = respond(cached_feed(ref, ext, query, link_builder, hub), cache_key=key if public else None)
     if hub:
         resp.headers["Link"] = f'<{hub}>; rel="hub", <{link_builder.feed(ref, ext, query.as_params())}>; rel="self"'
     return resp
@@ -73,7 +79,8 @@ def opml_index() -> Response:
     def build() -> Rendered:
         return Rendered.of(opml(get_store(), link_builder, current_app.config["SITE_TITLE"]), CONTENT_TYPES["opml"], None)
 
-    return respond(render_cache().get(("opml", link_builder.base), build))
+    key = ("opml", link_builder.base)
+    return respond(render_cache().get(key, build), cache_key=key)
 
 
 @bp.get("/providers.opml")
@@ -85,4 +92,5 @@ def provider_opml_index() -> Response:
         return Rendered.of(provider_opml(get_store(), link_builder, current_app.config["SITE_TITLE"]),
                            CONTENT_TYPES["opml"], None)
 
-    return respond(render_cache().get(("provider-opml", link_builder.base), build))
+    key = ("provider-opml", link_builder.base)
+    return respond(render_cache().get(key, build), cache_key=key)

@@ -34,7 +34,8 @@ def home() -> Response:
                                provider_opml=link_builder.provider_opml(), icon=link_builder.icon())
         return Rendered.of(html.encode("utf-8"), "text/html; charset=utf-8", None)
 
-    resp = respond(render_cache().get(("index", link_builder.base), build))
+    key = ("index", link_builder.base)
+    resp = respond(render_cache().get(key, build), cache_key=key)  # the fast path replays the Link headers too
     site, title = current_app.config["SITE_TITLE"], feed_title(FeedRef("all"))
     for ext, url in link_builder.feeds(FeedRef("all")).items():
         kind = CONTENT_TYPES[ext].split(";")[0]

@@ -22,11 +22,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from feeds.store import Store
 
 from .context import get_store, render_cache
+from .fastpath import FAMILY
 
 REQUESTS = Counter("topicfeed_http_requests", "HTTP requests answered, by route family and status",
                    ["family", "status"])
 RENDER_LOOKUPS = Counter("topicfeed_render_cache_lookups", "Rendered-document cache lookups", ["outcome"])
-FAMILY = "topicfeed.family"
 
 bp = Blueprint("metrics", __name__)
 

@@ -31,7 +31,7 @@ SETTINGS = [
     Setting("PUBLIC_BASE_URL", "", "absolute URL the service is reached at (feeds' self links); empty = from the request"),
     Setting("SITE_TITLE", "topicfeed", "title of the HTML index and the OPML list"),
     Setting("CACHE_MAX_AGE", 300, "seconds readers and proxies may reuse a feed (Cache-Control max-age)", 0),
-    Setting("RENDER_CACHE_ENTRIES", 256, "rendered feeds kept in memory per process", 1),
+    Setting("RENDER_CACHE_MB", 32, "megabytes of rendered documents (bodies and their gzip copies) kept per server process", 1),
     Setting("VERSION_TTL", 1.0, "seconds a process trusts its last reading of the store version", 0),
     Setting("API_ACCESS", "paired", "'paired': every /api request needs a client token; 'public': anyone may read"),
     Setting("API_PAGE_SIZE", 20, "items per page of paged API collections", 1, 100),

@@ -63,16 +63,16 @@ def free_port() -> int:
 class LiveServer:
     """``topicfeed serve`` in a subprocess: real HTTP on 127.0.0.1, its access log in a file."""
 
-    def __init__(self, instance: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, instance: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
         self.instance = instance
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = instance.parent / f"serve-{self.port}.log"
         self.log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--instance", str(instance), "--port", str(self.port)],
+            [sys.executable, "-m", "server", "serve", "--instance", str(instance), "--port", str(self.port), *(args or [])],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # generous: the machine may be busy, and workers build the app again
         while time.monotonic() < deadline:
             try:
                 urllib.request.urlopen(self.url + "/healthz", timeout=1).read()

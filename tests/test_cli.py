@@ -95,18 +95,20 @@ def test_serve_demo_starts_on_sample_content(tmp_path):
                              "--instance", str(tmp_path / "i")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             cwd=Path(__file__).parents[1], env={**os.environ, "TOPICFEED_API_ACCESS": "public"})
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + 120  # generous: the import, then the server's worker start-up
+        while True:
             try:
-                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/feeds/topics/ai.atom", timeout=1).read()
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/feeds/topics/ai.atom", timeout=5).read()
                 break
             except OSError:
+                assert time.monotonic() < deadline, "the server did not answer"
                 time.sleep(0.1)
         feed = feedparser.parse(body)
         assert feed.bozo == 0 and len(feed.entries) == 50
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/").status == 200
     finally:
         proc.terminate()
-        out = proc.communicate(timeout=10)[0].decode()
+        out = proc.communicate(timeout=60)[0].decode()
     assert "added 300" in out
     assert '"GET /feeds/topics/ai.atom" 200' in out  # one log line per request
 

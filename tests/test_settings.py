@@ -23,8 +23,8 @@ def test_sources_in_order(tmp_path, monkeypatch):
     instance.mkdir()
     (instance / "config.toml").write_text('site_title = "From TOML"\ncache_max_age = 60\n')
     monkeypatch.setenv("TOPICFEED_CACHE_MAX_AGE", "120")
-    app = create_app({"RENDER_CACHE_ENTRIES": 7}, instance)
-    assert (app.config["SITE_TITLE"], app.config["CACHE_MAX_AGE"], app.config["RENDER_CACHE_ENTRIES"]) == ("From TOML", 120, 7)
+    app = create_app({"RENDER_CACHE_MB": 7}, instance)
+    assert (app.config["SITE_TITLE"], app.config["CACHE_MAX_AGE"], app.config["RENDER_CACHE_MB"]) == ("From TOML", 120, 7)
     out = CliRunner().invoke(cli, ["config", "--instance", str(instance)]).output
     for setting in SETTINGS:
         assert f"{setting.name.lower()} = " in out

@@ -211,6 +211,18 @@ class ArticleReads(Access):
             for r in conn.execute(select(*_INDEX_COLUMNS)).yield_per(5000):
                 yield _index_row(r)
 
+    def public_docs_by_time(self, after: tuple[int, str] | None, limit: int) -> list[DocRow]:
+        """Up to ``limit`` public articles' ranking inputs in (published_ts, id) order, starting
+        after the key ``after``: a page of a stream that holds no cursor open between pages, so
+        the caller may write in between (SQLite shares one connection per transaction)."""
+        stmt = select(*_DOC_COLUMNS).where(articles.c.public.is_(True))
+        if after is not None:
+            ts, ident = after
+            stmt = stmt.where((articles.c.published_ts > ts) | ((articles.c.published_ts == ts) & (articles.c.id > ident)))
+        stmt = stmt.order_by(articles.c.published_ts, articles.c.id).limit(limit)
+        with self._conn() as conn:
+            return [DocRow(*r) for r in conn.execute(stmt)]
+
     def iter_docs(self, ids: list[str] | None = None) -> Iterator[DocRow]:
         """Ranking inputs of the given articles (all when None), streamed in batches."""
         with self._conn() as conn:
@@ -288,6 +300,13 @@ class ArticleWrites(ChangeWrites):
         if norm_urls is not None:
             stmt = stmt.where(articles.c.norm_url.in_(sorted(norm_urls)))
         return [_index_row(r) for r in self.conn.execute(stmt)]
+
+    def duplicate_urls(self) -> set[str]:
+        """Normalised URLs that deduplication must look at: those held by more than one article
+        and those of articles marked as duplicates (which may no longer be)."""
+        shared = select(articles.c.norm_url).group_by(articles.c.norm_url).having(func.count() > 1)
+        marked = select(articles.c.norm_url).where(articles.c.duplicate_of.is_not(None))
+        return set(self.conn.execute(shared.union(marked)).scalars())
 
     def set_duplicate(self, article_id: str, duplicate_of: str | None, public: bool) -> None:
         """Mark (or unmark) an article as a URL duplicate of another, with its resulting visibility."""

@@ -1,0 +1,200 @@
+"""HTTP servers side by side: topicfeed's warm feed and 304s, a bare Flask app and a raw WSGI
+callable returning the same bytes, each under the same server; throughput while 200 slow
+clients trickle headers; the server's process-tree PSS after serving every topic feed in three
+formats.
+
+Usage: python bench/server_bench.py [--instance DIR] [--seconds S] [--servers a,b] [--cpus 0]
+(needs Debian's wrk). ``--cpus 0`` pins the servers to core 0 and wrk to the other core (the
+one-core VPS). The instance defaults to the 100k corpus-derived import of bench/import_bench.py.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from common import BENCH, OUT, record, tree_pss_mb
+
+BASE = "https://feeds.example.net"  # public_base_url: the same bytes under every server, fast path on
+SERVERS = {  # name: (server, threads, workers)
+    "granian 1x8": ("granian", 8, 1), "granian 2x4": ("granian", 4, 2), "waitress 1x8": ("waitress", 8, 1),
+    "gunicorn gthread 1x8": ("gunicorn", 8, 1), "cheroot 1x8": ("cheroot", 8, 1),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One server process running ``target`` (``module:factory``)."""
+
+    def __init__(self, spec: tuple[str, int, int], target: str, instance: Path, cpus: str | None) -> None:
+        server, threads, workers = spec
+        self.port = free_port()
+        env = {**os.environ, "PYTHONPATH": f"{BENCH.parent}:{BENCH}", "TOPICFEED_INSTANCE": str(instance),
+               "TOPICFEED_PUBLIC_BASE_URL": BASE, "TOPICFEED_API_ACCESS": "public",
+               "BENCH_FEED_BYTES": str(OUT / "bench-feed.atom")}
+        code = ("import logging, sys; logging.disable(logging.INFO); from server.serving import run; "
+                "run(sys.argv[1], sys.argv[2], '127.0.0.1', *map(int, sys.argv[3:]))")
+        cmd = [sys.executable, "-c", code, server, target, str(self.port), str(threads), str(workers)]
+        if cpus:
+            cmd = ["taskset", "-c", cpus, *cmd]
+        self.log = open(OUT / f"server-bench-{server}.log", "w")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 240  # start-up is slow on a loaded machine
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=2).read()
+                return
+            except OSError as exc:
+                if getattr(exc, "code", None):  # an HTTP error: the server is up
+                    return
+                time.sleep(0.5)
+        raise RuntimeError(f"{server} {target} did not come up")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def wrk(url: str, seconds: int, cpus: str | None, header: str | None = None) -> tuple[float, float, int]:
+    """(requests/s, p50 ms, failed requests: non-2xx/3xx plus socket errors) from wrk -t2 -c32."""
+    cmd = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--timeout", "5s", "--latency", url]
+    if header:
+        cmd[1:1] = ["-H", header]
+    if cpus:
+        cmd = ["taskset", "-c", cpus, *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
+    ms = float(p50.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p50.group(2)] if p50 else float("nan")
+    failed = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    failed += sum(int(n) for n in errors.groups()) if errors else 0
+    return rps, ms, failed
+
+
+class Trickle:
+    """``count`` clients that send a request line and then one header line a second, never
+    finishing: a server must keep answering others meanwhile."""
+
+    def __init__(self, port: int, count: int = 200) -> None:
+        self.socks: list[socket.socket] = []
+        for _ in range(count):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET /feeds/all.atom HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            self.socks.append(s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            for s in self.socks:
+                try:
+                    s.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    pass  # the server gave up on it: allowed
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for s in self.socks:
+            s.close()
+
+
+def topic_paths(url: str) -> list[str]:
+    with urllib.request.urlopen(url + "/api/v1/topics") as resp:
+        data = json.load(resp)
+    items = data["value"]
+    return [f"/feeds/topics/{t['slug']}.{ext}" for t in items for ext in ("atom", "rss", "json")]
+
+
+def measure(name: str, spec: tuple[str, int, int], instance: Path, path: str, seconds: int, cpus: str | None,
+            wrk_cpus: str | None) -> dict[str, object]:
+    row: dict[str, object] = {"name": name}
+    app = Server(spec, "server.cli:wsgi_app", instance, cpus)
+    try:
+        with urllib.request.urlopen(app.url + path) as resp:
+            body, etag = resp.read(), resp.headers["ETag"]
+        feed = OUT / "bench-feed.atom"
+        if feed.exists() and feed.read_bytes() != body:
+            raise RuntimeError(f"{name} served other bytes for {path}")
+        feed.write_bytes(body)
+        row["bytes"] = len(body)
+        urllib.request.urlopen(app.url + path).read()  # recorded by the fast path
+        row["warm"] = wrk(app.url + path, seconds, wrk_cpus)
+        row["304"] = wrk(app.url + path, seconds, wrk_cpus, f"If-None-Match: {etag}")
+        slow = Trickle(app.port)
+        try:
+            row["slow"] = wrk(app.url + path, seconds, wrk_cpus)
+        finally:
+            slow.stop()
+        for p in topic_paths(app.url):
+            urllib.request.urlopen(app.url + p).read()
+        row["pss"] = tree_pss_mb(app.proc.pid)
+    finally:
+        app.stop()
+    for key, target in (("bare", "wsgi_targets:bare_flask"), ("raw", "wsgi_targets:raw")):
+        baseline = Server(spec, target, instance, cpus)
+        try:
+            row[key] = wrk(baseline.url + path, seconds, wrk_cpus)
+        finally:
+            baseline.stop()
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--instance", type=Path, default=OUT / "import-instance-100000")
+    parser.add_argument("--path", default="/feeds/topics/ai.atom")
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--cpus", default=None, help="pin servers to these CPUs (taskset), wrk to the others")
+    args = parser.parse_args()
+    wrk_cpus = None
+    if args.cpus:
+        others = sorted(set(os.sched_getaffinity(0)) - {int(c) for c in args.cpus.split(",")})
+        wrk_cpus = ",".join(map(str, others)) or args.cpus
+    (OUT / "bench-feed.atom").unlink(missing_ok=True)
+    rows = [measure(n, SERVERS[n], args.instance, args.path, args.seconds, args.cpus, wrk_cpus)
+            for n in args.servers.split(",")]
+    reference = next((r["bare"][0] for r in rows if r["name"] == "waitress 1x8"), None)
+    lines = ["| server (processes x threads) | raw WSGI req/s | bare Flask req/s | topicfeed warm req/s | warm / raw "
+             "(same server) | warm / bare Flask under waitress | 304 req/s | 304 / bare Flask under waitress | warm "
+             "with 200 slow clients (failed) | server PSS after every topic feed x 3 formats |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        ref = reference or r["bare"][0]
+        lines.append(
+            f"| {r['name']} | {r['raw'][0]:,.0f} | {r['bare'][0]:,.0f} | {r['warm'][0]:,.0f} (p50 {r['warm'][1]:.2f} ms) | "
+            f"{r['warm'][0] / r['raw'][0]:.2f} | {r['warm'][0] / ref:.2f} | {r['304'][0]:,.0f} | {r['304'][0] / ref:.2f} | "
+            f"{r['slow'][0]:,.0f} ({r['slow'][2]}) | {r['pss']:.0f} MB |")
+    where = f"servers on CPU {args.cpus}, wrk on {wrk_cpus}" if args.cpus else "servers and wrk share all cores"
+    lines += ["", f"{args.path} ({rows[0]['bytes']:,} bytes, identical under every server) from {args.instance.name}, "
+              f"public_base_url set (fast path on), access log on. wrk -t2 -c32 -d{args.seconds}s; {where}. "
+              f"Load average at the end: {open('/proc/loadavg').read().split()[1]} (the machine is shared: compare rows "
+              "of one run). Targets: warm >= 5x and 304 >= 6x bare Flask under waitress, warm >= 0.8x raw WSGI under "
+              "the same server, server memory <= 100 MB."]
+    record(f"HTTP servers side by side, {where} (bench/server_bench.py)", lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""A WSGI layer in front of Flask that answers repeated requests for cached public documents
+(feeds, the OPML list, the HTML index) and their 304s without routing, views or a Response.
+
+The app stays the only source of answers: when a public view answers from the render cache,
+``server.httpcache.respond`` marks the request, and this layer records the status and headers
+the app sent for that request key (path plus normalised query) and variant (method, gzip,
+304). A later request with the same key, in the same store version, gets those headers and the
+cached body verbatim. Anything else goes to the app: unknown keys, other methods, the API,
+private feed URLs (their token is checked on every request, so a revoked client stops at
+once), and a ``Host`` the app has not answered before (so host validation stays the app's).
+
+It runs only with ``public_base_url`` set: the documents' self links then do not depend on the
+request's ``Host``, so one cached document serves every accepted host and forged hosts cannot
+multiply the cache's entries.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from flask import Flask
+
+from .context import render_cache
+from .httpcache import FAST_PATH_MARK, decide
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+FAMILY = "topicfeed.family"  # environ key: the route family ``server.metrics`` counts an answer under
+MAX_HOSTS = 16  # Host values remembered as accepted by the app (more go the slow path)
+_BYPASS = ("/api", "/feeds/private/")
+_EXTENSION = "topicfeed.fastpath"
+
+
+def request_key(environ: dict[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """(path, query parameters sorted by name): a stable sort keeps repeated names in order,
+    since the app reads the first of them."""
+    query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    return environ.get("PATH_INFO", ""), tuple(sorted(query, key=lambda kv: kv[0]))
+
+
+class FastPath:
+    """Wraps ``app.wsgi_app``; installed by ``install``."""
+
+    def __init__(self, app: Flask, inner: WSGIApp) -> None:
+        self.inner = inner
+        self.cache = render_cache(app)
+        self.hosts: set[str] = set()
+        self.hits = 0  # answers given without the app (approximate under threads; for tests and benches)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        path = environ.get("PATH_INFO", "")
+        if method not in ("GET", "HEAD") or path.startswith(_BYPASS):
+            return self.inner(environ, start_response)
+        key = request_key(environ)
+        if environ.get("HTTP_HOST", "") in self.hosts:
+            entry = self.cache.reply(key)
+            if entry is not None:
+                compress, not_modified = decide(entry.rendered, environ)
+                reply = entry.replies.get((method, compress, not_modified))
+                if reply is not None:
+                    self.hits += 1
+                    # counted by /metrics like the app's answer: same route family, a cache hit
+                    if entry.family is not None:
+                        environ[FAMILY] = entry.family
+                    self.cache.on_lookup(True)
+                    start_response(*reply)
+                    if method == "HEAD" or not_modified:
+                        return [b""]
+                    return [entry.rendered.gzipped if compress else entry.rendered.body]
+        return self.inner(environ, self._recorder(environ, key, start_response))
+
+    def _recorder(self, environ: dict[str, Any], key: Any, start_response: Callable[..., Any]) -> Callable[..., Any]:
+        def record(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            mark = environ.get(FAST_PATH_MARK)
+            if mark is not None and exc_info is None and status[:3] in ("200", "304"):
+                cache_key, rendered, variant = mark
+                self.cache.remember(key, cache_key, rendered, variant, status, headers, environ.get(FAMILY))
+                if len(self.hosts) < MAX_HOSTS:
+                    self.hosts.add(environ.get("HTTP_HOST", ""))
+            return start_response(status, headers, exc_info)
+
+        return record
+
+
+def install(app: Flask) -> None:
+    """Put the fast path in front of the app's routing when ``public_base_url`` is set (other
+    WSGI layers, ``ProxyFix`` and the /metrics counter, then wrap it: see ``create_app``)."""
+    if app.config["PUBLIC_BASE_URL"]:
+        app.extensions[_EXTENSION] = app.wsgi_app = FastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+
+
+def of(app: Flask) -> FastPath | None:
+    """The app's fast path, None when it runs without one."""
+    return app.extensions.get(_EXTENSION)
