@@ -294,6 +294,8 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int,
         init_instance(state.path)  # the README's quick start: one command from nothing
     elif not state.exists():  # before _metrics_dir, which would leave a stray ./instance/metrics
         state.app()  # raises the one-line "no instance at …"
+    if workers > 1 and server_name in ("waitress", "cheroot"):
+        raise click.UsageError(f"--workers: {server_name} runs one process; use --threads, or granian or gunicorn")
     _metrics_dir(state.path)
     app = state.app()
     store = get_store(app)
@@ -306,8 +308,6 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int,
         print_report(run_import(store, [content], state.path))
     else:
         _reconcile(app, state.path)
-    if workers > 1 and server_name in ("waitress", "cheroot"):
-        raise click.UsageError(f"--workers: {server_name} runs one process; use --threads, or granian or gunicorn")
     _check_port(host, port)
     click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/ "
                f"({server_name}, {workers} process(es) x {threads} threads)", err=True)
@@ -316,9 +316,6 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int,
     # As a container's PID 1 the kernel ignores SIGTERM unless a handler is installed: exit cleanly
     # on it (gunicorn and granian install their own in their supervisor).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    from .websub_worker import start_worker
-
-    start_worker(app)  # a thread of this process (a server that replaces the process, granian, runs none)
     try:
         run(server_name, "server.cli:wsgi_app", host, port, threads, workers, Limits.of(app.config))
     except ValueError as exc:
@@ -652,7 +649,8 @@ def websub_deliver(state: CliState) -> None:
 
 def wsgi_app() -> Any:
     """WSGI entry point for HTTP servers (``server.serving``; workers call it in each process):
-    the app of the instance named by ``TOPICFEED_INSTANCE``, one access-log line per request."""
+    the app of the instance named by ``TOPICFEED_INSTANCE``, one access-log line per request,
+    and the WebSub worker in one process of the server (``server.serving.claim``)."""
     from . import create_app
     from .requestlog import RequestLog
     from .settings import load_settings
@@ -663,7 +661,14 @@ def wsgi_app() -> Any:
     logging.getLogger("topicfeed").setLevel(logging.INFO)  # whatever level the server gave the root logger
     instance = default_instance().resolve()
     configure_logging(load_settings(instance)["LOG_FORMAT"])
-    return RequestLog(create_app(None, instance, init=False))
+    app = create_app(None, instance, init=False)
+    from .serving import claim
+    from .websub_worker import start_worker
+
+    # every serving process builds the app here (one for waitress and cheroot, each worker of
+    # granian and gunicorn); the WebSub worker runs in the one that holds the instance's lock
+    claim(instance / "websub-worker.lock", app.config["WEBSUB_POLL_SECONDS"], lambda: start_worker(app))
+    return RequestLog(app)
 
 
 if __name__ == "__main__":

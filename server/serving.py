@@ -6,15 +6,20 @@ WSGI callable), because servers with worker processes import it in each worker. 
 model: ``workers`` processes (each with its own store connection pool and render cache)
 times ``threads`` threads each; waitress and cheroot are one process. The render cache is
 per process and thread-safe; writes commit in the store, and every process sees the new
-store version within ``version_ttl`` seconds.
+store version within ``version_ttl`` seconds. Background work that must run once per server
+(the WebSub worker) runs in the one serving process that holds its lock (``claim``).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+import fcntl
 import os
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 SERVERS = ("granian", "waitress", "gunicorn", "cheroot")
@@ -38,6 +43,31 @@ class Limits:
         names = {"connections": "CONNECTION_LIMIT", "header_timeout": "HEADER_TIMEOUT",
                  "header_bytes": "MAX_HEADER_BYTES", "body_bytes": "MAX_BODY_BYTES"}
         return cls(**{k: config[v] for k, v in names.items() if v in config})
+
+
+def claim(lock: Path, retry_seconds: float, start: Callable[[], object]) -> threading.Thread:
+    """Call ``start`` in one process of the server at a time: the one holding an exclusive
+    ``flock`` on ``lock``. Every serving process calls this (``server.cli.wsgi_app``); the
+    others try again every ``retry_seconds`` on a daemon thread, so when the holder ends (the
+    kernel drops its lock) another process takes over. The lock stays held for the process's
+    life. Returns the thread that waits for the lock.
+
+    A lock on one machine: processes on other machines sharing the database are kept apart by
+    the store's own claims (``WebSubStore.claim`` leases, ``record_change``'s compare-and-set)."""
+    def wait_for_the_lock() -> None:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)  # never closed: closing would drop the lock
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                time.sleep(retry_seconds)
+                continue
+            start()
+            return
+
+    thread = threading.Thread(target=wait_for_the_lock, name=f"claim-{lock.name}", daemon=True)
+    thread.start()
+    return thread
 
 
 def load(target: str) -> WSGIApp:
