@@ -13,9 +13,11 @@ import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -25,7 +27,8 @@ from common import BENCH, OUT, record, tree_pss_mb
 
 BASE = "https://feeds.example.net"  # public_base_url: the same bytes under every server, fast path on
 SERVERS = {  # name: (server, threads, workers)
-    "granian 1x8": ("granian", 8, 1), "granian 2x4": ("granian", 4, 2), "waitress 1x8": ("waitress", 8, 1),
+    "granian 1x8": ("granian", 8, 1), "granian 1x2": ("granian", 2, 1), "granian 2x4": ("granian", 4, 2),
+    "waitress 1x8": ("waitress", 8, 1),
     "gunicorn gthread 1x8": ("gunicorn", 8, 1), "cheroot 1x8": ("cheroot", 8, 1),
 }
 
@@ -42,11 +45,12 @@ class Server:
     def __init__(self, spec: tuple[str, int, int], target: str, instance: Path, cpus: str | None) -> None:
         server, threads, workers = spec
         self.port = free_port()
+        self.metrics = tempfile.mkdtemp(prefix="server-bench-metrics-")
+        # as `topicfeed serve` runs: the access log on (into the log file), /metrics multiprocess
         env = {**os.environ, "PYTHONPATH": f"{BENCH.parent}:{BENCH}", "TOPICFEED_INSTANCE": str(instance),
                "TOPICFEED_PUBLIC_BASE_URL": BASE, "TOPICFEED_API_ACCESS": "public",
-               "BENCH_FEED_BYTES": str(OUT / "bench-feed.atom")}
-        code = ("import logging, sys; logging.disable(logging.INFO); from server.serving import run; "
-                "run(sys.argv[1], sys.argv[2], '127.0.0.1', *map(int, sys.argv[3:]))")
+               "BENCH_FEED_BYTES": str(OUT / "bench-feed.atom"), "PROMETHEUS_MULTIPROC_DIR": self.metrics}
+        code = "import sys; from server.serving import run; run(sys.argv[1], sys.argv[2], '127.0.0.1', *map(int, sys.argv[3:]))"
         cmd = [sys.executable, "-c", code, server, target, str(self.port), str(threads), str(workers)]
         if cpus:
             cmd = ["taskset", "-c", cpus, *cmd]
@@ -72,6 +76,7 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+        shutil.rmtree(self.metrics, ignore_errors=True)
 
 
 def wrk(url: str, seconds: int, cpus: str | None, header: str | None = None) -> tuple[float, float, int]:
