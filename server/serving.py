@@ -91,7 +91,11 @@ def run(server: str, target: str, host: str, port: int, threads: int, workers: i
         os.execv(sys.executable, [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory",
                                   "--host", host, "--port", str(port), "--workers", str(workers),
                                   "--blocking-threads", str(threads), "--no-ws", "--no-access-log",
-                                  # granian has no connection cap: bound the connections served at once per worker
+                                  # a worker that dies is replaced (another then claims the WebSub worker)
+                                  "--respawn-failed-workers",
+                                  # granian has no cap on open connections: it bounds the requests a
+                                  # worker takes at once; connections still sending headers are Rust
+                                  # tasks bounded by the header timeout and size below
                                   "--backpressure", str(max(1, limits.connections // workers)),
                                   "--http1-header-read-timeout", str(limits.header_timeout * 1000),
                                   "--http1-buffer-size", str(max(8192, limits.header_bytes)), target])
