@@ -178,3 +178,47 @@ def test_one_process_servers_refuse_workers(instance):
 def test_limits_come_from_the_settings():
     limits = Limits.of({"CONNECTION_LIMIT": 50, "HEADER_TIMEOUT": 7, "MAX_BODY_BYTES": 1000})
     assert (limits.connections, limits.header_timeout, limits.body_bytes, limits.header_bytes) == (50, 7, 1000, 32 * 1024)
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_access_lines_written_directly_read_as_loggings_own(log_format, monkeypatch):
+    """The access log skips ``logging`` for speed when the root logger has the one stream
+    handler `serve` sets up; its lines must be the ones ``logging`` would write (the JSON fields,
+    the text layout), and with any other set-up the lines go through ``logging``."""
+    import io
+    import logging
+    import re
+
+    from server.logs import configure_logging
+    from server.requestlog import RequestLog
+
+    def app(environ, start_response):
+        start_response("404 NOT FOUND", [("Content-Type", "text/plain")])
+        return [b"none", b"here"]
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [logging.StreamHandler(stream)])
+    monkeypatch.setattr(logging.getLogger("topicfeed.access"), "level", logging.INFO)
+    configure_logging(log_format)
+    logged = RequestLog(app)
+    assert logged.lines is not None  # the direct writer was chosen
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/feeds/private/secret.atom", "QUERY_STRING": "url=x",
+               "REMOTE_ADDR": "192.0.2.1"}
+    assert logged(environ, lambda *a: None) == [b"none", b"here"]
+    logging.getLogger("topicfeed.access").info("%s", "the same line through logging")
+    direct, through = stream.getvalue().splitlines()
+    if log_format == "json":
+        direct, through = json.loads(direct), json.loads(through)
+        assert direct.keys() == through.keys() and direct["logger"] == through["logger"] == "topicfeed.access"
+        assert direct["level"] == through["level"] == "INFO"
+        assert len(direct["time"]) == len(through["time"])
+        message = direct["message"]
+    else:
+        stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} topicfeed\.access "
+        assert re.match(stamp + "the same line", through) and re.match(stamp, direct)
+        message = direct.split(" topicfeed.access ", 1)[1]
+    assert re.fullmatch(r'192\.0\.2\.1 "GET /feeds/private/REDACTED\.atom\?url=REDACTED" 404 8 \d+\.\dms', message)
+
+    monkeypatch.setattr(root, "handlers", [logging.StreamHandler(stream), logging.StreamHandler(io.StringIO())])
+    assert RequestLog(app).lines is None  # another set-up: through logging
