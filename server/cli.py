@@ -20,7 +20,7 @@ from feeds.validate import check_tree
 from .context import get_store, master_keys
 from .instance import default_instance, init_instance
 from .logs import TEXT_FORMAT, configure_logging
-from .serving import SERVERS
+from .serving import DEFAULT_THREADS, SERVERS
 
 
 @dataclass
@@ -270,17 +270,19 @@ def demo_content(out_dir: Path, articles: int, seed: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--server", "server_name", type=click.Choice(SERVERS), default="waitress", show_default=True,
+@click.option("--server", "server_name", type=click.Choice(SERVERS), default="granian", show_default=True,
               help="HTTP server (bench/RESULTS.md compares them).")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1), help="Threads per process.")
+@click.option("--threads", default=None, type=click.IntRange(1),
+              help="Threads per process  [default: 2 for granian, 8 for the others]")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
               help="Processes (granian, gunicorn); each holds its own render cache.")
 @click.option("--demo", is_flag=True,
               help="Quick start: create the instance if needed (like `init`) and import sample content into an empty index.")
 @instance_option
 @pass_state
-def serve(state: CliState, host: str, port: int, server_name: str, threads: int, workers: int, demo: bool) -> None:
-    """Serve feeds and the API with a production HTTP server (waitress by default; see bench/RESULTS.md).
+def serve(state: CliState, host: str, port: int, server_name: str, threads: int | None, workers: int,
+          demo: bool) -> None:
+    """Serve feeds and the API with a production HTTP server (granian by default; see bench/RESULTS.md).
 
     At start the index is reconciled with the content roots (content_dirs, else those of
     the last import), under the same guards as `import`; a refused sync is reported and the
@@ -290,6 +292,7 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int,
 
     from .serving import Limits, run
 
+    threads = threads or DEFAULT_THREADS[server_name]
     if demo:
         init_instance(state.path)  # the README's quick start: one command from nothing
     elif not state.exists():  # before _metrics_dir, which would leave a stray ./instance/metrics

@@ -23,6 +23,11 @@ from pathlib import Path
 from typing import Any
 
 SERVERS = ("granian", "waitress", "gunicorn", "cheroot")
+# Threads per process when --threads is not given. granian's threads only run Python (its Rust
+# runtime reads and writes the sockets): two keep one core busy without the GIL hand-offs that
+# cost 8 threads most of their throughput under slow clients on one core (bench/RESULTS.md).
+# The Python servers' threads also do the socket I/O, so they need more.
+DEFAULT_THREADS = {"granian": 2, "waitress": 8, "gunicorn": 8, "cheroot": 8}
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -88,7 +93,10 @@ def run(server: str, target: str, host: str, port: int, threads: int, workers: i
     if server == "granian":
         # Replace this process with granian's own command line: its supervisor then holds only
         # granian (about 15 MB), not the app this process may have loaded; workers import the app.
-        os.execv(sys.executable, [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory",
+        # glibc gives every thread that allocates its own malloc arena (up to 8 per core): with
+        # granian's runtime threads that grew the worker by about 15 MB under load; two suffice.
+        env = {"MALLOC_ARENA_MAX": "2", **os.environ}
+        os.execve(sys.executable, [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory",
                                   "--host", host, "--port", str(port), "--workers", str(workers),
                                   "--blocking-threads", str(threads), "--no-ws", "--no-access-log",
                                   # a worker that dies is replaced (another then claims the WebSub worker)
@@ -98,7 +106,7 @@ def run(server: str, target: str, host: str, port: int, threads: int, workers: i
                                   # tasks bounded by the header timeout and size below
                                   "--backpressure", str(max(1, limits.connections // workers)),
                                   "--http1-header-read-timeout", str(limits.header_timeout * 1000),
-                                  "--http1-buffer-size", str(max(8192, limits.header_bytes)), target])
+                                  "--http1-buffer-size", str(max(8192, limits.header_bytes)), target], env)
     elif server == "waitress":
         import waitress
 
