@@ -51,12 +51,10 @@ def quick_decide(doc: Rendered, environ: dict[str, Any]) -> tuple[bool, bool]:
     says, RFC 9110 §13.1.3). Anything else is ``decide``'s to answer."""
     compress = len(doc.body) > 256 and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
     none_match = environ.get("HTTP_IF_NONE_MATCH")
-    if none_match is None:
-        if "HTTP_IF_MODIFIED_SINCE" not in environ:
-            return compress, False
-    elif none_match == (f'"{doc.etag}-gz"' if compress else f'"{doc.etag}"'):
-        if "HTTP_IF_MATCH" not in environ:
-            return compress, True
+    if none_match is None and "HTTP_IF_MODIFIED_SINCE" not in environ:
+        return compress, False
+    if none_match == (f'"{doc.etag}-gz"' if compress else f'"{doc.etag}"') and "HTTP_IF_MATCH" not in environ:
+        return compress, True
     return decide(doc, environ)
 
 

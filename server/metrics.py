@@ -15,9 +15,15 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    generate_latest,
+    values,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client import values
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from feeds.store import Store

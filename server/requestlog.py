@@ -132,7 +132,7 @@ def _write(lines: _Lines | None, environ: dict[str, Any], status: str, size: int
 class _Logged:
     """The app's iterable, counted as the server sends it and logged when the server closes it."""
 
-    __slots__ = ("body", "lines", "environ", "status", "started", "size")
+    __slots__ = ("body", "environ", "lines", "size", "started", "status")
 
     def __init__(self, body: Iterable[bytes], lines: _Lines | None, environ: dict[str, Any], status: list[str],
                  started: float) -> None:

@@ -142,12 +142,9 @@ def test_an_oversized_body_is_refused_before_it_is_read(instance, server):
 def lock_holders(lock) -> list[int]:
     """PIDs holding a flock on ``lock`` (from /proc/locks)."""
     inode = os.stat(lock).st_ino
-    holders = []
-    for line in open("/proc/locks"):
-        fields = line.split()
-        if "FLOCK" in fields and fields[-3].endswith(f":{inode}"):
-            holders.append(int(fields[-4]))
-    return holders
+    with open("/proc/locks") as locks:
+        rows = [line.split() for line in locks]
+    return [int(f[-4]) for f in rows if "FLOCK" in f and f[-3].endswith(f":{inode}")]
 
 
 @pytest.mark.parametrize("server", ["granian", "gunicorn"])
