@@ -104,6 +104,7 @@ def test_unknown_host_goes_to_the_app_and_adds_no_entry(fast_app):
         assert resp.status_code == 200
         assert BASE.encode() in resp.get_data()  # self links come from public_base_url
     assert len(cache._items) == entries
+    assert fastpath.of(fast_app).hits == hits  # every forged host was answered by the app
     assert len(fastpath.of(fast_app).hosts) <= 16
 
 
