@@ -99,6 +99,7 @@ class _Lines:
         return None
 
     def write(self, message: str) -> None:
+        """One line for ``message``, stamped now (local time, as ``logging.Formatter``)."""
         now = time.time()
         second = int(now)
         if second != self._second[0]:
@@ -116,8 +117,8 @@ class _Lines:
                 pass
 
 
-
 def _write(lines: _Lines | None, environ: dict[str, Any], status: str, size: int, started: float) -> None:
+    """Log one answered request: ``status`` (3 digits or ``-``), ``size`` bytes, time since ``started``."""
     if not log.isEnabledFor(logging.INFO):
         return
     message = (f'{_escaped(environ.get("REMOTE_ADDR", "-"))} "{_escaped(environ.get("REQUEST_METHOD", "-"))} '
