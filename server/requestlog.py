@@ -1,4 +1,4 @@
-"""One log line per request (waitress logs none): client, method, path, status, bytes, time.
+"""One log line per request (the servers log none of their own): client, method, path, status, bytes, time.
 
 A line is one line whatever the request held: control characters, quotes and backslashes in
 the method or path are escaped (``\\xNN``), so a CR/LF in a URL cannot forge a second entry.
