@@ -3,7 +3,7 @@ callable returning the same bytes, each under the same server; throughput while 
 clients trickle headers; the server's process-tree PSS after serving every topic feed in three
 formats.
 
-Usage: python bench/server_bench.py [--instance DIR] [--seconds S] [--servers a,b] [--cpus 0]
+Usage: python bench/server_bench.py [--instance DIR] [--seconds S] [--rounds N] [--servers a,b] [--cpus 0]
 (needs Debian's wrk). ``--cpus 0`` pins the servers to core 0 and wrk to the other core (the
 one-core VPS). The instance defaults to the 100k corpus-derived import of bench/import_bench.py.
 """
@@ -13,9 +13,11 @@ import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -25,7 +27,8 @@ from common import BENCH, OUT, record, tree_pss_mb
 
 BASE = "https://feeds.example.net"  # public_base_url: the same bytes under every server, fast path on
 SERVERS = {  # name: (server, threads, workers)
-    "granian 1x8": ("granian", 8, 1), "granian 2x4": ("granian", 4, 2), "waitress 1x8": ("waitress", 8, 1),
+    "granian 1x8": ("granian", 8, 1), "granian 1x2": ("granian", 2, 1), "granian 2x4": ("granian", 4, 2),
+    "waitress 1x8": ("waitress", 8, 1),
     "gunicorn gthread 1x8": ("gunicorn", 8, 1), "cheroot 1x8": ("cheroot", 8, 1),
 }
 
@@ -42,11 +45,12 @@ class Server:
     def __init__(self, spec: tuple[str, int, int], target: str, instance: Path, cpus: str | None) -> None:
         server, threads, workers = spec
         self.port = free_port()
+        self.metrics = tempfile.mkdtemp(prefix="server-bench-metrics-")
+        # as `topicfeed serve` runs: the access log on (into the log file), /metrics multiprocess
         env = {**os.environ, "PYTHONPATH": f"{BENCH.parent}:{BENCH}", "TOPICFEED_INSTANCE": str(instance),
                "TOPICFEED_PUBLIC_BASE_URL": BASE, "TOPICFEED_API_ACCESS": "public",
-               "BENCH_FEED_BYTES": str(OUT / "bench-feed.atom")}
-        code = ("import logging, sys; logging.disable(logging.INFO); from server.serving import run; "
-                "run(sys.argv[1], sys.argv[2], '127.0.0.1', *map(int, sys.argv[3:]))")
+               "BENCH_FEED_BYTES": str(OUT / "bench-feed.atom"), "PROMETHEUS_MULTIPROC_DIR": self.metrics}
+        code = "import sys; from server.serving import run; run(sys.argv[1], sys.argv[2], '127.0.0.1', *map(int, sys.argv[3:]))"
         cmd = [sys.executable, "-c", code, server, target, str(self.port), str(threads), str(workers)]
         if cpus:
             cmd = ["taskset", "-c", cpus, *cmd]
@@ -72,6 +76,7 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+        shutil.rmtree(self.metrics, ignore_errors=True)
 
 
 def wrk(url: str, seconds: int, cpus: str | None, header: str | None = None) -> tuple[float, float, int]:
@@ -127,21 +132,51 @@ def topic_paths(url: str) -> list[str]:
     return [f"/feeds/topics/{t['slug']}.{ext}" for t in items for ext in ("atom", "rss", "json")]
 
 
-def measure(name: str, spec: tuple[str, int, int], instance: Path, path: str, seconds: int, cpus: str | None,
-            wrk_cpus: str | None) -> dict[str, object]:
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants so far (``/proc/PID/stat``)."""
+    tick, total, todo = os.sysconf("SC_CLK_TCK"), 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = open(f"/proc/{current}/stat").read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+            for task in os.listdir(f"/proc/{current}/task"):
+                todo += [int(c) for c in open(f"/proc/{current}/task/{task}/children").read().split()]
+        except (OSError, ValueError):
+            continue  # the process ended while being read
+    return total / tick
+
+
+def measure(name: str, spec: tuple[str, int, int], instance: Path, path: str, seconds: int, rounds: int,
+            cpus: str | None, wrk_cpus: str | None) -> dict[str, object]:
+    """One server's row. topicfeed, the bare Flask app and the raw callable run at the same time
+    and are measured in turns (``rounds`` times each, medians kept): on a shared machine the
+    load moves between runs, so turns compare them under the same load. Requests per CPU-second
+    of the server's process tree is the load-independent figure."""
     row: dict[str, object] = {"name": name}
-    app = Server(spec, "server.cli:wsgi_app", instance, cpus)
+    servers = {key: Server(spec, target, instance, cpus) for key, target in
+               (("app", "server.cli:wsgi_app"), ("bare", "wsgi_targets:bare_flask"), ("raw", "wsgi_targets:raw"))}
+    app = servers["app"]
     try:
         with urllib.request.urlopen(app.url + path) as resp:
             body, etag = resp.read(), resp.headers["ETag"]
         feed = OUT / "bench-feed.atom"
-        if feed.exists() and feed.read_bytes() != body:
+        if feed.read_bytes() != body:
             raise RuntimeError(f"{name} served other bytes for {path}")
-        feed.write_bytes(body)
         row["bytes"] = len(body)
         urllib.request.urlopen(app.url + path).read()  # recorded by the fast path
-        row["warm"] = wrk(app.url + path, seconds, wrk_cpus)
-        row["304"] = wrk(app.url + path, seconds, wrk_cpus, f"If-None-Match: {etag}")
+        runs: dict[str, list[tuple[float, float, int, float]]] = {k: [] for k in ("raw", "bare", "warm", "304")}
+        for _ in range(rounds):
+            for key, server, header in (("raw", servers["raw"], None), ("bare", servers["bare"], None),
+                                        ("warm", app, None), ("304", app, f"If-None-Match: {etag}")):
+                cpu = tree_cpu_s(server.proc.pid)
+                rps, p50, failed = wrk(server.url + path, seconds, wrk_cpus, header)
+                runs[key].append((rps, p50, failed, rps * seconds / max(tree_cpu_s(server.proc.pid) - cpu, 0.01)))
+        for key, values in runs.items():
+            rps = sorted(v[0] for v in values)[len(values) // 2]
+            p50 = sorted(v[1] for v in values)[len(values) // 2]
+            per_cpu = sorted(v[3] for v in values)[len(values) // 2]
+            row[key] = (rps, p50, sum(v[2] for v in values), per_cpu)
         slow = Trickle(app.port)
         try:
             row["slow"] = wrk(app.url + path, seconds, wrk_cpus)
@@ -151,48 +186,67 @@ def measure(name: str, spec: tuple[str, int, int], instance: Path, path: str, se
             urllib.request.urlopen(app.url + p).read()
         row["pss"] = tree_pss_mb(app.proc.pid)
     finally:
-        app.stop()
-    for key, target in (("bare", "wsgi_targets:bare_flask"), ("raw", "wsgi_targets:raw")):
-        baseline = Server(spec, target, instance, cpus)
-        try:
-            row[key] = wrk(baseline.url + path, seconds, wrk_cpus)
-        finally:
-            baseline.stop()
+        for server in servers.values():
+            server.stop()
     return row
+
+
+def write_feed(instance: Path, path: str) -> None:
+    """The feed's bytes, as topicfeed serves them, for the baselines to return (BENCH_FEED_BYTES)."""
+    feed = OUT / "bench-feed.atom"
+    server = Server(SERVERS["waitress 1x8"], "server.cli:wsgi_app", instance, None)
+    try:
+        with urllib.request.urlopen(server.url + path) as resp:
+            feed.write_bytes(resp.read())
+    finally:
+        server.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--instance", type=Path, default=OUT / "import-instance-100000")
     parser.add_argument("--path", default="/feeds/topics/ai.atom")
-    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="turns of raw, bare, warm, 304 per server (medians)")
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--cpus", default=None, help="pin servers to these CPUs (taskset), wrk to the others")
     args = parser.parse_args()
+    load_start = open("/proc/loadavg").read().split()[1]
     wrk_cpus = None
     if args.cpus:
         others = sorted(set(os.sched_getaffinity(0)) - {int(c) for c in args.cpus.split(",")})
         wrk_cpus = ",".join(map(str, others)) or args.cpus
-    (OUT / "bench-feed.atom").unlink(missing_ok=True)
-    rows = [measure(n, SERVERS[n], args.instance, args.path, args.seconds, args.cpus, wrk_cpus)
+    write_feed(args.instance, args.path)
+    rows = [measure(n, SERVERS[n], args.instance, args.path, args.seconds, args.rounds, args.cpus, wrk_cpus)
             for n in args.servers.split(",")]
-    reference = next((r["bare"][0] for r in rows if r["name"] == "waitress 1x8"), None)
-    lines = ["| server (processes x threads) | raw WSGI req/s | bare Flask req/s | topicfeed warm req/s | warm / raw "
-             "(same server) | warm / bare Flask under waitress | 304 req/s | 304 / bare Flask under waitress | warm "
-             "with 200 slow clients (failed) | server PSS after every topic feed x 3 formats |",
+    reference = next((r["bare"] for r in rows if r["name"] == "waitress 1x8"), None)
+    lines = ["| server (processes x threads) | raw WSGI req/s (per CPU-s) | bare Flask req/s (per CPU-s) | topicfeed warm "
+             "req/s (per CPU-s) | warm / raw, same server: req/s (per CPU-s) | warm / bare Flask under waitress: req/s "
+             "(per CPU-s) | 304 req/s (per CPU-s) | 304 / bare Flask under waitress: req/s (per CPU-s) | warm with 200 "
+             "slow clients req/s (failed) | server PSS after every topic feed x 3 formats |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def cell(figure: tuple) -> str:
+        return f"{figure[0]:,.0f} ({figure[3]:,.0f})"
+
+    def ratio(a: tuple, b: tuple) -> str:
+        return f"{a[0] / b[0]:.2f} ({a[3] / b[3]:.2f})"
+
     for r in rows:
-        ref = reference or r["bare"][0]
+        ref = reference or r["bare"]
         lines.append(
-            f"| {r['name']} | {r['raw'][0]:,.0f} | {r['bare'][0]:,.0f} | {r['warm'][0]:,.0f} (p50 {r['warm'][1]:.2f} ms) | "
-            f"{r['warm'][0] / r['raw'][0]:.2f} | {r['warm'][0] / ref:.2f} | {r['304'][0]:,.0f} | {r['304'][0] / ref:.2f} | "
+            f"| {r['name']} | {cell(r['raw'])} | {cell(r['bare'])} | {cell(r['warm'])}, p50 {r['warm'][1]:.2f} ms | "
+            f"{ratio(r['warm'], r['raw'])} | {ratio(r['warm'], ref)} | {cell(r['304'])} | {ratio(r['304'], ref)} | "
             f"{r['slow'][0]:,.0f} ({r['slow'][2]}) | {r['pss']:.0f} MB |")
     where = f"servers on CPU {args.cpus}, wrk on {wrk_cpus}" if args.cpus else "servers and wrk share all cores"
     lines += ["", f"{args.path} ({rows[0]['bytes']:,} bytes, identical under every server) from {args.instance.name}, "
-              f"public_base_url set (fast path on), access log on. wrk -t2 -c32 -d{args.seconds}s; {where}. "
-              f"Load average at the end: {open('/proc/loadavg').read().split()[1]} (the machine is shared: compare rows "
-              "of one run). Targets: warm >= 5x and 304 >= 6x bare Flask under waitress, warm >= 0.8x raw WSGI under "
-              "the same server, server memory <= 100 MB."]
+              f"public_base_url set (fast path on), access log on, /metrics in multiprocess mode. wrk -t2 -c32 "
+              f"-d{args.seconds}s, {args.rounds} rounds taking turns (raw, bare, warm, 304; medians); {where}. "
+              "In brackets: requests per CPU-second of the server's process tree, the figure the machine's other "
+              f"load moves least. 5-minute load average at the start {load_start}, at the end "
+              f"{open('/proc/loadavg').read().split()[1]} (the machine is shared: compare within one run). Targets: "
+              "warm >= 5x and 304 >= 6x bare Flask under waitress, warm >= 0.8x raw WSGI under the same server, "
+              "server memory <= 100 MB."]
     record(f"HTTP servers side by side, {where} (bench/server_bench.py)", lines)
 
 

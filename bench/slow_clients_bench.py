@@ -1,7 +1,7 @@
 """Probe latency while slow clients (one header byte every 2 s) hold connections open.
 
 Usage: PYTHONPATH=. python bench/slow_clients_bench.py [--slow 150 400] [--probes 20]
-Runs `topicfeed serve` (waitress with the connection/header/body limits from the settings)
+Runs `topicfeed serve` (the default server, with the connection/header/body limits from the settings)
 on the golden test content and times fresh-connection GETs of /healthz and /feeds/all.atom.
 """
 from __future__ import annotations

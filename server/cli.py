@@ -20,7 +20,7 @@ from feeds.validate import check_tree
 from .context import get_store, master_keys
 from .instance import default_instance, init_instance
 from .logs import TEXT_FORMAT, configure_logging
-from .serving import SERVERS
+from .serving import DEFAULT_THREADS, SERVERS
 
 
 @dataclass
@@ -270,17 +270,19 @@ def demo_content(out_dir: Path, articles: int, seed: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--server", "server_name", type=click.Choice(SERVERS), default="waitress", show_default=True,
+@click.option("--server", "server_name", type=click.Choice(SERVERS), default="granian", show_default=True,
               help="HTTP server (bench/RESULTS.md compares them).")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1), help="Threads per process.")
+@click.option("--threads", default=None, type=click.IntRange(1),
+              help="Threads per process  [default: 2 for granian, 8 for the others]")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
               help="Processes (granian, gunicorn); each holds its own render cache.")
 @click.option("--demo", is_flag=True,
               help="Quick start: create the instance if needed (like `init`) and import sample content into an empty index.")
 @instance_option
 @pass_state
-def serve(state: CliState, host: str, port: int, server_name: str, threads: int, workers: int, demo: bool) -> None:
-    """Serve feeds and the API with a production HTTP server (waitress by default; see bench/RESULTS.md).
+def serve(state: CliState, host: str, port: int, server_name: str, threads: int | None, workers: int,
+          demo: bool) -> None:
+    """Serve feeds and the API with a production HTTP server (granian by default; see bench/RESULTS.md).
 
     At start the index is reconciled with the content roots (content_dirs, else those of
     the last import), under the same guards as `import`; a refused sync is reported and the
@@ -290,10 +292,13 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int,
 
     from .serving import Limits, run
 
+    threads = threads or DEFAULT_THREADS[server_name]
     if demo:
         init_instance(state.path)  # the README's quick start: one command from nothing
     elif not state.exists():  # before _metrics_dir, which would leave a stray ./instance/metrics
         state.app()  # raises the one-line "no instance at …"
+    if workers > 1 and server_name in ("waitress", "cheroot"):
+        raise click.UsageError(f"--workers: {server_name} runs one process; use --threads, or granian or gunicorn")
     _metrics_dir(state.path)
     app = state.app()
     store = get_store(app)
@@ -306,8 +311,6 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int,
         print_report(run_import(store, [content], state.path))
     else:
         _reconcile(app, state.path)
-    if workers > 1 and server_name in ("waitress", "cheroot"):
-        raise click.UsageError(f"--workers: {server_name} runs one process; use --threads, or granian or gunicorn")
     _check_port(host, port)
     click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/ "
                f"({server_name}, {workers} process(es) x {threads} threads)", err=True)
@@ -316,9 +319,6 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int,
     # As a container's PID 1 the kernel ignores SIGTERM unless a handler is installed: exit cleanly
     # on it (gunicorn and granian install their own in their supervisor).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    from .websub_worker import start_worker
-
-    start_worker(app)  # a thread of this process (a server that replaces the process, granian, runs none)
     try:
         run(server_name, "server.cli:wsgi_app", host, port, threads, workers, Limits.of(app.config))
     except ValueError as exc:
@@ -652,7 +652,8 @@ def websub_deliver(state: CliState) -> None:
 
 def wsgi_app() -> Any:
     """WSGI entry point for HTTP servers (``server.serving``; workers call it in each process):
-    the app of the instance named by ``TOPICFEED_INSTANCE``, one access-log line per request."""
+    the app of the instance named by ``TOPICFEED_INSTANCE``, one access-log line per request,
+    and the WebSub worker in one process of the server (``server.serving.claim``)."""
     from . import create_app
     from .requestlog import RequestLog
     from .settings import load_settings
@@ -663,7 +664,14 @@ def wsgi_app() -> Any:
     logging.getLogger("topicfeed").setLevel(logging.INFO)  # whatever level the server gave the root logger
     instance = default_instance().resolve()
     configure_logging(load_settings(instance)["LOG_FORMAT"])
-    return RequestLog(create_app(None, instance, init=False))
+    app = create_app(None, instance, init=False)
+    from .serving import claim
+    from .websub_worker import start_worker
+
+    # every serving process builds the app here (one for waitress and cheroot, each worker of
+    # granian and gunicorn); the WebSub worker runs in the one that holds the instance's lock
+    claim(instance / "websub-worker.lock", app.config["WEBSUB_POLL_SECONDS"], lambda: start_worker(app))
+    return RequestLog(app)
 
 
 if __name__ == "__main__":

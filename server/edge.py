@@ -13,7 +13,8 @@ they reach a worker thread or are buffered.
 """
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from feeds.errors import QueryError
@@ -45,6 +46,16 @@ def refuse_nul() -> None:
                              f"parameter {name[:40]!r} contains a NUL character (%00)")
 
 
+def refuse_large_body() -> None:
+    """``before_request``: 413 for a ``Content-Length`` above ``max_body_bytes`` on every route,
+    before anything reads the body. Flask checks it only when a view reads the body, and not
+    every server refuses it itself (granian does not; waitress does), so a POST to a GET-only
+    URL would otherwise get 405 from one server and 413 from another."""
+    length = request.content_length
+    if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:
+        raise RequestEntityTooLarge()
+
+
 def check_host() -> None:
     """``before_request``: reading ``request.host`` makes Flask check it against
     ``TRUSTED_HOSTS`` (400 for any other host), before a forged host reaches links or caches."""
@@ -57,6 +68,7 @@ def init_app(app: Flask) -> None:
     app.config["TRUSTED_HOSTS"] = app.config["TRUSTED_HOSTS"] or None
     if app.config["TRUSTED_HOSTS"]:
         app.before_request(check_host)
+    app.before_request(refuse_large_body)
     app.before_request(refuse_nul)
     app.after_request(security_headers)
     hops = app.config["PROXY_FIX_HOPS"]

@@ -12,17 +12,24 @@ once), and a ``Host`` the app has not answered before (so host validation stays 
 It runs only with ``public_base_url`` set: the documents' self links then do not depend on the
 request's ``Host``, so one cached document serves every accepted host and forged hosts cannot
 multiply the cache's entries.
+
+Per request it does as little as it can (bench/wsgi_overhead.py measures it): no query parsing
+for a URL without a query (a parsed query is cached by its raw text), a 304 decided by
+comparing ``If-None-Match`` with the one ETag that matches before Werkzeug's general parser
+is asked, and the status and header list the app sent handed to the server as they are.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
+from operator import itemgetter
 from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Flask
 
 from .context import render_cache
-from .httpcache import FAST_PATH_MARK, decide
+from .httpcache import FAST_PATH_MARK, Rendered, accepts_gzip, decide
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 FAMILY = "topicfeed.family"  # environ key: the route family ``server.metrics`` counts an answer under
@@ -31,11 +38,24 @@ _BYPASS = ("/api", "/feeds/private/")
 _EXTENSION = "topicfeed.fastpath"
 
 
-def request_key(environ: dict[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """(path, query parameters sorted by name): a stable sort keeps repeated names in order,
-    since the app reads the first of them."""
-    query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-    return environ.get("PATH_INFO", ""), tuple(sorted(query, key=lambda kv: kv[0]))
+@functools.lru_cache(maxsize=1024)
+def _normalised(query: str) -> tuple[tuple[str, str], ...]:
+    """A raw query string's parameters, sorted by name (cached: readers repeat a few queries)."""
+    return tuple(sorted(parse_qsl(query, keep_blank_values=True), key=itemgetter(0)))
+
+
+def quick_decide(doc: Rendered, environ: dict[str, Any]) -> tuple[bool, bool]:
+    """``httpcache.decide``, with its two commonest answers found without parsing: no
+    validator at all (not modified: no), and ``If-None-Match`` holding exactly the ETag of the
+    chosen encoding with no ``If-Match`` (not modified: yes, whatever ``If-Modified-Since``
+    says, RFC 9110 §13.1.3). Anything else is ``decide``'s to answer."""
+    compress = len(doc.body) > 256 and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
+    none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if none_match is None and "HTTP_IF_MODIFIED_SINCE" not in environ:
+        return compress, False
+    if none_match == (f'"{doc.etag}-gz"' if compress else f'"{doc.etag}"') and "HTTP_IF_MATCH" not in environ:
+        return compress, True
+    return decide(doc, environ)
 
 
 class FastPath:
@@ -50,13 +70,16 @@ class FastPath:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
         path = environ.get("PATH_INFO", "")
-        if method not in ("GET", "HEAD") or path.startswith(_BYPASS):
+        if (method != "GET" and method != "HEAD") or path.startswith(_BYPASS):
             return self.inner(environ, start_response)
-        key = request_key(environ)
+        query = environ.get("QUERY_STRING", "")
+        # (path, query parameters sorted by name): a stable sort keeps repeated names in order,
+        # since the app reads the first of them
+        key = (path, _normalised(query) if query else ())
         if environ.get("HTTP_HOST", "") in self.hosts:
             entry = self.cache.reply(key)
             if entry is not None:
-                compress, not_modified = decide(entry.rendered, environ)
+                compress, not_modified = quick_decide(entry.rendered, environ)
                 reply = entry.replies.get((method, compress, not_modified))
                 if reply is not None:
                     self.hits += 1

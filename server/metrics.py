@@ -15,7 +15,14 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    generate_latest,
+    values,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -24,6 +31,10 @@ from feeds.store import Store
 from .context import get_store, render_cache
 from .fastpath import FAMILY
 
+# Whether this process's counters live in PROMETHEUS_MULTIPROC_DIR: prometheus_client decides
+# once, when it is imported. /metrics must read them where they are, even if the variable was
+# set later in the process (a `serve` run in-process, as the CLI tests do).
+_MULTIPROCESS = values.ValueClass is not values.MutexValue
 REQUESTS = Counter("topicfeed_http_requests", "HTTP requests answered, by route family and status",
                    ["family", "status"])
 RENDER_LOOKUPS = Counter("topicfeed_render_cache_lookups", "Rendered-document cache lookups", ["outcome"])
@@ -76,7 +87,7 @@ def metrics() -> Response:
     if not any(addr in ipaddress.ip_network(n, strict=False) for n in current_app.config["METRICS_ALLOW"]):
         abort(403, description=f"/metrics is not served to {addr} (setting metrics_allow)")
     registry = CollectorRegistry(auto_describe=False)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if _MULTIPROCESS and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)
     else:
         registry.register(_ThisProcess())  # type: ignore[arg-type]
@@ -95,10 +106,15 @@ def _family() -> None:
 
 def _counting(wsgi_app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
     """Count every answer at the WSGI edge, so errors that escape Flask's handlers count too."""
+    children: dict[tuple[str, str], Any] = {}  # (family, status) -> its counter: labels() costs more than inc()
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         def counted(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            REQUESTS.labels(environ.get(FAMILY, "unmatched"), status.split(" ", 1)[0]).inc()
+            key = (environ.get(FAMILY, "unmatched"), status[:3])
+            child = children.get(key)
+            if child is None:
+                child = children.setdefault(key, REQUESTS.labels(*key))
+            child.inc()
             return start_response(status, headers, exc_info)
 
         return wsgi_app(environ, counted)
@@ -111,4 +127,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.before_request(_family)
     app.wsgi_app = _counting(app.wsgi_app)  # type: ignore[method-assign]
-    render_cache(app).on_lookup = lambda hit: RENDER_LOOKUPS.labels("hit" if hit else "miss").inc()
+    hits, misses = RENDER_LOOKUPS.labels("hit"), RENDER_LOOKUPS.labels("miss")
+    render_cache(app).on_lookup = lambda hit: (hits if hit else misses).inc()

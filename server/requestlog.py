@@ -1,18 +1,38 @@
-"""One log line per request (waitress logs none): client, method, path, status, bytes, time.
+"""One log line per request (the servers log none of their own): client, method, path, status, bytes, time.
 
 A line is one line whatever the request held: control characters, quotes and backslashes in
 the method or path are escaped (``\\xNN``), so a CR/LF in a URL cannot forge a second entry.
 Capabilities and readers' browsing are kept out of the log: the token of a private feed URL
 and the values of the lookup parameters ``url`` and ``prefix`` are replaced by ``REDACTED``.
+
+The layer calls the app at once and returns its iterable (PEP 3333): the app's
+``start_response`` runs before the server looks at the answer. A generator here would delay
+it to the first iteration, which PEP 3333 allows but granian does not support (it sends 200
+without headers: granian issue #845, "wontfix"). A list answer (the fast path's) is logged at
+once; any other is logged when the server closes it.
+
+Writing a line through ``logging`` costs more than answering a cached feed (a ``LogRecord``,
+a formatter, a flush: about 35 µs against 10). When the root logger has the one stream handler
+that ``topicfeed serve`` sets up (``server.logs``, text or JSON), the line is formatted here, the
+same way, and written to that handler's stream under its lock; with any other logging set-up
+(more handlers, filters, other formats) it goes through ``logging`` as usual. The level of the
+``topicfeed.access`` logger is honoured either way.
 """
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote_plus
+
+from pythonjsonlogger.json import JsonFormatter
+
+from .logs import TEXT_FORMAT
 
 log = logging.getLogger("topicfeed.access")
 
@@ -30,12 +50,20 @@ def escape(text: str) -> str:
     return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+@functools.lru_cache(maxsize=1024)
 def loggable_target(path: str, query: str) -> str:
-    """The request target as logged: private feed tokens and lookup values redacted, escaped."""
+    """The request target as logged: private feed tokens and lookup values redacted, escaped.
+    Cached: readers poll the same few URLs (bounded, so distinct URLs only cost a miss)."""
     path = _PRIVATE_FEED.sub(lambda m: m.group(1) + REDACTED + (m.group(2) or ""), path)
     if query:
         path += "?" + _QUERY_PART.sub(_redact_param, query)
     return escape(path)
+
+
+@functools.lru_cache(maxsize=256)
+def _escaped(text: str) -> str:
+    """``escape`` for the client address and method: a handful of values, cached."""
+    return escape(text)
 
 
 def _redact_param(part: re.Match[str]) -> str:
@@ -45,27 +73,108 @@ def _redact_param(part: re.Match[str]) -> str:
     return key + equals + (REDACTED if equals and unquote_plus(key).lower() in _SECRET_KEYS else value)
 
 
+class _Lines:
+    """Access lines written straight to the root logger's one stream handler, formatted as its
+    formatter would (``server.logs``: ``TEXT_FORMAT``, or JSON with time, level, logger, message)."""
+
+    def __init__(self, handler: logging.StreamHandler[Any], as_json: bool) -> None:
+        self.handler, self.as_json = handler, as_json
+        self.lock = handler.lock or threading.RLock()  # logging's own lock: lines never interleave
+        self._second = (-1, "")  # (epoch second, its formatted local time): formatted once a second
+
+    @classmethod
+    def of_root(cls) -> _Lines | None:
+        """The writer for the current logging set-up; None when lines must go through ``logging``."""
+        root = logging.getLogger()
+        if len(root.handlers) != 1 or root.filters or log.handlers or log.filters or not log.propagate:
+            return None
+        handler = root.handlers[0]
+        formatter = handler.formatter
+        if type(handler) is not logging.StreamHandler or handler.filters or formatter is None:
+            return None
+        if isinstance(formatter, JsonFormatter):
+            return cls(handler, True)
+        if type(formatter) is logging.Formatter and formatter._fmt == TEXT_FORMAT and formatter.datefmt is None:
+            return cls(handler, False)
+        return None
+
+    def write(self, message: str) -> None:
+        """One line for ``message``, stamped now (local time, as ``logging.Formatter``)."""
+        now = time.time()
+        second = int(now)
+        if second != self._second[0]:
+            self._second = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second)))
+        stamp = f"{self._second[1]},{int((now - second) * 1000):03d}"
+        if self.as_json:
+            line = json.dumps({"time": stamp, "level": "INFO", "logger": log.name, "message": message}) + "\n"
+        else:
+            line = f"{stamp} {log.name} {message}\n"
+        with self.lock:
+            try:
+                self.handler.stream.write(line)
+                self.handler.stream.flush()
+            except (OSError, ValueError):  # a closed or broken log stream must not fail the request
+                pass
+
+
+def _write(lines: _Lines | None, environ: dict[str, Any], status: str, size: int, started: float) -> None:
+    """Log one answered request: ``status`` (3 digits or ``-``), ``size`` bytes, time since ``started``."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    message = (f'{_escaped(environ.get("REMOTE_ADDR", "-"))} "{_escaped(environ.get("REQUEST_METHOD", "-"))} '
+               f'{loggable_target(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))}" {status} {size} '
+               f'{(time.perf_counter() - started) * 1000:.1f}ms')
+    if lines is None:
+        log.info("%s", message)
+    else:
+        lines.write(message)
+
+
+class _Logged:
+    """The app's iterable, counted as the server sends it and logged when the server closes it."""
+
+    __slots__ = ("body", "environ", "lines", "size", "started", "status")
+
+    def __init__(self, body: Iterable[bytes], lines: _Lines | None, environ: dict[str, Any], status: list[str],
+                 started: float) -> None:
+        self.body, self.lines, self.environ, self.status, self.started, self.size = body, lines, environ, status, started, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.body:
+            self.size += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            _write(self.lines, self.environ, self.status[-1] if self.status else "-", self.size, self.started)
+
+
 class RequestLog:
     """WSGI middleware; the query string is logged (redacted), request bodies and headers are not."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        """Wrap ``app``; call it after logging is set up (the line writer is chosen here)."""
         self.app = app
+        self.lines = _Lines.of_root()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         started = time.perf_counter()
-        status_holder: list[str] = []
+        status: list[str] = []
 
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            status_holder.append(status.split(" ", 1)[0])
-            return start_response(status, headers, exc_info)
+        def capture(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status.append(line[:3])
+            return start_response(line, headers, exc_info)
 
-        size = 0
         try:
-            for chunk in self.app(environ, capture):
-                size += len(chunk)
-                yield chunk
-        finally:
-            target = loggable_target(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
-            log.info('%s "%s %s" %s %d %.1fms', escape(environ.get("REMOTE_ADDR", "-")),
-                     escape(environ.get("REQUEST_METHOD", "-")), target,
-                     status_holder[0] if status_holder else "-", size, (time.perf_counter() - started) * 1000)
+            body = self.app(environ, capture)
+        except BaseException:
+            _write(self.lines, environ, "-", 0, started)
+            raise
+        if type(body) is list:  # complete already: log now, hand the list on (servers send lists fastest)
+            _write(self.lines, environ, status[-1] if status else "-", sum(map(len, body)), started)
+            return body
+        return _Logged(body, self.lines, environ, status, started)

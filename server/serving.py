@@ -6,18 +6,28 @@ WSGI callable), because servers with worker processes import it in each worker. 
 model: ``workers`` processes (each with its own store connection pool and render cache)
 times ``threads`` threads each; waitress and cheroot are one process. The render cache is
 per process and thread-safe; writes commit in the store, and every process sees the new
-store version within ``version_ttl`` seconds.
+store version within ``version_ttl`` seconds. Background work that must run once per server
+(the WebSub worker) runs in the one serving process that holds its lock (``claim``).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+import fcntl
 import os
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 SERVERS = ("granian", "waitress", "gunicorn", "cheroot")
+# Threads per process when --threads is not given. granian's threads only run Python (its Rust
+# runtime reads and writes the sockets): two keep one core busy without the GIL hand-offs that
+# cost 8 threads most of their throughput under slow clients on one core (bench/RESULTS.md).
+# The Python servers' threads also do the socket I/O, so they need more.
+DEFAULT_THREADS = {"granian": 2, "waitress": 8, "gunicorn": 8, "cheroot": 8}
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -40,6 +50,31 @@ class Limits:
         return cls(**{k: config[v] for k, v in names.items() if v in config})
 
 
+def claim(lock: Path, retry_seconds: float, start: Callable[[], object]) -> threading.Thread:
+    """Call ``start`` in one process of the server at a time: the one holding an exclusive
+    ``flock`` on ``lock``. Every serving process calls this (``server.cli.wsgi_app``); the
+    others try again every ``retry_seconds`` on a daemon thread, so when the holder ends (the
+    kernel drops its lock) another process takes over. The lock stays held for the process's
+    life. Returns the thread that waits for the lock.
+
+    A lock on one machine: processes on other machines sharing the database are kept apart by
+    the store's own claims (``WebSubStore.claim`` leases, ``record_change``'s compare-and-set)."""
+    def wait_for_the_lock() -> None:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)  # never closed: closing would drop the lock
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                time.sleep(retry_seconds)
+                continue
+            start()
+            return
+
+    thread = threading.Thread(target=wait_for_the_lock, name=f"claim-{lock.name}", daemon=True)
+    thread.start()
+    return thread
+
+
 def load(target: str) -> WSGIApp:
     """Import ``module:factory`` and call the factory."""
     module, _, name = target.partition(":")
@@ -58,13 +93,20 @@ def run(server: str, target: str, host: str, port: int, threads: int, workers: i
     if server == "granian":
         # Replace this process with granian's own command line: its supervisor then holds only
         # granian (about 15 MB), not the app this process may have loaded; workers import the app.
-        os.execv(sys.executable, [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory",
+        # glibc gives every thread that allocates its own malloc arena (up to 8 per core): with
+        # granian's runtime threads that grew the worker by about 15 MB under load; two suffice.
+        env = {"MALLOC_ARENA_MAX": "2", **os.environ}
+        os.execve(sys.executable, [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory",
                                   "--host", host, "--port", str(port), "--workers", str(workers),
                                   "--blocking-threads", str(threads), "--no-ws", "--no-access-log",
-                                  # granian has no connection cap: bound the connections served at once per worker
+                                  # a worker that dies is replaced (another then claims the WebSub worker)
+                                  "--respawn-failed-workers",
+                                  # granian has no cap on open connections: it bounds the requests a
+                                  # worker takes at once; connections still sending headers are Rust
+                                  # tasks bounded by the header timeout and size below
                                   "--backpressure", str(max(1, limits.connections // workers)),
                                   "--http1-header-read-timeout", str(limits.header_timeout * 1000),
-                                  "--http1-buffer-size", str(max(8192, limits.header_bytes)), target])
+                                  "--http1-buffer-size", str(max(8192, limits.header_bytes)), target], env)
     elif server == "waitress":
         import waitress
 

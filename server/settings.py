@@ -37,7 +37,7 @@ SETTINGS = [
     Setting("API_PAGE_SIZE", 20, "items per page of paged API collections", 1, 100),
     Setting("MAX_BODY_BYTES", 256 * 1024, "largest accepted request body (bytes); refused with 413 before it is read", 1),
     Setting("MAX_HEADER_BYTES", 32 * 1024, "largest accepted request line + headers (bytes)", 1024),
-    Setting("CONNECTION_LIMIT", 500, "open client connections the server accepts at once (idle and slow ones count)", 1),
+    Setting("CONNECTION_LIMIT", 500, "client connections the server handles at once (granian, gunicorn: per worker process; see the README's Limits)", 1),
     Setting("HEADER_TIMEOUT", 30, "seconds a connection may stay silent (sending no byte) before it is closed", 1),
     Setting("WRITE_LOCK_TIMEOUT", 5.0, "seconds a curator write waits for the index's write lock, then answers 503", 0.01),
     Setting("IMPORT_MAX_REMOVAL", 0.5, "share (0 to 1) of the index an import may remove without --allow-mass-removal", 0, 1),

@@ -36,14 +36,19 @@ def answer(resp) -> tuple[int, list[tuple[str, str]], bytes]:
 
 
 def variants(client, path):
-    """Request headers for every variant: plain, gzip, 304 by ETag (both encodings), 304 by date."""
+    """Request headers for every variant: plain, gzip, 304 by ETag (both encodings), 304 by date,
+    and the validator spellings the fast path leaves to Werkzeug (weak, listed, ``*``, the other
+    encoding's ETag, ``If-Match`` next to a matching ``If-None-Match``, a stale ETag with a date)."""
     plain = client.get(path)
     gz = client.get(path, headers={"Accept-Encoding": "gzip"})
+    etag, gz_etag = plain.headers["ETag"], gz.headers["ETag"]
     out = [{}, {"Accept-Encoding": "gzip"}, {"Accept-Encoding": "gzip;q=0, identity"},
-           {"If-None-Match": plain.headers["ETag"]},
-           {"If-None-Match": gz.headers["ETag"], "Accept-Encoding": "gzip"}]
+           {"If-None-Match": etag}, {"If-None-Match": gz_etag, "Accept-Encoding": "gzip"},
+           {"If-None-Match": "W/" + etag}, {"If-None-Match": f'"other", {etag}'}, {"If-None-Match": "*"},
+           {"If-None-Match": gz_etag}, {"If-None-Match": etag, "If-Match": '"other"'}]
     if "Last-Modified" in plain.headers:
         out.append({"If-Modified-Since": plain.headers["Last-Modified"]})
+        out.append({"If-None-Match": '"stale"', "If-Modified-Since": plain.headers["Last-Modified"]})
     return out
 
 
@@ -99,6 +104,7 @@ def test_unknown_host_goes_to_the_app_and_adds_no_entry(fast_app):
         assert resp.status_code == 200
         assert BASE.encode() in resp.get_data()  # self links come from public_base_url
     assert len(cache._items) == entries
+    assert fastpath.of(fast_app).hits == hits  # every forged host was answered by the app
     assert len(fastpath.of(fast_app).hosts) <= 16
 
 
@@ -154,8 +160,15 @@ def test_concurrent_misses_render_once(tmp_path):
     assert len(calls) == 1
 
 
-def test_metrics_count_fast_answers(fast_app):
-    """/metrics counts an answer the fast path gave like the app's: same route family, a cache hit."""
+@pytest.mark.parametrize("variable_set_later", [False, True])
+def test_metrics_count_fast_answers(fast_app, tmp_path, monkeypatch, variable_set_later):
+    """/metrics counts an answer the fast path gave like the app's: same route family, a cache hit.
+
+    Also after ``PROMETHEUS_MULTIPROC_DIR`` appears in a process whose counters were made
+    without it (an in-process ``serve``, as test_cli runs, sets it): /metrics must read the
+    counters where prometheus_client keeps them, not an empty folder (this failed in full runs)."""
+    if variable_set_later:
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     client = fast_app.test_client()
 
     def counted() -> tuple[float, float]:
