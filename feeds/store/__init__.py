@@ -12,6 +12,7 @@ articles from them (clients exist only here).
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -61,7 +62,9 @@ def _engine(url: str, pool_size: int | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     sizing = {} if pool_size is None else {"pool_size": pool_size, "max_overflow": 0}
-    return create_engine(url, json_serializer=dumps, pool_pre_ping=True, **sizing)
+    # pg_stat_activity then tells which process holds which connections (a URL's own wins)
+    named = {} if "application_name=" in url else {"connect_args": {"application_name": f"topicfeed/{os.getpid()}"}}
+    return create_engine(url, json_serializer=dumps, pool_pre_ping=True, **sizing, **named)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
