@@ -378,3 +378,19 @@ def test_a_reader_never_migrates_and_says_where_to(tmp_path):
     with pytest.raises(RuntimeError, match=r"topicfeed upgrade` on the writer \(http://writer:8080\) first"):
         create_app({"ROLE": "reader", "DATABASE_URL": empty, "PUBLIC_BASE_URL": "http://f",
                     "WRITER_URL": "http://writer:8080"}, tmp_path / "instance")
+
+
+def test_a_reader_takes_database_only_writes_and_leaves_unknown_routes_to_404(tmp_path):
+    index = f"sqlite:///{tmp_path / 'shared.db'}"
+    create_app({"DATABASE_URL": index}, tmp_path / "writer")  # the writer made (migrated) the index
+    reader = create_app({"ROLE": "reader", "DATABASE_URL": index, "PUBLIC_BASE_URL": "http://feeds.test",
+                         "WRITER_URL": "http://writer.test", "WEBSUB_ALLOW_PRIVATE": True}, tmp_path / "reader")
+    client = reader.test_client()
+    hub = client.post("/websub", data={"hub.mode": "subscribe", "hub.callback": "http://127.0.0.1:9/cb",
+                                       "hub.topic": "http://feeds.test/feeds/all.atom"})
+    assert hub.status_code == 202  # a queued row in the shared database: fine on any process
+    assert client.post("/no-such-thing").status_code == 404
+    assert client.post("/feeds/all.atom").status_code == 405
+    refused = client.post("/api/v1/articles", json=ARTICLE)
+    assert refused.status_code == 421 and refused.json["writer"] == "http://writer.test"
+    assert "http://writer.test" in refused.json["detail"]
