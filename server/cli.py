@@ -421,7 +421,7 @@ def keys_rotate(state: CliState) -> None:
     from .instance import save_keys
 
     path = state.path
-    _writer_only(path, "key rotations (then copy keys.json to every process)")
+    _writer_only(path, "key rotations (then copy its keys.json to every process)")
     current = _keys(path)
     save_keys(path, current + [secrets.token_urlsafe(32)])
     click.echo(f"{len(current) + 1} keys; the new one signs from now on")
@@ -436,7 +436,7 @@ def keys_prune(state: CliState, keep: int) -> None:
     from .instance import save_keys
 
     path = state.path
-    _writer_only(path, "key prunes (then copy keys.json to every process)")
+    _writer_only(path, "key prunes (then copy its keys.json to every process)")
     current = _keys(path)
     save_keys(path, current[-keep:])
     click.echo(f"dropped {max(len(current) - keep, 0)} key(s), kept {min(keep, len(current))}")

@@ -34,9 +34,9 @@ def is_reader(config: Mapping[str, Any]) -> bool:
 
 
 def refusal(config: Mapping[str, Any], what: str) -> str:
-    """The one-line reason a reader gives for not doing ``what`` (e.g. "curator writes")."""
-    return (f"this process is a reader (role = 'reader'): {what} go to the writer, {config['WRITER_URL']} "
-            "(record files, imports and migrations live on its disk)")
+    """The one-line reason a reader gives for not doing ``what`` (e.g. "imports")."""
+    return (f"this is a reader (role = 'reader'): {what} are the writer's job, at {config['WRITER_URL']} "
+            "(record files, imports, migrations and keys.json live on its disk)")
 
 
 def _refuse_writes() -> Response | None:

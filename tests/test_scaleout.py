@@ -238,6 +238,30 @@ def test_curator_writes_through_nginx_reach_every_process_with_the_same_bytes(to
         assert len({b[1]["etag"] for b in bodies.values()}) == 1, path
 
 
+def render_misses(process: Process) -> float:
+    """The process's render-cache misses so far (its /metrics, readable from loopback)."""
+    text = http("GET", process.url + "/metrics")[2].decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith('topicfeed_render_cache_lookups_total{outcome="miss"}'))
+
+
+def test_a_change_is_rendered_once_per_process_however_many_ask(topology):
+    topo = topology
+    status, _, body = http("POST", topo.nginx_url + "/api/v1/articles", article("scale-herd", "Herd of readers"),
+                           topo.admin)
+    assert status == 201, body
+    for process in topo.processes:
+        wait_for(lambda: shows(process, "Herd of readers"), timeout=30, what=f"the write on {process.name}")
+    feed = "/feeds/topics/robots.json?limit=7"  # asked for the first time in this version
+    for process in topo.processes:
+        before = render_misses(process)
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda _: http("GET", process.url + feed), range(24)))
+        assert {a[0] for a in answers} == {200} and len({a[2] for a in answers}) == 1
+        assert b"Herd of readers" in answers[0][2]
+        assert render_misses(process) - before == 1, process.name  # one render, the others waited for it
+
+
 def test_a_write_sent_to_a_reader_is_refused_naming_the_writer_and_writes_nothing(topology):
     topo = topology
     for reader in topo.readers:
