@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Flask
 
-from feeds.store import Store
+from feeds.store import SchemaError, Store
 
-from . import context, edge, errors, fastpath
+from . import context, edge, errors, fastpath, roles
 from .context import get_store
 from .instance import KeyRing, default_instance, init_instance, require_instance
 from .settings import load_settings
@@ -37,7 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = True  # type: ignore[attr-defined]
-    context.init_app(app, Store(database_url(app), auto_upgrade=app.config["AUTO_UPGRADE"]), KeyRing(instance))
+    context.init_app(app, _open_store(app), KeyRing(instance))
 
     from . import api, feeds_routes, home, metrics, websub_hub
 
@@ -46,6 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     app.register_blueprint(websub_hub.bp)
     app.register_blueprint(api.bp)
     errors.init_app(app)
+    roles.init_app(app)
     # WSGI layers, innermost first: the fast path replays what Flask answered (with the
     # after_request headers), ProxyFix (edge) fixes Host before the fast path sees it, and the
     # metrics counter is outermost so that fast-path answers are counted too.
@@ -53,3 +54,16 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     edge.init_app(app)
     metrics.init_app(app)
     return app
+
+
+def _open_store(app: Flask) -> Store:
+    """The index, migrated at start unless ``auto_upgrade`` is off or this process is a reader
+    (only the writer migrates: a reader of a newer topicfeed waits for the writer's upgrade)."""
+    reader = roles.is_reader(app.config)
+    try:
+        return Store(database_url(app), auto_upgrade=app.config["AUTO_UPGRADE"] and not reader,
+                     pool_size=app.config["DB_POOL_SIZE"])
+    except SchemaError as exc:
+        if not reader or "topicfeed upgrade" not in str(exc):
+            raise
+        raise SchemaError(f"{exc} on the writer ({app.config['WRITER_URL']}) first: readers never migrate") from None

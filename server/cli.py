@@ -67,6 +67,20 @@ def _keys(path: Path) -> list[str]:
         raise click.ClickException(f"instance {path}: {exc!s:.300}") from None
 
 
+def _writer_only(path: Path, what: str) -> None:
+    """A one-line refusal when the instance is a reader (``role = 'reader'``): ``what`` changes
+    local-disk state (record files, keys.json) or the schema, which only the writer owns."""
+    from .roles import is_reader, refusal
+    from .settings import load_settings
+
+    try:
+        settings = load_settings(path)
+    except ValueError as exc:
+        raise click.ClickException(f"instance {path}: {exc}") from None
+    if is_reader(settings):
+        raise click.ClickException(refusal(settings, what))
+
+
 def _set_instance(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
     if value is not None:
         ctx.ensure_object(CliState).instance = value
@@ -135,6 +149,7 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
     """
     from feeds.importer import ImportRefused
 
+    _writer_only(state.path, "imports")
     app = state.app()
     roots = list(content_dirs) or [Path(p) for p in app.config["CONTENT_DIRS"]]
     if not roots:
@@ -178,6 +193,8 @@ def upgrade(state: CliState, show: bool) -> None:
     from feeds.store import SchemaError, index_revision, upgrade_index
 
     url = _database_url(state.path)
+    if not show:
+        _writer_only(state.path, "migrations")
     try:
         if show:
             current, head = index_revision(url)
@@ -197,6 +214,7 @@ def downgrade(state: CliState, revision: str) -> None:
     """Undo schema revisions down to REVISION, before installing an older topicfeed (run it with this one)."""
     from feeds.store import SchemaError, downgrade_index
 
+    _writer_only(state.path, "migrations")
     try:
         before, after = downgrade_index(_database_url(state.path), revision)
     except SchemaError as exc:
@@ -290,10 +308,12 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int 
     """
     import signal
 
+    from .roles import is_reader
     from .serving import Limits, run
 
     threads = threads or DEFAULT_THREADS[server_name]
     if demo:
+        _writer_only(state.path, "imports (--demo)")
         init_instance(state.path)  # the README's quick start: one command from nothing
     elif not state.exists():  # before _metrics_dir, which would leave a stray ./instance/metrics
         state.app()  # raises the one-line "no instance at …"
@@ -309,7 +329,7 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int 
         if not (content / "_news").is_dir():
             write_demo_content(content, 300, seed=1)
         print_report(run_import(store, [content], state.path))
-    else:
+    elif not is_reader(app.config):  # a reader has no record files: the writer reconciles
         _reconcile(app, state.path)
     _check_port(host, port)
     click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/ "
@@ -401,6 +421,7 @@ def keys_rotate(state: CliState) -> None:
     from .instance import save_keys
 
     path = state.path
+    _writer_only(path, "key rotations (then copy its keys.json to every process)")
     current = _keys(path)
     save_keys(path, current + [secrets.token_urlsafe(32)])
     click.echo(f"{len(current) + 1} keys; the new one signs from now on")
@@ -415,6 +436,7 @@ def keys_prune(state: CliState, keep: int) -> None:
     from .instance import save_keys
 
     path = state.path
+    _writer_only(path, "key prunes (then copy its keys.json to every process)")
     current = _keys(path)
     save_keys(path, current[-keep:])
     click.echo(f"dropped {max(len(current) - keep, 0)} key(s), kept {min(keep, len(current))}")

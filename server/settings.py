@@ -26,6 +26,9 @@ class Setting:
 
 SETTINGS = [
     Setting("DATABASE_URL", "", "SQLAlchemy URL of the index; empty = SQLite file topicfeed.db in the instance folder"),
+    Setting("ROLE", "single", "'single' (one process does everything), 'writer' (the one process that writes record files, imports and migrates) or 'reader' (serves reads, refuses writes with 421)"),
+    Setting("WRITER_URL", "", "base URL of the writer process, named in a reader's refusals (needed when role = 'reader')"),
+    Setting("DB_POOL_SIZE", 10, "PostgreSQL connections one pool keeps at most (a serve process has two: requests, WebSub worker); see README Scaling out", 1, 1000),
     Setting("AUTO_UPGRADE", True, "migrate the index to this version's schema at start (locked); false: `topicfeed upgrade` does it"),
     Setting("CONTENT_DIRS", [], "content roots in the everyday-cc layout; later ones override earlier ones"),
     Setting("PUBLIC_BASE_URL", "", "absolute URL the service is reached at (feeds' self links); empty = from the request"),
@@ -135,6 +138,7 @@ def load_settings(instance: Path, overrides: dict[str, Any] | None = None) -> di
     if values["API_ACCESS"] not in ("paired", "public"):
         raise ValueError(f"setting 'api_access' must be 'paired' or 'public', got {values['API_ACCESS']!r:.40}")
     _check_urls(values)
+    _check_role(values)
     if values["LOG_FORMAT"] not in ("text", "json"):
         raise ValueError(f"setting 'log_format' must be 'text' or 'json', got {values['LOG_FORMAT']!r:.40}")
     for cidr in values["METRICS_ALLOW"]:
@@ -158,3 +162,27 @@ def _check_urls(values: dict[str, Any]) -> None:
     if database and database.split(":", 1)[0].split("+", 1)[0] not in ("sqlite", "postgresql"):
         raise ValueError("setting 'database_url' must be an SQLAlchemy URL for SQLite or PostgreSQL "
                          f"('sqlite:///…', 'postgresql+psycopg://…'), got {database.split(':', 1)[0]!r:.40}")
+
+
+def _check_role(values: dict[str, Any]) -> None:
+    """Every process of a scale-out (role writer or reader) must render the same bytes and sign
+    with the same keys, so it needs the shared index and the public base URL; a reader also
+    needs the writer's URL to name it when it refuses a write (README "Scaling out")."""
+    role = values["ROLE"]
+    if role not in ("single", "writer", "reader"):
+        raise ValueError(f"setting 'role' must be 'single', 'writer' or 'reader', got {role!r:.40}")
+    if role == "single":
+        return
+    if not values["PUBLIC_BASE_URL"]:
+        raise ValueError(f"setting 'public_base_url' must be set when role = '{role}': "
+                         "every process must emit the same links")
+    if role == "reader" and not values["DATABASE_URL"]:
+        raise ValueError("setting 'database_url' must name the writer's index when role = 'reader' "
+                         "(empty would serve this folder's own SQLite file)")
+    writer = values["WRITER_URL"]
+    if role == "reader" and not writer:
+        raise ValueError("setting 'writer_url' must be set when role = 'reader' (refused writes name it)")
+    if writer:
+        parts = urlsplit(writer)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"setting 'writer_url' must be an absolute http(s) URL, got {writer!r:.80}")

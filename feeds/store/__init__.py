@@ -12,6 +12,7 @@ articles from them (clients exist only here).
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -52,12 +53,18 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-def _engine(url: str) -> Engine:
+def _engine(url: str, pool_size: int | None = None) -> Engine:
+    """An engine for ``url``. ``pool_size`` caps a PostgreSQL engine's connections (no overflow,
+    so processes x ``pool_size`` bounds what the server's ``max_connections`` must allow; a
+    thread past the cap waits for a free connection); SQLite ignores it."""
     if url.startswith("sqlite"):
         engine = create_engine(url, json_serializer=dumps, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, json_serializer=dumps, pool_pre_ping=True)
+    sizing = {} if pool_size is None else {"pool_size": pool_size, "max_overflow": 0}
+    # pg_stat_activity then tells which process holds which connections (a URL's own wins)
+    named = {} if "application_name=" in url else {"connect_args": {"application_name": f"topicfeed/{os.getpid()}"}}
+    return create_engine(url, json_serializer=dumps, pool_pre_ping=True, **sizing, **named)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -93,11 +100,12 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
 
     Opening migrates the index to this topicfeed's schema (under a lock, see ``migrate``);
     with ``auto_upgrade=False`` an index at another revision raises ``SchemaError`` instead.
+    ``pool_size``: at most that many PostgreSQL connections (``_engine``).
     """
 
-    def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
+    def __init__(self, url: str, *, auto_upgrade: bool = True, pool_size: int | None = None) -> None:
         self.url = url
-        self._engine = _engine(url)
+        self._engine = _engine(url, pool_size)
         try:
             if migrate.needs_upgrade(self._engine):
                 if not auto_upgrade:

@@ -1,0 +1,56 @@
+"""Process roles of a scale-out deployment (README "Scaling out"): ``single`` does everything,
+``writer`` is the one process that owns the local-disk state (curator record files, imports,
+``import --watch``, migrations, keys.json), ``reader`` serves reads from the shared index.
+
+A reader refuses a write before doing anything: the record file would land on the reader's
+own disk, where the writer's next import would drop the article. The answer is ``421
+Misdirected Request`` (RFC 9110 §15.5.20: the request reached a server that is unwilling to
+produce an authoritative response for it; a client may retry it elsewhere), not 403 (nothing is
+wrong with the caller's rights) nor 409 (the resource is in no conflicting state; the curator
+API already uses 409 for that). Under ``/api`` the body is RFC 9457 problem details with a
+``writer`` member (the writer's base URL); elsewhere one plain-text line naming it.
+
+Writes that touch only the shared database are allowed on any process: the WebSub hub's
+subscribe requests queue a row (``server.websub_hub``). Client pairing and admin tokens are
+command-line only and write only the database, so they work on any instance folder.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+
+from .errors import error_response
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# endpoints that write only the shared database: safe on any process
+DATABASE_ONLY_WRITES = frozenset({"websub.hub"})
+
+
+def is_reader(config: Mapping[str, Any]) -> bool:
+    """Whether these settings make a read-only process (``role = 'reader'``)."""
+    return config["ROLE"] == "reader"
+
+
+def refusal(config: Mapping[str, Any], what: str) -> str:
+    """The one-line reason a reader gives for not doing ``what`` (e.g. "imports")."""
+    return (f"this is a reader (role = 'reader'): {what} are the writer's job, at {config['WRITER_URL']} "
+            "(record files, imports, migrations and keys.json live on its disk)")
+
+
+def _refuse_writes() -> Response | None:
+    """``before_request`` of a reader: 421 for a write method, unless the endpoint writes only
+    the database. Runs before the API's authentication, so nothing at all is done."""
+    if request.method in READ_METHODS or request.endpoint in DATABASE_ONLY_WRITES:
+        return None
+    if request.routing_exception is not None:  # no such route or method: the 404/405 says more
+        return None
+    config = current_app.config
+    return error_response(421, refusal(config, f"{request.method} requests"), writer=config["WRITER_URL"])
+
+
+def init_app(app: Flask) -> None:
+    """On a reader, refuse writes (every method but GET/HEAD/OPTIONS) before any view runs."""
+    if is_reader(app.config):
+        app.before_request(_refuse_writes)
