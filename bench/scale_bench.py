@@ -315,15 +315,18 @@ def report(args: argparse.Namespace, imported: dict, writer_start: float, rows: 
            topics: int) -> None:
     """Append the section to RESULTS.md."""
     lines = ["| processes | requests | req/s | p50 | failed | CPU s: apps (each) | PostgreSQL | nginx | wrk | "
-             "app CPU ms / request | PG CPU ms / request | load (1 min) |", "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+             "app CPU ms / request | PG CPU ms / request | PG share of the CPU | cores we got | req/s if 2 cores were ours "
+             "| load (1 min) |", "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         cpu = r["cpu"]
         app_cpu = [cpu[k] for k in sorted(cpu) if k.startswith("app")]
         n = max(r["requests"], 1)
+        total = sum(app_cpu) + cpu["pg"] + cpu["nginx"] + r["wrk_cpu"]  # every process of the setup, wrk included
         lines.append(f"| {r['procs']} | {r['kind']} | {r['rps']:,.0f} | {r['p50']:.1f} ms | {r['failed']} | "
                      f"{sum(app_cpu):.1f} ({', '.join(f'{c:.1f}' for c in app_cpu)}) | {cpu['pg']:.1f} | "
-                     f"{cpu['nginx']:.1f} | {r['wrk_cpu']:.1f} | {sum(app_cpu) / n * 1000:.2f} | "
-                     f"{cpu['pg'] / n * 1000:.2f} | {r['load']:.1f} |")
+                     f"{cpu['nginx']:.1f} | {r['wrk_cpu']:.1f} | {sum(app_cpu) / n * 1000:.1f} | "
+                     f"{cpu['pg'] / n * 1000:.1f} | {cpu['pg'] / total:.0%} | {total / args.seconds:.2f} | "
+                     f"{2 * n / total:,.0f} | {r['load']:.1f} |")
     for kind in ("cold feed", "lookup"):
         one = next((r for r in rows if r["kind"] == kind), None)  # the fewest processes: runs go in --procs order
         if one:
@@ -345,6 +348,9 @@ def report(args: argparse.Namespace, imported: dict, writer_start: float, rows: 
               f"wrk -t2 -c32 -d{args.seconds}s through nginx; everything on these {os.cpu_count()} cores. Cold feeds: distinct "
               f"`?min_heat=-N` over {topics} topics with >= 50 entries (50-entry Atom, always a render-cache miss). Lookups: "
               "paired client's bearer token, 8-64 hex prefixes of 5,000 known articles (hits, signed answers). "
+              "Cores we got: CPU seconds of all our processes (apps, PostgreSQL, nginx, wrk) per second of the run; "
+              "req/s if 2 cores were ours: requests / those CPU seconds x 2 (what the same work per request would give on "
+              "two idle cores). "
               f"CPU s: utime+stime of each process tree from /proc over the run (the machine is shared: {machine()})."]
     record(f"Scale-out: 1/2/4 app processes on PostgreSQL, {args.articles:,} articles (bench/scale_bench.py)", lines)
 
