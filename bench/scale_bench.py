@@ -301,18 +301,20 @@ def main() -> None:
             nginx.stop()
             nginx = None
         topic = next(t for t in topics if t["slug"] == slugs[0])
+        before = proc_cpu_seconds(apps[0].proc.pid), proc_cpu_seconds(cluster.postmaster_pid())
         delays = write_visibility(apps[0], apps[1:] or apps, admin, topic["slug"], topic["name"], args.writes)
+        write_cpu = (proc_cpu_seconds(apps[0].proc.pid) - before[0], proc_cpu_seconds(cluster.postmaster_pid()) - before[1])
     finally:
         if nginx:
             nginx.stop()
         for app in apps:
             app.stop()
         cluster.stop()
-    report(args, imported, writer_start, rows, delays, len(slugs))
+    report(args, imported, writer_start, rows, delays, write_cpu, len(slugs))
 
 
-def report(args: argparse.Namespace, imported: dict, writer_start: float, rows: list[dict], delays: list[float],
-           topics: int) -> None:
+def report(args: argparse.Namespace, imported: dict, writer_start: float, rows: list[dict],
+           delays: list[tuple[float, float]], write_cpu: tuple[float, float], topics: int) -> None:
     """Append the section to RESULTS.md."""
     lines = ["| processes | requests | req/s | p50 | failed | CPU s: apps (each) | PostgreSQL | nginx | wrk | "
              "app CPU ms / request | PG CPU ms / request | PG share of the CPU | cores we got | req/s if 2 cores were ours "
@@ -339,7 +341,9 @@ def report(args: argparse.Namespace, imported: dict, writer_start: float, rows: 
               f"p50 {percentile(acks, 0.5) * 1000:.0f} ms (p99 {percentile(acks, 0.99) * 1000:.0f}); visible on the reader "
               f"after p50 {percentile(seen, 0.5) * 1000:.0f} ms, p99 {percentile(seen, 0.99) * 1000:.0f} ms from sending; "
               f"after the 201: p50 {statistics.median(b - a for a, b in delays) * 1000:.0f} ms, max "
-              f"{max(b - a for a, b in delays) * 1000:.0f} ms (version_ttl 1.0 s, the default).",
+              f"{max(b - a for a, b in delays) * 1000:.0f} ms (version_ttl 1.0 s, the default). CPU per write (its POST "
+              f"and the DELETE that undoes it): writer {write_cpu[0] / len(delays) * 1000:.0f} ms, PostgreSQL "
+              f"{write_cpu[1] / len(delays) * 1000:.0f} ms.",
               "", f"Setup: {args.articles:,} corpus-derived articles imported into PostgreSQL 15 (fsync off) by `topicfeed "
               f"import` in {imported['seconds']:.0f} s wall ({args.articles / imported['seconds']:,.0f} records/s; import tree "
               f"{imported['cpu']:.0f} CPU-s, PostgreSQL {imported['pg_cpu']:.0f} CPU-s; load {imported['load']:.1f}). "
