@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not the installed one
 
-from common import OUT, machine, real_corpus, record  # noqa: E402
+from common import OUT, machine, real_corpus, record, tree_pss_mb  # noqa: E402
 from pgcluster import REPO, cli_env, free_port, imported_cluster, proc_cpu_seconds, write_instance  # noqa: E402
 
 BASE_URL = "https://feeds.example.net"  # one public base URL for every process
@@ -300,6 +300,7 @@ def main() -> None:
                 print(json.dumps(rows[-1]), flush=True)
             nginx.stop()
             nginx = None
+        pss = [tree_pss_mb(app.proc.pid) for app in apps]  # after serving: caches filled, pools open
         topic = next(t for t in topics if t["slug"] == slugs[0])
         before = proc_cpu_seconds(apps[0].proc.pid), proc_cpu_seconds(cluster.postmaster_pid())
         delays = write_visibility(apps[0], apps[1:] or apps, admin, topic["slug"], topic["name"], args.writes)
@@ -310,11 +311,11 @@ def main() -> None:
         for app in apps:
             app.stop()
         cluster.stop()
-    report(args, imported, writer_start, rows, delays, write_cpu, len(slugs))
+    report(args, imported, writer_start, rows, delays, write_cpu, pss, len(slugs))
 
 
 def report(args: argparse.Namespace, imported: dict, writer_start: float, rows: list[dict],
-           delays: list[tuple[float, float]], write_cpu: tuple[float, float], topics: int) -> None:
+           delays: list[tuple[float, float]], write_cpu: tuple[float, float], pss: list[float], topics: int) -> None:
     """Append the section to RESULTS.md."""
     lines = ["| processes | requests | req/s | p50 | failed | CPU s: apps (each) | PostgreSQL | nginx | wrk | "
              "app CPU ms / request | PG CPU ms / request | PG share of the CPU | cores we got | req/s if 2 cores were ours "
@@ -344,6 +345,8 @@ def report(args: argparse.Namespace, imported: dict, writer_start: float, rows: 
               f"{max(b - a for a, b in delays) * 1000:.0f} ms (version_ttl 1.0 s, the default). CPU per write (its POST "
               f"and the DELETE that undoes it): writer {write_cpu[0] / len(delays) * 1000:.0f} ms, PostgreSQL "
               f"{write_cpu[1] / len(delays) * 1000:.0f} ms.",
+              "", f"Memory of each app process (PSS, MB) after the runs: {', '.join(f'{m:.0f}' for m in pss)} "
+              f"(render_cache_mb 32 each).",
               "", f"Setup: {args.articles:,} corpus-derived articles imported into PostgreSQL 15 (fsync off) by `topicfeed "
               f"import` in {imported['seconds']:.0f} s wall ({args.articles / imported['seconds']:,.0f} records/s; import tree "
               f"{imported['cpu']:.0f} CPU-s, PostgreSQL {imported['pg_cpu']:.0f} CPU-s; load {imported['load']:.1f}). "
