@@ -8,10 +8,14 @@ over TCP on 127.0.0.1.
 """
 from __future__ import annotations
 
+import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 from tests.postgres import pg_bin
@@ -73,13 +77,11 @@ def cli_env() -> dict[str, str]:
 def write_instance(folder: Path, keys_from: Path | None, settings: dict[str, object]) -> Path:
     """An instance folder with ``settings`` as its config.toml; keys.json copied from
     ``keys_from`` (so every process signs and verifies with one key set) or made by ``init``."""
-    import json
-
     folder.mkdir(parents=True, exist_ok=True)
     if keys_from is not None:
         shutil.copy2(keys_from / "keys.json", folder / "keys.json")
     else:
-        subprocess.run([os.sys.executable, "-m", "server", "init", "--instance", str(folder)], env=cli_env(),
+        subprocess.run([sys.executable, "-m", "server", "init", "--instance", str(folder)], env=cli_env(),
                        check=True, capture_output=True)
     # TOML strings and arrays of strings are JSON-compatible in what we write here
     (folder / "config.toml").write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items()))
@@ -105,13 +107,10 @@ def proc_cpu_seconds(root: int) -> float:
 def timed_import(instance: Path, content: Path, postgres_pid: int | None = None) -> dict[str, float | str]:
     """``topicfeed import`` of ``content`` in a fresh process: wall seconds, CPU seconds of the
     import's process tree and of the PostgreSQL server meanwhile, and the import's summary line."""
-    import resource
-    import time
-
     pg_before = proc_cpu_seconds(postgres_pid) if postgres_pid else 0.0
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([os.sys.executable, "-m", "server", "import", "--instance", str(instance), str(content)],
+    done = subprocess.run([sys.executable, "-m", "server", "import", "--instance", str(instance), str(content)],
                           env=cli_env(), capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode:
@@ -127,8 +126,6 @@ def imported_cluster(out: Path, articles: int, content: Path) -> tuple[PgCluster
     """A running cluster under ``out`` whose database holds ``content`` (``articles`` records),
     imported by ``topicfeed import`` through the instance folder ``out/base`` the first time
     (the figures of that import are kept in ``out/imported.json`` and returned)."""
-    import json
-
     cluster = PgCluster(out / "pgdata")
     url = cluster.url("topicfeed")
     base = out / "base"

@@ -28,6 +28,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -152,8 +153,6 @@ class Nginx:
 
 def wrk(url: str, script: Path, seconds: int, offset: int) -> dict[str, float]:
     """requests/s, p50 ms, failed requests (non-2xx/3xx + socket errors) and wrk's own CPU s."""
-    import resource
-
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", str(script),
                           url, "--", str(offset)], capture_output=True, text=True, check=True).stdout
