@@ -124,7 +124,7 @@ class RenderCache:
         self._lock = threading.Lock()
         self._poll_lock = threading.Lock()  # one thread reads the change log at a time
         self._checked = 0.0                 # monotonic time of the last reading
-        self._seq: int | None = None        # the last change-log row applied (None: none read yet)
+        self._seq: tuple[int, str] | None = None  # (seq, version) of the last change-log row applied
         self._epoch = 0                     # counts invalidations applied here
         self._dropped: dict[str, int] = {}  # dependency tag -> epoch of its last invalidation
         self._cleared = 0                   # epoch of the last drop of everything
@@ -148,23 +148,27 @@ class RenderCache:
             now = time.monotonic()
             if now - self._checked < self.version_ttl:
                 return  # another thread read it meanwhile
-            rows = self.store.changes_since(self._seq)
+            rows = self.store.changes_since(None if self._seq is None else self._seq[0])
             self._checked = now
             with self._lock:
                 self._apply(rows)
 
-    def _apply(self, rows: list[tuple[int, list[str]]]) -> None:
-        if self._seq is None:  # first reading: nothing kept can predate it
-            self._seq = rows[-1][0] if rows else 0
+    def _apply(self, rows: list[tuple[int, str, list[str]]]) -> None:
+        last = self._seq
+        if last == (0, "") and (not rows or rows[0][0] == 1):
+            new = rows  # the log was empty at the last reading: every row is new
+        elif last is not None and rows and rows[0][:2] == last:
+            new = rows[1:]  # from the row applied last on
+        else:  # the first reading, rows pruned past ours, or an older log (a restored backup)
+            self._seq = (rows[-1][0], rows[-1][1]) if rows else (0, "")
             self._clear()
             return
-        rows = [r for r in rows if r[0] > self._seq]
-        if not rows:
+        if not new:
             return
-        missed = rows[0][0] != self._seq + 1
-        self._seq = rows[-1][0]
-        scopes = {s for _, scope in rows for s in scope}
-        if missed or not self.targeted or EVERYTHING in scopes:
+        rows = new
+        self._seq = (rows[-1][0], rows[-1][1])
+        scopes = {s for _, _, scope in rows for s in scope}
+        if not self.targeted or EVERYTHING in scopes:
             self._clear()
             return
         self._epoch += 1

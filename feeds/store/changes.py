@@ -98,19 +98,20 @@ def _digest(record: dict[str, Any], topics: list[str], names: dict[str, str], pr
 
 
 class ChangeReads(Access):
-    def changes_since(self, seq: int | None) -> list[tuple[int, list[str]]]:
-        """Change-log rows ``(seq, scope)`` after ``seq``, oldest first, in one query; with
-        ``seq=None`` only the newest row (where a process starts). A scope lists the feed
-        identities a committed write changed, plus ``LISTS`` when any feed's membership changed,
-        or is ``[EVERYTHING]``. Rows older than the last ``LOG_KEEP`` are gone: a first row
-        later than ``seq + 1`` means some were missed."""
+    def changes_since(self, seq: int | None) -> list[tuple[int, str, list[str]]]:
+        """Change-log rows ``(seq, version, scope)`` from ``seq`` on (that row included), oldest
+        first, in one query; with ``seq=None`` only the newest row (where a process starts). A
+        scope lists the feed identities a committed write changed, plus ``LISTS`` when any
+        feed's membership changed, or is ``[EVERYTHING]``. Only the last ``LOG_KEEP`` rows are
+        kept, and a restored backup starts an older log: a caller whose own last row is not the
+        first one returned has missed changes."""
         with self._conn() as conn:
+            stmt = select(change_log.c.seq, change_log.c.version, change_log.c.scope)
             if seq is None:
-                rows = conn.execute(select(change_log.c.seq, change_log.c.scope).order_by(change_log.c.seq.desc()).limit(1))
+                rows = conn.execute(stmt.order_by(change_log.c.seq.desc()).limit(1))
             else:
-                rows = conn.execute(select(change_log.c.seq, change_log.c.scope).where(change_log.c.seq > seq)
-                                    .order_by(change_log.c.seq))
-            return [(int(r.seq), list(r.scope)) for r in rows]
+                rows = conn.execute(stmt.where(change_log.c.seq >= seq).order_by(change_log.c.seq))
+            return [(int(r.seq), r.version, list(r.scope)) for r in rows]
 
     def feed_changes(self, identities: Iterable[str]) -> dict[str, FeedState]:
         """``{identity: FeedState}`` for the given feed identities (``all``, ``topics/<slug>``,
