@@ -17,6 +17,8 @@ from server import create_app, fastpath, get_store
 from server.cli import main as cli
 from server.context import render_cache
 
+from .conftest import free_port
+from .postgres import Cluster
 from .test_golden import CONTENT
 
 BASE = "https://feeds.example.net"
@@ -32,8 +34,23 @@ def _config(extra: dict | None = None) -> dict:
     return {"API_ACCESS": "public", "VERSION_TTL": 0, "PUBLIC_BASE_URL": BASE, **(extra or {})}
 
 
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster(free_port())
+    yield c
+    c.stop()
+
+
 @pytest.fixture
-def site(tmp_path: Path) -> dict:
+def database(request) -> str:
+    """``database_url`` for the instance: SQLite (empty) unless a test asks for PostgreSQL."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return ""
+    return request.getfixturevalue("cluster").create_db(f"t_{request.node.name.lower()[:40]}".replace("[", "_").rstrip("]"))
+
+
+@pytest.fixture
+def site(tmp_path: Path, database: str) -> dict:
     """An instance over a writable copy of the golden content with a second taxonomy topic; a
     writer app (its curator API) and a reader app with a warm cache, as two processes would be."""
     content = tmp_path / "site"
@@ -41,7 +58,7 @@ def site(tmp_path: Path) -> dict:
     (content / "_data" / "topics" / "01-gardens.yaml").write_text("taxonomy: topic\n_id: gardens\nname: Gardens\n")
     instance = tmp_path / "instance"
     instance.mkdir()
-    (instance / "config.toml").write_text(f'content_dirs = ["{content}"]\n')
+    (instance / "config.toml").write_text(f'content_dirs = ["{content}"]\ndatabase_url = "{database}"\n')
     writer = create_app(_config(), instance)
     sync(get_store(writer), [content])
     token = writer.test_cli_runner().invoke(cli, ["admin-token", "--instance", str(instance)]).output.strip()
@@ -100,7 +117,8 @@ def curator_write(site: dict, rng: random.Random, ids: list[str], n: int) -> str
     return op
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("database,seed", [("sqlite", 1), ("sqlite", 2),
+                                           pytest.param("postgres", 3, marks=pytest.mark.postgres)], indirect=["database"])
 def test_served_documents_equal_fresh_renders_after_random_writes(site, seed):
     rng = random.Random(seed)
     reader, ids = site["reader"], []
