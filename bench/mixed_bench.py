@@ -10,7 +10,7 @@ the new title) p50/p99, the server's CPU seconds per 1,000 requests, and the loa
 
 Usage: python bench/mixed_bench.py [--instance bench/out/import-instance-100000]
                                    [--corpus bench/out/corpus-100000] [--seconds 30]
-(needs Debian's wrk; the instance is copied once to bench/out/mixed-instance, never modified).
+(needs Debian's wrk; the instance is copied once to bench/out/mixed-<its name>, never modified).
 """
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ def phase(instance: Path, targeted: bool, token: str, seconds: int) -> dict[str,
     server = Server(instance, targeted)
     try:
         topics = json.loads(server.get("/api/v1/topics")[2])
-        topics = topics.get("items", topics) if isinstance(topics, dict) else topics
+        topics = topics["value"]  # a signed collection (server/api_objects.py)
         largest = sorted(topics, key=lambda t: -t.get("count", 0))[:FEEDS]
         paths = [f"/feeds/topics/{t['slug']}.{ext}" for t in largest for ext in ("atom", "rss", "json")]
         prefixes = [f"{random.Random(i).getrandbits(32):08x}" for i in range(200)]
@@ -223,7 +223,7 @@ def phase(instance: Path, targeted: bool, token: str, seconds: int) -> dict[str,
 def prepare(source: Path, corpus: Path) -> tuple[Path, str]:
     """A copy of the imported instance whose content roots are the corpus (read only) and a
     writable root for the curator's files; returns (instance, admin token)."""
-    instance, writes = OUT / "mixed-instance", OUT / "mixed-writes"
+    instance, writes = OUT / f"mixed-{source.name}", OUT / f"mixed-writes-{source.name}"
     if not (instance / "topicfeed.db").exists():
         shutil.copytree(source, instance, ignore=shutil.ignore_patterns("*.log"))
     writes.mkdir(exist_ok=True)
