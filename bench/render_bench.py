@@ -2,7 +2,7 @@
 at 10k and 100k corpus-derived articles: the index must keep it flat as the store grows.
 
 With ``--base COMMIT`` the same cold renders also run with that commit's code (extracted with
-``git archive`` to bench/out/base-<commit>, on a copy of the instance downgraded to its schema),
+``git archive`` to $TMPDIR/topicfeed-base-<commit>, on a copy of the instance downgraded to its schema),
 one after the other in this run, so the two are compared under the same machine load.
 
 Usage: python bench/render_bench.py [--base 63c6736] [--sizes 10000,100000]
@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from common import BENCH, OUT, record
@@ -66,8 +67,9 @@ def measure(code: Path, instance: Path, n: int) -> dict[str, float]:
 
 
 def base_tree(commit: str) -> tuple[Path, str]:
-    """The code of ``commit`` (extracted once) and its schema head revision."""
-    tree = OUT / f"base-{commit}"
+    """The code of ``commit`` (extracted once, outside the repository: tests/test_layers.py reads
+    every source file under it) and its schema head revision."""
+    tree = Path(tempfile.gettempdir()) / f"topicfeed-base-{commit}"
     if not (tree / ".complete").exists():
         shutil.rmtree(tree, ignore_errors=True)
         tree.mkdir(parents=True)
