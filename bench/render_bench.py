@@ -5,7 +5,7 @@ With ``--base COMMIT`` the same cold renders also run with that commit's code (e
 ``git archive`` to $TMPDIR/topicfeed-base-<commit>, on a copy of the instance downgraded to its schema),
 one after the other in this run, so the two are compared under the same machine load.
 
-Usage: python bench/render_bench.py [--base 63c6736] [--sizes 10000,100000]
+Usage: python bench/render_bench.py [--base 63c6736] [--sizes 10000,100000] [--rounds 200]
 (reuses bench/import_bench.py's instances, else imports)
 """
 from __future__ import annotations
@@ -56,9 +56,9 @@ print(json.dumps(out))
 '''
 
 
-def measure(code: Path, instance: Path, n: int) -> dict[str, float]:
+def measure(code: Path, instance: Path, n: int, rounds: int) -> dict[str, float]:
     """Cold-render figures of ``code``'s tree on ``instance`` (a subprocess: its own imports)."""
-    out = subprocess.run([sys.executable, "-c", MEASURE, str(instance), str(n), str(code), str(ROUNDS)],
+    out = subprocess.run([sys.executable, "-c", MEASURE, str(instance), str(n), str(code), str(rounds)],
                          env={"PYTHONPATH": f"{code}:{BENCH}", "PATH": "/usr/bin:/bin"}, cwd=BENCH,
                          capture_output=True, text=True)
     if out.returncode:
@@ -97,6 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", help="also measure this commit's code, side by side")
     parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="cold renders per format and size")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     sys.path.insert(0, str(REPO))
@@ -106,9 +107,9 @@ def main() -> None:
         runs[f"base {args.base}"] = {}
     for n in sizes:
         instance = OUT / f"import-instance-{n}"
-        runs["this tree"][n] = measure(REPO, instance, n)
+        runs["this tree"][n] = measure(REPO, instance, n, args.rounds)
         if base:
-            runs[f"base {args.base}"][n] = measure(base[0], base_instance(instance, base[1]), n)
+            runs[f"base {args.base}"][n] = measure(base[0], base_instance(instance, base[1]), n, args.rounds)
     small, large = sizes[0], sizes[-1]
     lines = [f"| code | format | p50 at {small:,} | p50 at {large:,} | p95 at {large:,} | ratio | p50 CPU time at {large:,} |",
              "|---|---|---:|---:|---:|---:|---:|"]
@@ -124,7 +125,7 @@ def main() -> None:
         lines += ["", f"CPU time, this tree / base, summed over the three formats at {large:,}: "
                   f"{cpu['this tree'] / cpu[f'base {args.base}']:.2f}x. Documents byte-identical to the base's: "
                   f"{'yes' if same else 'NO (the instances differ or the output changed)'}."]
-    lines += ["", f"{ROUNDS} cold renders each of /feeds/topics/ai.<ext> (50 entries) of the corpus-derived trees through "
+    lines += ["", f"{args.rounds} cold renders each of /feeds/topics/ai.<ext> (50 entries) of the corpus-derived trees through "
               "the Flask test client, with a render cache that keeps nothing. Targets: p50 <= 5 ms, ratio <= 1.5. CPU time: "
               "the request thread's own (time.thread_time), which the machine's load inflates less than wall time. "
               f"Load average at the end: {open('/proc/loadavg').read().split()[1]} (the machine is shared)."]
