@@ -1,6 +1,6 @@
 """HTTP caching for rendered documents: an in-process LRU bounded by bytes, keyed by route and
-parameters, invalidated per feed from the store's change log; strong ETags, Last-Modified, 304s (Werkzeug's conditional
-helpers) and gzip."""
+parameters, invalidated per feed from the store's change log; strong ETags, Last-Modified,
+304s (Werkzeug's conditional helpers) and gzip."""
 from __future__ import annotations
 
 import functools
@@ -124,6 +124,7 @@ class RenderCache:
         self._lock = threading.Lock()
         self._poll_lock = threading.Lock()  # one thread reads the change log at a time
         self._checked = 0.0                 # monotonic time of the last reading
+        self._forced = 0                    # counts ``invalidate`` calls
         self._seq: tuple[int, str] | None = None  # (seq, version) of the last change-log row applied
         self._epoch = 0                     # counts invalidations applied here
         self._dropped: dict[str, int] = {}  # dependency tag -> epoch of its last invalidation
@@ -148,8 +149,10 @@ class RenderCache:
             now = time.monotonic()
             if now - self._checked < self.version_ttl:
                 return  # another thread read it meanwhile
+            forced = self._forced
             rows = self.store.changes_since(None if self._seq is None else self._seq[0])
-            self._checked = now
+            if forced == self._forced:  # else a write made here meanwhile: read again at once
+                self._checked = now
             with self._lock:
                 self._apply(rows)
 
@@ -191,6 +194,7 @@ class RenderCache:
 
     def invalidate(self) -> None:
         """Read the change log at the next request (after a write made by this process)."""
+        self._forced += 1
         self._checked = 0.0
 
     def get(self, key: Hashable, build: Callable[[], Rendered], deps: tuple[str, ...] = (ANY,)) -> Rendered:
