@@ -3,6 +3,7 @@ front matter): which URLs it has, which one is *the* link, its lookup hashes, it
 related items, its first image and its entry id. Import, feeds and the API all ask here."""
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 import uuid
@@ -10,10 +11,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .urlnorm import is_http_url, normalize_url, url_hash
+from .urlnorm import is_http_url as _is_http_url, normalize_url, url_hash
 
 # Every field an article is reachable by (DESIGN.md, "URL normalisation"); the AMP-cache form
 # maps back to the publisher URL it wraps.
+@functools.lru_cache(maxsize=8192)
+def _http_url(value: str) -> bool:
+    return _is_http_url(value)
+
+
+def is_http_url(value: object) -> bool:
+    """``urlnorm.is_http_url``, remembered for the last few thousand strings: a feed render
+    checks every entry's link and image (a WHATWG parse each, a third of a cold render), and
+    the same entries recur in the feed's three formats, its topic, provider and ``all`` feeds."""
+    return isinstance(value, str) and _http_url(value)
+
+
 URL_FIELDS = ("originalUrl", "webUrl", "ampWebUrl", "cdnAmpWebUrl")
 # The link readers open: the publisher's page, else the original (DESIGN.md, "Feeds").
 LINK_FIELDS = ("webUrl", "originalUrl")

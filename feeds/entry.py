@@ -58,12 +58,16 @@ class Entry:
     type: str
     quality: int | None
     heat: int | None
-    urls: dict[str, str]                      # URL field -> url
     row: ArticleRow
 
     @property
     def record(self) -> dict[str, Any]:
         return self.row.record
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """URL field -> url (the API's; feeds never need it, so it is not built per row)."""
+        return article_urls(self.row.record)
 
     @property
     def enclosure(self) -> Enclosure | None:
@@ -102,6 +106,5 @@ class Entry:
             type=str(r.get("type") or "article"),
             quality=as_int(r.get("quality")),
             heat=as_int(r.get("heat")),
-            urls=article_urls(r),
             row=row,
         )

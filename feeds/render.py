@@ -119,8 +119,8 @@ def _generator(spec: FeedSpec, ext: str) -> FeedGenerator:
             fe.content(body, type="html")  # also RSS content:encoded
         fe.published(e.published)
         fe.updated(e.updated)
-        for _, name in e.categories:
-            fe.category(term=name, scheme=spec.category_scheme)
+        if e.categories:  # one call: feedgen checks every call's arguments (a third of its time)
+            fe.category([{"term": name, "scheme": spec.category_scheme} for _, name in e.categories])
         if e.author:
             fe.author(name=e.author.name, uri=e.author.uri) if e.author.uri else fe.author(name=e.author.name)
             if ext == "rss":

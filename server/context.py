@@ -16,7 +16,8 @@ def init_app(app: Flask, store: Store, keyring: KeyRing) -> None:
     """Attach the store, the key ring and a render cache sized by the app's settings."""
     app.extensions[_STORE] = store
     app.extensions[_KEYS] = keyring
-    app.extensions[_CACHE] = RenderCache(store, app.config["RENDER_CACHE_MB"] * 1024 * 1024, app.config["VERSION_TTL"])
+    app.extensions[_CACHE] = RenderCache(store, app.config["RENDER_CACHE_MB"] * 1024 * 1024, app.config["VERSION_TTL"],
+                                           targeted=app.config["TARGETED_INVALIDATION"])
 
 
 def get_store(app: Flask | None = None) -> Store:

@@ -7,9 +7,10 @@ from flask import Blueprint, Response, abort, current_app, request
 from feeds.feedspec import FeedRef, feed_spec, opml, provider_opml
 from feeds.query import FeedQuery, parse_query
 from feeds.render import CONTENT_TYPES, FORMATS, RENDERERS
+from feeds.store import LISTS
 
 from .context import get_store, render_cache
-from .httpcache import Rendered, respond
+from .httpcache import ANY_PROVIDER, ANY_TOPIC, Rendered, feed_deps, respond
 from .links import Links, hub_url, links
 from .private_feeds import private_feed
 
@@ -31,7 +32,7 @@ def _feed_key(ref: FeedRef, ext: str, query: FeedQuery, link_builder: Links, hub
 def cached_feed(ref: FeedRef, ext: str, query: FeedQuery, link_builder: Links, hub: str | None) -> Rendered:
     """``render_feed`` through the process's render cache (readers and the WebSub worker share it)."""
     return render_cache().get(_feed_key(ref, ext, query, link_builder, hub),
-                              lambda: render_feed(ref, ext, query, link_builder, hub))
+                              lambda: render_feed(ref, ext, query, link_builder, hub), feed_deps(ref.identity))
 
 
 def serve_feed(ref: FeedRef, ext: str, query: FeedQuery, public: bool = True) -> Response:
@@ -79,8 +80,8 @@ def opml_index() -> Response:
     def build() -> Rendered:
         return Rendered.of(opml(get_store(), link_builder, current_app.config["SITE_TITLE"]), CONTENT_TYPES["opml"], None)
 
-    key = ("opml", link_builder.base)
-    return respond(render_cache().get(key, build), cache_key=key)
+    key = ("opml", link_builder.base)  # lists topic feeds with articles, dated by the newest change
+    return respond(render_cache().get(key, build, (LISTS, ANY_TOPIC)), cache_key=key)
 
 
 @bp.get("/providers.opml")
@@ -93,4 +94,4 @@ def provider_opml_index() -> Response:
                            CONTENT_TYPES["opml"], None)
 
     key = ("provider-opml", link_builder.base)
-    return respond(render_cache().get(key, build), cache_key=key)
+    return respond(render_cache().get(key, build, (LISTS, ANY_PROVIDER)), cache_key=key)

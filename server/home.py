@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, render_template, send_from_d
 
 from feeds.feedspec import FeedRef, feed_title
 from feeds.render import CONTENT_TYPES
+from feeds.store import LISTS
 
 from .context import get_store, render_cache
 from .httpcache import Rendered, respond
@@ -35,7 +36,8 @@ def home() -> Response:
         return Rendered.of(html.encode("utf-8"), "text/html; charset=utf-8", None)
 
     key = ("index", link_builder.base)
-    resp = respond(render_cache().get(key, build), cache_key=key)  # the fast path replays the Link headers too
+    # shows the feeds with articles and the public count: changes only when some feed's membership does
+    resp = respond(render_cache().get(key, build, (LISTS,)), cache_key=key)  # the fast path replays the Link headers too
     site, title = current_app.config["SITE_TITLE"], feed_title(FeedRef("all"))
     for ext, url in link_builder.feeds(FeedRef("all")).items():
         kind = CONTENT_TYPES[ext].split(";")[0]

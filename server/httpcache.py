@@ -1,6 +1,6 @@
-"""HTTP caching for rendered documents: an in-process LRU bounded by bytes, keyed by route,
-parameters and store version; strong ETags, Last-Modified, 304s (Werkzeug's conditional
-helpers) and gzip."""
+"""HTTP caching for rendered documents: an in-process LRU bounded by bytes, keyed by route and
+parameters, invalidated per feed from the store's change log; strong ETags, Last-Modified,
+304s (Werkzeug's conditional helpers) and gzip."""
 from __future__ import annotations
 
 import functools
@@ -17,7 +17,7 @@ from typing import Any
 from flask import Response, current_app, request
 from werkzeug.http import http_date, is_resource_modified, parse_accept_header, quote_etag
 
-from feeds.store import Store
+from feeds.store import EVERYTHING, Store, provider_identity, topic_identity
 
 
 @dataclass(frozen=True)
@@ -60,81 +60,162 @@ class Rendered:
         return headers
 
 
+ANY = "@any"              # a dependency on every change: what a document depends on unless told
+ANY_TOPIC = "@any-topic"  # a dependency on any topic feed (the topic OPML is dated by the newest)
+ANY_PROVIDER = "@any-provider"
+
+
+def feed_deps(identity: str) -> tuple[str, ...]:
+    """The dependencies of a document showing one feed (``FeedRef.identity``): it changes when
+    that feed's entries do (``feeds.store.changes``), whatever its query filters."""
+    return (identity,)
+
+
+def _tags(scopes: set[str]) -> set[str]:
+    """The dependency tags a set of change-log scopes invalidates."""
+    tags = scopes | {ANY}
+    if any(s.startswith(topic_identity("")) for s in scopes):
+        tags.add(ANY_TOPIC)
+    if any(s.startswith(provider_identity("")) for s in scopes):
+        tags.add(ANY_PROVIDER)
+    return tags
+
+
 @dataclass
 class _Entry:
-    """A cached document, the exact replies the app sent for it (by method, gzip, 304) and the
-    request keys the fast path knows it under."""
+    """A cached document, what it depends on, the exact replies the app sent for it (by method,
+    gzip, 304) and the request keys the fast path knows it under."""
 
     rendered: Rendered
     size: int
+    deps: tuple[str, ...]
     replies: dict[tuple[str, bool, bool], tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
     aliases: list[Hashable] = field(default_factory=list)
     family: str | None = None  # the route family /metrics counted the app's answer under
 
 
 class RenderCache:
-    """Rendered documents of one process, valid for one store version, bounded by bytes (bodies
-    plus their gzip copies) with least-recently-used eviction. Shared by the process's threads:
-    concurrent misses for one document render it once, the others wait for that rendering.
+    """Rendered documents of one process, bounded by bytes (bodies plus their gzip copies) with
+    least-recently-used eviction. Shared by the process's threads: concurrent misses for one
+    document render it once, the others wait for that rendering.
+
+    Invalidation is targeted: every entry names what it depends on (``feed_deps`` for a feed,
+    ``LISTS``/``ANY_TOPIC``/``ANY_PROVIDER`` for the lists, ``ANY`` by default). At most every
+    ``version_ttl`` seconds the process reads the store's change log after the last row it
+    applied (one query, ``Store.changes_since``; written by every committed write in any
+    process) and drops the entries those writes touched; a missed row (the log was pruned) or
+    ``EVERYTHING`` drops all. With ``targeted=False`` every write drops all (the old behaviour,
+    kept for side-by-side benchmarks). A rendering that started before an invalidation of one
+    of its dependencies is answered but not kept: it may show the old data.
 
     It also serves ``server.fastpath``: a request key (path, normalised query) maps to the
-    document the app answered with, together with the status and headers it sent.
+    document the app answered with, together with the status and headers it sent; the mapping
+    goes with the entry, so a replay is never older than the entry.
     """
 
     ENTRY_OVERHEAD = 1024  # bytes counted per entry for its key, headers and bookkeeping
 
-    def __init__(self, store: Store, max_bytes: int, version_ttl: float) -> None:
-        self.store, self.max_bytes, self.version_ttl = store, max_bytes, version_ttl
+    def __init__(self, store: Store, max_bytes: int, version_ttl: float, targeted: bool = True) -> None:
+        self.store, self.max_bytes, self.version_ttl, self.targeted = store, max_bytes, version_ttl, targeted
         self._items: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._aliases: dict[Hashable, Hashable] = {}
+        self._by_dep: dict[str, set[Hashable]] = {}
         self._building: dict[Hashable, threading.Event] = {}
         self._lock = threading.Lock()
-        self._version: tuple[float, str] = (0.0, "")
+        self._poll_lock = threading.Lock()  # one thread reads the change log at a time
+        self._checked = 0.0                 # monotonic time of the last reading
+        self._forced = 0                    # counts ``invalidate`` calls
+        self._seq: tuple[int, str] | None = None  # (seq, version) of the last change-log row applied
+        self._epoch = 0                     # counts invalidations applied here
+        self._dropped: dict[str, int] = {}  # dependency tag -> epoch of its last invalidation
+        self._cleared = 0                   # epoch of the last drop of everything
         self.on_lookup: Callable[[bool], None] = lambda hit: None  # /metrics counts hits and misses
+        self.hits = self.misses = self.dropped = 0  # this cache's own counts (tests and benches)
         self._bytes = 0
-        self._held_version = ""
 
     @property
     def size(self) -> int:
         """Bytes currently counted against ``max_bytes``."""
         return self._bytes
 
-    def version(self) -> str:
-        """The store version, re-read at most every ``version_ttl`` seconds; a new one empties
-        the cache (every document was rendered from the old data)."""
-        checked, value = self._version
-        now = time.monotonic()
-        if now - checked >= self.version_ttl:
-            value = self.store.version()
-            self._version = (now, value)
-        if value != self._held_version:
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def refresh(self) -> None:
+        """Apply the store's new changes, at most every ``version_ttl`` seconds."""
+        if time.monotonic() - self._checked < self.version_ttl:
+            return
+        with self._poll_lock:
+            now = time.monotonic()
+            if now - self._checked < self.version_ttl:
+                return  # another thread read it meanwhile
+            forced = self._forced
+            rows = self.store.changes_since(None if self._seq is None else self._seq[0])
+            if forced == self._forced:  # else a write made here meanwhile: read again at once
+                self._checked = now
             with self._lock:
-                if value != self._held_version:
-                    self._items.clear()
-                    self._aliases.clear()
-                    self._bytes, self._held_version = 0, value
-        return value
+                self._apply(rows)
+
+    def _apply(self, rows: list[tuple[int, str, list[str]]]) -> None:
+        last = self._seq
+        if last == (0, "") and (not rows or rows[0][0] == 1):
+            new = rows  # the log was empty at the last reading: every row is new
+        elif last is not None and rows and rows[0][:2] == last:
+            new = rows[1:]  # from the row applied last on
+        else:  # the first reading, rows pruned past ours, or an older log (a restored backup)
+            self._seq = (rows[-1][0], rows[-1][1]) if rows else (0, "")
+            self._clear()
+            return
+        if not new:
+            return
+        rows = new
+        self._seq = (rows[-1][0], rows[-1][1])
+        scopes = {s for _, _, scope in rows for s in scope}
+        if not self.targeted or EVERYTHING in scopes:
+            self._clear()
+            return
+        self._epoch += 1
+        for tag in _tags(scopes):
+            self._dropped[tag] = self._epoch
+            for key in self._by_dep.pop(tag, ()):
+                entry = self._items.pop(key, None)
+                if entry is not None:
+                    self._drop(key, entry)
+
+    def _clear(self) -> None:
+        self._epoch += 1
+        self._cleared = self._epoch
+        self.dropped += len(self._items)
+        self._items.clear()
+        self._aliases.clear()
+        self._by_dep.clear()
+        self._dropped.clear()
+        self._bytes = 0
 
     def invalidate(self) -> None:
-        """Forget the version reading (after a write made by this process)."""
-        self._version = (0.0, "")
+        """Read the change log at the next request (after a write made by this process)."""
+        self._forced += 1
+        self._checked = 0.0
 
-    def get(self, key: Hashable, build: Callable[[], Rendered]) -> Rendered:
+    def get(self, key: Hashable, build: Callable[[], Rendered], deps: tuple[str, ...] = (ANY,)) -> Rendered:
         """The document for ``key``, rendered by ``build`` on a miss (once, whatever the number
-        of threads asking at the same time)."""
-        full_key = (self.version(), key)
+        of threads asking at the same time). ``deps``: the dependency tags that invalidate it."""
+        self.refresh()
         while True:
             with self._lock:
-                hit = self._items.get(full_key)
+                epoch = self._epoch
+                hit = self._items.get(key)
                 if hit is not None:
-                    self._items.move_to_end(full_key)
-                pending = self._building.get(full_key)
+                    self._items.move_to_end(key)
+                pending = self._building.get(key)
                 if hit is None and pending is None:
-                    self._building[full_key] = threading.Event()
+                    self._building[key] = threading.Event()
             if hit is not None:
+                self.hits += 1
                 self.on_lookup(True)  # outside the lock: /metrics' counter has its own
                 return hit.rendered
             if pending is None:
+                self.misses += 1
                 self.on_lookup(False)
                 break
             pending.wait()  # rendered meanwhile (or it failed, and this thread tries itself)
@@ -142,39 +223,48 @@ class RenderCache:
             rendered = build()
         finally:
             with self._lock:
-                self._building.pop(full_key).set()
+                self._building.pop(key).set()
         if rendered.last_modified and rendered.last_modified.timestamp() > time.time():
             # a burst of writes ran the feed's stored time ahead of the clock; this render shows
             # the clock instead (``FeedSpec.updated``), so keeping it would serve that date after
             # the clock passes and differ from any later render of the same data
             return rendered
         with self._lock:
-            if full_key[0] == self._held_version:
-                self._store(full_key, rendered)
+            if self._cleared <= epoch and all(self._dropped.get(d, 0) <= epoch for d in deps):
+                self._store(key, rendered, deps)
         return rendered
 
-    def _store(self, full_key: Hashable, rendered: Rendered) -> None:
+    def _store(self, key: Hashable, rendered: Rendered, deps: tuple[str, ...]) -> None:
         size = len(rendered.body) + len(rendered.gzipped) + self.ENTRY_OVERHEAD
         if size > self.max_bytes:
             return
-        old = self._items.pop(full_key, None)
+        old = self._items.pop(key, None)
         if old is not None:
-            self._drop(old)
-        self._items[full_key] = _Entry(rendered, size)
+            self._drop(key, old)
+        self._items[key] = _Entry(rendered, size, deps)
+        for dep in deps:
+            self._by_dep.setdefault(dep, set()).add(key)
         self._bytes += size
         while self._bytes > self.max_bytes:
-            self._drop(self._items.popitem(last=False)[1])
+            self._drop(*self._items.popitem(last=False))
 
-    def _drop(self, entry: _Entry) -> None:
+    def _drop(self, key: Hashable, entry: _Entry) -> None:
         self._bytes -= entry.size
+        self.dropped += 1
         for alias in entry.aliases:
             self._aliases.pop(alias, None)
+        for dep in entry.deps:
+            keys = self._by_dep.get(dep)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_dep[dep]
 
     def reply(self, alias: Hashable) -> _Entry | None:
-        """The fast path's lookup: the entry the app answered ``alias`` with, in this version."""
-        full_key = self._aliases.get((self.version(), alias))
-        entry = self._items.get(full_key) if full_key is not None else None
-        return entry
+        """The fast path's lookup: the entry the app answered ``alias`` with, if still valid."""
+        self.refresh()
+        key = self._aliases.get(alias)
+        return self._items.get(key) if key is not None else None
 
     def remember(self, alias: Hashable, key: Hashable, rendered: Rendered, variant: tuple[str, bool, bool],
                  status: str, headers: list[tuple[str, str]], family: str | None = None) -> None:
@@ -185,14 +275,15 @@ class RenderCache:
         if rendered.last_modified and rendered.last_modified.timestamp() > time.time():
             return
         with self._lock:
-            full_key = (self._held_version, key)
-            entry = self._items.get(full_key)
+            entry = self._items.get(key)
             if entry is None or entry.rendered is not rendered:
-                return  # evicted, or the version moved on while the app answered
-            alias_key = (self._held_version, alias)
-            if self._aliases.get(alias_key) != full_key:
-                self._aliases[alias_key] = full_key
-                entry.aliases.append(alias_key)
+                return  # evicted, or invalidated while the app answered
+            if self._aliases.get(alias) != key:
+                old = self._items.get(self._aliases.get(alias))  # type: ignore[arg-type]
+                if old is not None and alias in old.aliases:
+                    old.aliases.remove(alias)
+                self._aliases[alias] = key
+                entry.aliases.append(alias)
             entry.replies[variant] = (status, list(headers))
             entry.family = family
 

@@ -36,6 +36,7 @@ SETTINGS = [
     Setting("CACHE_MAX_AGE", 300, "seconds readers and proxies may reuse a feed (Cache-Control max-age)", 0),
     Setting("RENDER_CACHE_MB", 32, "megabytes of rendered documents (bodies and their gzip copies) kept per server process", 1),
     Setting("VERSION_TTL", 1.0, "seconds a process trusts its last reading of the store version", 0),
+    Setting("TARGETED_INVALIDATION", True, "a write drops only the cached documents it changed; false: every write drops all (the old behaviour, for comparison)"),
     Setting("API_ACCESS", "paired", "'paired': every /api request needs a client token; 'public': anyone may read"),
     Setting("API_PAGE_SIZE", 20, "items per page of paged API collections", 1, 100),
     Setting("MAX_BODY_BYTES", 256 * 1024, "largest accepted request body (bytes); refused with 413 before it is read", 1),

@@ -5,8 +5,8 @@ All SQL of topicfeed lives in this package, one module per table family: ``artic
 (the import log), ``websub``; the
 tables are in ``schema`` and their history in ``migrations`` (see ``migrate``). ``Store``
 reads; ``Store.write()`` yields a ``Transaction`` that reads and writes in one database
-transaction. Every write transaction bumps ``version``, which the server uses to validate
-caches. The content files stay the source of truth; ``feeds.importer`` rebuilds the
+transaction. Every write transaction bumps ``version`` and appends a change-log row naming the
+feeds it changed (``changes``), which the server uses to validate caches. The content files stay the source of truth; ``feeds.importer`` rebuilds the
 articles from them (clients exist only here).
 """
 from __future__ import annotations
@@ -25,7 +25,8 @@ from sqlalchemy.engine import Engine
 
 from . import migrate
 from .admin_tokens import AdminToken, AdminTokenReads, AdminTokenWrites
-from .changes import ChangeReads, ChangeWrites, FeedState, feeds_of_row, provider_identity, topic_identity
+from .changes import (EVERYTHING, LISTS, ChangeReads, ChangeWrites, FeedState, feeds_of_row, provider_identity,
+                      topic_identity)
 from .articles import ArticleReads, ArticleRow, ArticleWrites, DocRow, IndexRow, NewArticle
 from .clients import Client, ClientReads, ClientWrites
 from .files import BadFile, FileReads, FileState, FileWrites
@@ -35,7 +36,7 @@ from .schema import meta
 from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
 from .websub import WebSubStore
 
-__all__ = ["AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow",
+__all__ = ["EVERYTHING", "LISTS", "AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow",
            "NewArticle", "Provider", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "dumps",
            "index_revision", "upgrade_index", "downgrade_index", "feeds_of_row", "provider_identity", "topic_identity"]
 
@@ -85,6 +86,7 @@ class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, Fi
         self.conn = conn
         self.noted_articles, self.noted_feeds = set(), set()
         self.changed_feeds = {}
+        self.membership_changed = self.taxonomy_noted = False
 
     def _conn(self) -> AbstractContextManager[Connection]:
         return nullcontext(self.conn)
@@ -153,7 +155,9 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
                 self._claim_write_lock(conn, tx, lock_timeout)
             yield tx
             tx.settle_changes()
-            tx.set_meta("version", secrets.token_hex(8))
+            version = secrets.token_hex(8)
+            tx.set_meta("version", version)
+            tx.log_change(version)  # after the version row: its lock orders writers on PostgreSQL too
 
     def _claim_write_lock(self, conn: Connection, tx: Transaction, timeout: float) -> None:
         millis = max(int(timeout * 1000), 1)

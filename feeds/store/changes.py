@@ -27,13 +27,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from .access import Access, WriteAccess
-from .schema import article_changes, article_topics, articles, feed_changes, providers, topics
+from .schema import article_changes, article_topics, articles, change_log, feed_changes, providers, topics
 
 BATCH = 1000
 ALL = "all"
+LISTS = "@lists"     # change-log scope: which articles some feed holds changed (counts, feed lists)
+EVERYTHING = "*"     # change-log scope: anything may have changed (taxonomy edits, huge writes)
+LOG_KEEP = 1000      # change-log rows kept; a process further behind drops everything it holds
+LOG_MAX_SCOPE = 500  # a write touching more feeds is logged as EVERYTHING (one short row)
 
 
 def topic_identity(slug: str) -> str:
@@ -94,6 +98,21 @@ def _digest(record: dict[str, Any], topics: list[str], names: dict[str, str], pr
 
 
 class ChangeReads(Access):
+    def changes_since(self, seq: int | None) -> list[tuple[int, str, list[str]]]:
+        """Change-log rows ``(seq, version, scope)`` from ``seq`` on (that row included), oldest
+        first, in one query; with ``seq=None`` only the newest row (where a process starts). A
+        scope lists the feed identities a committed write changed, plus ``LISTS`` when any
+        feed's membership changed, or is ``[EVERYTHING]``. Only the last ``LOG_KEEP`` rows are
+        kept, and a restored backup starts an older log: a caller whose own last row is not the
+        first one returned has missed changes."""
+        with self._conn() as conn:
+            stmt = select(change_log.c.seq, change_log.c.version, change_log.c.scope)
+            if seq is None:
+                rows = conn.execute(stmt.order_by(change_log.c.seq.desc()).limit(1))
+            else:
+                rows = conn.execute(stmt.where(change_log.c.seq >= seq).order_by(change_log.c.seq))
+            return [(int(r.seq), r.version, list(r.scope)) for r in rows]
+
     def feed_changes(self, identities: Iterable[str]) -> dict[str, FeedState]:
         """``{identity: FeedState}`` for the given feed identities (``all``, ``topics/<slug>``,
         ``providers/<domain>``); feeds never seen (no article yet, or an index not re-imported
@@ -126,6 +145,8 @@ class ChangeWrites(WriteAccess):
     noted_articles: set[str]
     noted_feeds: set[str]
     changed_feeds: dict[str, FeedState]
+    membership_changed: bool  # some article entered or left some feed (set by ``settle_changes``)
+    taxonomy_noted: bool      # a topic's or provider's own name or data changed (idem)
 
     def note_articles(self, ids: Iterable[str]) -> None:
         """These articles may have changed (written, removed, relinked, (un)published)."""
@@ -158,14 +179,32 @@ class ChangeWrites(WriteAccess):
         provider_names: dict[str, str] = dict(
             self.conn.execute(select(providers.c.domain, providers.c.name)).all())  # type: ignore[arg-type]
         touched: dict[str, int] = {}  # identity -> the time a feed first seen would take
+        self.membership_changed = False
         ids = sorted(self.noted_articles)
         for start in range(0, len(ids), BATCH):
             self._settle_articles(ids[start:start + BATCH], names, provider_names, now, touched)
+        self.taxonomy_noted = bool(self.noted_feeds)
         for identity in self.noted_feeds:
             touched.setdefault(identity, now)
         self.changed_feeds = self._bump_feeds(touched, now)
         self.noted_articles, self.noted_feeds = set(), set()
         return self.changed_feeds
+
+    def log_change(self, version: str) -> list[str]:
+        """Append this transaction's change-log row (after ``settle_changes``, under the write
+        lock, so ``seq`` follows commit order) and drop rows older than ``LOG_KEEP``; returns
+        its scope. Taxonomy edits (``noted_feeds``) are logged as ``EVERYTHING``: a topic's or
+        provider's name or data shows in feed titles, categories, authors, lists and counts."""
+        scope = sorted(self.changed_feeds)
+        if self.membership_changed:
+            scope.append(LISTS)
+        if self.taxonomy_noted or len(scope) > LOG_MAX_SCOPE:
+            scope = [EVERYTHING]
+        seq = int(self.conn.execute(select(func.coalesce(func.max(change_log.c.seq), 0))).scalar() or 0) + 1
+        self.conn.execute(insert(change_log).values(seq=seq, version=version, scope=scope))
+        if seq > LOG_KEEP and seq % 100 == 0:  # pruned now and then: one indexed range delete
+            self.conn.execute(delete(change_log).where(change_log.c.seq <= seq - LOG_KEEP))
+        return scope
 
     def _settle_articles(self, chunk: list[str], names: dict[str, str], provider_names: dict[str, str], now: int,
                          touched: dict[str, int]) -> None:
@@ -175,6 +214,7 @@ class ChangeWrites(WriteAccess):
             select(articles.c.id, articles.c.public, articles.c.topics, articles.c.provider_domain, articles.c.record,
                    articles.c.published_ts).where(articles.c.id.in_(chunk)))}
         gone = [i for i in chunk if i not in current and i in old]
+        self.membership_changed |= any(old[i].feeds for i in gone)
         for i in gone:
             for identity in old[i].feeds:
                 touched.setdefault(identity, now)
@@ -187,10 +227,12 @@ class ChangeWrites(WriteAccess):
             prev = old.get(i)
             if prev is None:  # first seen: its own newest date, so a re-import renders the same bytes
                 first = min(now, _record_ts(r.record, r.published_ts))
+                self.membership_changed |= bool(feeds)
                 for identity in feeds:
                     touched[identity] = max(touched.get(identity, first), first)
                 inserts.append({"article_id": i, "digest": digest, "changed_ts": first, "feeds": feeds})
                 continue
+            self.membership_changed |= prev.feeds != feeds
             if prev.digest != digest:
                 for identity in {*prev.feeds, *feeds}:
                     touched.setdefault(identity, now)

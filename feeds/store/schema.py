@@ -117,6 +117,17 @@ feed_changes = Table(
 )
 
 
+# The change log (``changes``): one row per committed write, in commit order, naming what it
+# changed (feed identities, ``@lists`` when feed membership changed, ``*`` for anything), so a
+# process holding rendered documents drops only those (``server.httpcache.RenderCache``).
+change_log = Table(
+    "change_log", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # 1, 2, … (max + 1 under the write lock)
+    Column("version", String(32), nullable=False),                    # the store version it committed
+    Column("scope", JSON, nullable=False),                            # sorted strings, see above
+)
+
+
 # WebSub (W3C Recommendation 2018): verified subscriptions, the last document distributed per
 # topic URL, the delivery queue and recent outcomes. Times in milliseconds since the epoch.
 websub_subscriptions = Table(
