@@ -78,6 +78,9 @@ class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, Fi
         self.conn = conn
         self.noted_articles, self.noted_feeds = set(), set()
         self.changed_feeds = {}
+        # Set by a writer whose changes readers cannot see (an import that only re-stamped
+        # touched files): the commit then keeps the version, so caches stay valid.
+        self.keep_version = False
 
     def _conn(self) -> AbstractContextManager[Connection]:
         return nullcontext(self.conn)
@@ -145,7 +148,8 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
                 self._claim_write_lock(conn, tx, lock_timeout)
             yield tx
             tx.settle_changes()
-            tx.set_meta("version", secrets.token_hex(8))
+            if not tx.keep_version:
+                tx.set_meta("version", secrets.token_hex(8))
 
     def _claim_write_lock(self, conn: Connection, tx: Transaction, timeout: float) -> None:
         millis = max(int(timeout * 1000), 1)
