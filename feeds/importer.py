@@ -27,7 +27,7 @@ from .store import BadFile, FileState, Store, Transaction, dumps
 from .taxonomy import Taxonomy, load_taxonomy
 
 PARALLEL_THRESHOLD = 2000
-PARSE_CHUNK = 250
+PARSE_CHUNK = 100  # files per worker job; with two jobs per worker in flight, few parsed records wait in memory
 ANALYZE_AFTER = 500  # changed records that make fresh planner statistics worth ~1 s
 MASS_REMOVAL_SHARE = 0.5  # default share of the index an import may remove without being told to
 Progress = Callable[[Iterable[Any], int], Iterable[Any]]

@@ -18,6 +18,7 @@ from .article import curated_items, lookup_hashes
 from .taxonomy import Taxonomy, resolve_topic
 
 BATCH = 1000
+ROW_BATCH = 200  # parsed rows per insert: a parsed record with its body is ~20 KB of Python objects
 DOC_PAGE = 2000  # ranking inputs read per query while streaming the store in time order
 _FULL_RANK = 20000  # articles to re-rank past which the whole store is ranked
 # (function, jobs) -> results in order: builtin ``map``, or the importer's worker processes.
@@ -88,7 +89,7 @@ class RowWriter:
             self.topic_names.setdefault(slug, name)
         self.provider_names.setdefault(*prepared.provider)
         self.batch.append(prepared.row)
-        if len(self.batch) >= BATCH:
+        if len(self.batch) >= ROW_BATCH:
             self.flush()
 
     def flush(self) -> None:
