@@ -11,6 +11,7 @@ import gc
 import hashlib
 import multiprocessing
 import os
+from array import array
 from collections import deque
 from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator
@@ -101,11 +102,52 @@ class FileStamp(NamedTuple):
 Job = tuple[str, str, FileStamp, str | None]  # (id, file, stamp, SHA-256 of the indexed version of this file)
 
 
+class ChangedFiles:
+    """The files a sync parses, held compactly: at 100k files a list of ``Job`` tuples and
+    their path strings was a fifth of the import's memory. Paths are rebuilt from a folder
+    number and the id (``<folder>/<id>.md``, as ``scan_roots`` makes them); stamps sit in
+    arrays; known SHA-256s are kept only for files that were indexed."""
+
+    def __init__(self) -> None:
+        self.folders: list[str] = []
+        self._folder_number: dict[str, int] = {}
+        self.ids: list[str] = []
+        self._folder, self._size, self._mtime = array("I"), array("q"), array("q")
+        self.known: dict[str, str] = {}
+
+    def add(self, article_id: str, path: str, stamp: FileStamp, known_sha: str | None) -> None:
+        folder = os.path.dirname(path)
+        number = self._folder_number.setdefault(folder, len(self.folders))
+        if number == len(self.folders):
+            self.folders.append(folder)
+        self.ids.append(article_id)
+        self._folder.append(number)
+        self._size.append(stamp.st_size)
+        self._mtime.append(stamp.st_mtime_ns)
+        if known_sha is not None:
+            self.known[article_id] = known_sha
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def job(self, i: int) -> Job:
+        article_id = self.ids[i]
+        path = os.path.join(self.folders[self._folder[i]], article_id + ".md")
+        return article_id, path, FileStamp(self._size[i], self._mtime[i]), self.known.get(article_id)
+
+    def jobs(self, start: int = 0, stop: int | None = None) -> list[Job]:
+        """Jobs ``start`` to ``stop`` (all by default), built on demand."""
+        return [self.job(i) for i in range(start, len(self) if stop is None else min(stop, len(self)))]
+
+    def __iter__(self) -> Iterator[Job]:
+        return (self.job(i) for i in range(len(self)))
+
+
 @dataclass
 class TreeDiff:
     """What differs between the content tree and the index, before anything is parsed."""
 
-    changed: list[Job]        # size or mtime differ
+    changed: ChangedFiles     # size or mtime differ
     removed: list[str]        # indexed ids with no file any more
     stale_bad: list[str]      # bad-file paths that are gone
     still_bad: list[RecordError]  # unchanged bad files, reported again with their stored reason
@@ -115,9 +157,9 @@ def diff_tree(files: dict[str, str], states: dict[str, FileState], bad: list[Bad
               report: SyncReport) -> TreeDiff:
     """Compare ``files`` (id -> path) with the index by (size, mtime_ns) stamps, one ``stat``
     per file and no reading; unreadable files and unchanged ones are counted in ``report``
-    on the way. The jobs carry strings and stamps only, so the caller can drop ``files`` and
-    ``states`` before parsing."""
-    changed: list[Job] = []
+    on the way. The result holds no reference to ``files`` or ``states``, so the caller can
+    drop them before parsing."""
+    changed = ChangedFiles()
     for article_id, path in files.items():
         try:
             stat = os.stat(path)
@@ -130,15 +172,16 @@ def diff_tree(files: dict[str, str], states: dict[str, FileState], bad: list[Bad
                 report.unchanged += 1
             continue
         known = prev.sha if prev and prev.article_id == article_id else None
-        changed.append((article_id, path, FileStamp(stat.st_size, stat.st_mtime_ns), known))
+        changed.add(article_id, path, FileStamp(stat.st_size, stat.st_mtime_ns), known)
     indexed_ids = {s.article_id for s in states.values() if s.article_id}
-    reparsed = {p for _, p, _, _ in changed}
-    current_paths = set(files.values())
-    return TreeDiff(
-        changed=changed, removed=sorted(indexed_ids - set(files)),
-        stale_bad=[b.path for b in bad if b.path not in current_paths],
-        still_bad=[RecordError(b.path, b.reason, b.line) for b in bad if b.path in current_paths and b.path not in reparsed],
-    )
+    stale_bad: list[str] = []
+    still_bad: list[RecordError] = []
+    if bad:  # usually none: only then are the tree's paths collected
+        current_paths = set(files.values())
+        reparsed = {files[i] for i in changed.ids}
+        stale_bad = [b.path for b in bad if b.path not in current_paths]
+        still_bad = [RecordError(b.path, b.reason, b.line) for b in bad if b.path in current_paths and b.path not in reparsed]
+    return TreeDiff(changed=changed, removed=sorted(indexed_ids - files.keys()), stale_bad=stale_bad, still_bad=still_bad)
 
 
 def _parse_one(job: Job, resolver: dict[str, str]) -> tuple[str, Prepared | RecordError | None]:
@@ -286,16 +329,17 @@ def _record_files_hint(roots: list[Path]) -> int:
     return count
 
 
-def _parse_all(jobs: list[Job], resolver: dict[str, str], workers: Workers) -> Iterator[tuple[Job, tuple]]:
+def _parse_all(jobs: ChangedFiles, resolver: dict[str, str], workers: Workers) -> Iterator[tuple[Job, tuple]]:
     """(job, ``_parse_one`` result) in job order, on every core when there is enough work to
     pay for the worker processes. Results carry no copy of the job's strings (ids and paths
     of a whole tree would be held twice in the report)."""
     if len(jobs) < PARALLEL_THRESHOLD and not workers.started:
         yield from ((job, _parse_one(job, resolver)) for job in jobs)
         return
-    chunks = ((jobs[i:i + PARSE_CHUNK], resolver) for i in range(0, len(jobs), PARSE_CHUNK))
-    for start, parsed in zip(range(0, len(jobs), PARSE_CHUNK), workers.map(_parse_chunk, chunks)):
-        yield from zip(jobs[start:start + PARSE_CHUNK], parsed)
+    starts = range(0, len(jobs), PARSE_CHUNK)
+    chunks = ((jobs.jobs(i, i + PARSE_CHUNK), resolver) for i in starts)
+    for start, parsed in zip(starts, workers.map(_parse_chunk, chunks)):
+        yield from zip(jobs.jobs(start, start + PARSE_CHUNK), parsed)
 
 
 class _DryRun(Exception):
@@ -371,6 +415,7 @@ def _sync(store: Store, roots: list[Path], workers: Workers, progress: Progress 
                     bad_changed = True
                 (report.updated if article_id in indexed_ids else report.added).append(article_id)
                 changed.add(article_id)
+                outcome.row.id = article_id  # this process's string: the change tracking holds every id
                 parsed.add_prepared(outcome)
         parsed.flush()
         tx.forget_bad_files(diff.stale_bad)
