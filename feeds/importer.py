@@ -116,6 +116,7 @@ class ChangedFiles:
         self.known: dict[str, str] = {}
 
     def add(self, article_id: str, path: str, stamp: FileStamp, known_sha: str | None) -> None:
+        """One more file to parse: ``path`` is ``<folder>/<article_id>.md``."""
         folder = os.path.dirname(path)
         number = self._folder_number.setdefault(folder, len(self.folders))
         if number == len(self.folders):
@@ -131,6 +132,7 @@ class ChangedFiles:
         return len(self.ids)
 
     def job(self, i: int) -> Job:
+        """The ``i``-th file as a ``Job`` (id, path, stamp, known SHA-256 or None)."""
         article_id = self.ids[i]
         path = os.path.join(self.folders[self._folder[i]], article_id + ".md")
         return article_id, path, FileStamp(self._size[i], self._mtime[i]), self.known.get(article_id)
