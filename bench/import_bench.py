@@ -23,13 +23,13 @@ def run_import(instance, content, cpus: str | None) -> tuple[float, float, float
         cmd = ["taskset", "-c", cpus, *cmd]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = PeakSampler(proc.pid)
-    out, _ = proc.communicate()
+    out, err = proc.communicate()
     elapsed = time.perf_counter() - start
     peak = sampler.stop()
     if proc.returncode:
-        raise RuntimeError(f"import failed ({proc.returncode}): {out}")
+        raise RuntimeError(f"import failed ({proc.returncode}): {out}{err[-2000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     return elapsed, cpu, peak, out.strip().splitlines()[0]
@@ -47,6 +47,8 @@ def main() -> None:
         content = real_corpus(n)
         instance = OUT / f"import-instance-{n}"
         shutil.rmtree(instance, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "server", "init", "--instance", str(instance)], check=True,
+                       stdout=subprocess.DEVNULL)
         first, cpu, peak, summary = run_import(instance, content, args.cpus)
         assert f"added {n}," in summary, summary
         again, cpu2, _, summary2 = run_import(instance, content, args.cpus)

@@ -18,7 +18,9 @@ from .article import curated_items, lookup_hashes
 from .taxonomy import Taxonomy, resolve_topic
 
 BATCH = 1000
+ROW_BATCH = 200  # parsed rows per insert: a parsed record with its body is ~20 KB of Python objects
 DOC_PAGE = 2000  # ranking inputs read per query while streaming the store in time order
+_FULL_RANK = 20000  # articles to re-rank past which the whole store is ranked
 # (function, jobs) -> results in order: builtin ``map``, or the importer's worker processes.
 Runner = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 
@@ -87,7 +89,7 @@ class RowWriter:
             self.topic_names.setdefault(slug, name)
         self.provider_names.setdefault(*prepared.provider)
         self.batch.append(prepared.row)
-        if len(self.batch) >= BATCH:
+        if len(self.batch) >= ROW_BATCH:
             self.flush()
 
     def flush(self) -> None:
@@ -185,13 +187,16 @@ def refresh_derived(tx: Transaction, touched: set[str], run: Runner = map) -> li
     df: dict[int, int] = defaultdict(int)
     total = 0
     targets: set[str] = set()
+    everything = False  # past _FULL_RANK targets everything is ranked: no need to hold their ids
     for r in _docs_by_time(tx):  # only word counts are kept, not rows
         total += 1
         for w in vocabulary.encode(r.search):
             df[w] += 1
-        if r.id in touched or touched.intersection(r.related):
+        if not everything and (r.id in touched or touched.intersection(r.related)):
             targets.add(r.id)
-    if len(targets) * 5 > total:
+            if len(targets) >= _FULL_RANK:
+                everything, targets = True, set()
+    if everything or len(targets) * 5 > total:
         _rank(tx, vocabulary, df, total, None, run)
     elif targets:
         # a changed article's new neighbours may now rank it higher

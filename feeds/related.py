@@ -113,14 +113,17 @@ class RelatedIndex:
         i = self.pos[article_id]
         doc, norm = self.docs[i], self.norms[i]
         words, topics = self.sets[i], self.topic_sets[i]
-        idf2 = self.idf2
+        idf2, sets, norms = self.idf2, self.sets, self.norms
         scored = []
         for j in self._candidates(i):
             other = self.docs[j]
             if other.norm_url == doc.norm_url or other.norm_url in doc.exclude_urls:
                 continue
-            shared = sum(idf2[w] for w in other.words if w in words)  # tuple order: sums stay bit-identical
-            text = shared / (norm * self.norms[j]) if norm and self.norms[j] else 0.0
+            # the shared words in ascending word-number order (the order of ``Doc.words``), so
+            # sums stay bit-identical whichever window ranks the pair; C-level set intersection
+            # first, since two articles share a handful of their dozens of words
+            shared = sum(idf2[w] for w in sorted(words & sets[j]))
+            text = shared / (norm * norms[j]) if norm and norms[j] else 0.0
             scored.append((-_score(text, topics, self.topic_sets[j], other.ts - doc.ts, other.quality), other.id, other.norm_url))
         scored.sort()
         picked: list[str] = []

@@ -9,6 +9,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ _URL_SAFE_SLUG = re.compile(r"^[A-Za-z0-9._~-]+$")  # RFC 3986 unreserved: the s
 _SPELLED = {"#": " sharp ", "+": " plus "}
 
 
+@lru_cache(maxsize=4096)  # pure, and an import asks for the same few hundred names 100,000s of times
 def name_key(name: str) -> str:
     """What makes two topic names the same topic: case, accents (combining marks),
     compatibility forms and punctuation/space runs do not count. ``"Machine  Learning"``,

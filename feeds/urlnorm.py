@@ -14,10 +14,13 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 import idna
-from ada_url import URL
+from ada_url import parse_url
+
+_PARTS = ("protocol", "hostname", "port", "pathname", "search")  # what normalisation reads of a parsed URL
 
 # Parameters that identify a campaign or a click, never the article. ``source`` is Medium's
 # (the corpus files one story twice, once with ``?source=topic_page…``).
@@ -106,28 +109,36 @@ def normalize_url(url: str) -> str:
     """
     if not isinstance(url, str):
         raise ValueError(f"not a URL: {url!r}")
+    return _normalize(url)
+
+
+@lru_cache(maxsize=4096)
+def _normalize(url: str) -> str:
+    # Cached: an import normalises each record's URLs several times (validation, the link,
+    # lookup hashes, curated related items), and curated URLs recur across records. Errors
+    # are not cached (lru_cache keeps results only), so a bad URL raises every time.
     try:
-        parts = URL(url)  # strips leading/trailing C0 controls and spaces, as browsers do
+        parts = parse_url(url, _PARTS)  # strips leading/trailing C0 controls and spaces, as browsers do
     except ValueError:
         raise ValueError(f"not a valid URL: {url[:200]!r}") from None
-    if parts.protocol not in ("http:", "https:") or not parts.hostname:
+    if parts["protocol"] not in ("http:", "https:") or not parts["hostname"]:
         raise ValueError(f"not an http(s) URL: {url[:200]!r}")
-    host = parts.hostname.rstrip(".")
+    host = parts["hostname"].rstrip(".")
     if not host or _written_as_unicode(url) and not _is_bidi_valid(host):
         raise ValueError(f"not a valid host: {url[:200]!r}")
-    path = parts.pathname or "/"
+    path = parts["pathname"] or "/"
     unwrapped = _unwrap_amp_cache(host, path)
     if unwrapped:
         host, path = unwrapped
-    elif parts.port:  # empty for the scheme's default port
-        host = f"{host}:{parts.port}"
+    elif parts["port"]:  # empty for the scheme's default port
+        host = f"{host}:{parts['port']}"
     if host.startswith("www."):
         host = host[4:]
     if len(path) > 1:
         path = path.rstrip("/") or "/"
     # Query pieces stay as the parser encoded them and are sorted as (ASCII) strings, so the
     # JavaScript side reproduces the same bytes without a URL-encoding library.
-    query = sorted(_escape(piece) for piece in parts.search[1:].split("&")
+    query = sorted(_escape(piece) for piece in parts["search"][1:].split("&")
                    if piece and not _is_tracking(piece.split("=")[0]))
     return host + _escape(path) + ("?" + "&".join(query) if query else "")
 

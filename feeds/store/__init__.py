@@ -87,6 +87,9 @@ class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, Fi
         self.noted_articles, self.noted_feeds = set(), set()
         self.changed_feeds = {}
         self.membership_changed = self.taxonomy_noted = False
+        # Set by a writer whose changes readers cannot see (an import that only re-stamped
+        # touched files): the commit then keeps the version, so caches stay valid.
+        self.keep_version = False
 
     def _conn(self) -> AbstractContextManager[Connection]:
         return nullcontext(self.conn)
@@ -155,9 +158,10 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
                 self._claim_write_lock(conn, tx, lock_timeout)
             yield tx
             tx.settle_changes()
-            version = secrets.token_hex(8)
-            tx.set_meta("version", version)
-            tx.log_change(version)  # after the version row: its lock orders writers on PostgreSQL too
+            if not tx.keep_version:
+                version = secrets.token_hex(8)
+                tx.set_meta("version", version)
+                tx.log_change(version)  # after the version row: its lock orders writers on PostgreSQL too
 
     def _claim_write_lock(self, conn: Connection, tx: Transaction, timeout: float) -> None:
         millis = max(int(timeout * 1000), 1)

@@ -205,6 +205,12 @@ class ArticleReads(Access):
         with self._conn() as conn:
             return conn.execute(select(func.max(articles.c.published_ts)).where(articles.c.public.is_(True))).scalar()
 
+    def duplicates(self) -> list[tuple[str, str]]:
+        """(duplicate, kept) pairs, sorted."""
+        with self._conn() as conn:
+            return sorted((r.id, r.duplicate_of) for r in conn.execute(
+                select(articles.c.id, articles.c.duplicate_of).where(articles.c.duplicate_of.is_not(None))))
+
     def iter_index_rows(self) -> Iterator[IndexRow]:
         """Every article's dedup columns (published, duplicate_of…), streamed."""
         with self._conn() as conn:
@@ -313,11 +319,6 @@ class ArticleWrites(ChangeWrites):
         self.note_articles([article_id])
         self.conn.execute(update(articles).where(articles.c.id == article_id).values(duplicate_of=duplicate_of, public=public))
         self.conn.execute(update(article_topics).where(article_topics.c.article_id == article_id).values(public=public))
-
-    def duplicates(self) -> list[tuple[str, str]]:
-        """(duplicate, kept) pairs, sorted."""
-        return sorted((r.id, r.duplicate_of) for r in self.conn.execute(
-            select(articles.c.id, articles.c.duplicate_of).where(articles.c.duplicate_of.is_not(None))))
 
     def set_related(self, related: dict[str, list[str]]) -> None:
         """Replace the computed related ids of the given articles."""

@@ -35,10 +35,11 @@ class FileReads(Access):
     def file_states(self) -> dict[str, FileState]:
         """path -> state of every indexed or rejected file (an indexed one wins a shared path)."""
         with self._conn() as conn:
+            # one query; rows unpacked as tuples (attribute access per row doubled a re-sync's read at 100k)
             states = {
-                r.path: FileState(r.file_size, r.file_mtime_ns, r.file_sha, r.id)
-                for r in conn.execute(select(articles.c.path, articles.c.file_size, articles.c.file_mtime_ns,
-                                             articles.c.file_sha, articles.c.id))
+                path: FileState(size, mtime_ns, sha, ident)
+                for path, size, mtime_ns, sha, ident in conn.execute(select(
+                    articles.c.path, articles.c.file_size, articles.c.file_mtime_ns, articles.c.file_sha, articles.c.id))
             }
             for r in conn.execute(select(bad_files)):
                 states.setdefault(r.path, FileState(r.file_size, r.file_mtime_ns, None, None))

@@ -1,0 +1,149 @@
+"""Re-syncs that change nothing readers see keep the store's version (server caches stay
+valid); the stamp diff skips unchanged files without parsing them and still follows edits;
+the worker pool starts before a large import reads the tree; the YAML fast builder gives what
+PyYAML's constructor gives."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from feeds import yamlio
+from feeds.importer import Workers, _record_files_hint, sync, worker_count
+from feeds.recordfiles import scan_roots
+from feeds.store import Store
+
+from .conftest import copy_site
+
+
+@pytest.fixture
+def site_store(tmp_path: Path):
+    site = copy_site(tmp_path / "ai")
+    store = Store(f"sqlite:///{tmp_path}/i.db")
+    first = sync(store, [site])
+    yield site, store, first
+    store.close()
+
+
+def _record(site: Path) -> Path:
+    return sorted((site / "_news").glob("*.md"))[0]
+
+
+def test_unchanged_and_touched_resyncs_keep_the_version(site_store):
+    site, store, first = site_store
+    version = store.version()
+    again = sync(store, [site])
+    assert again.unchanged == len(first.added) and again.added == again.updated == again.removed == []
+    assert store.version() == version
+    target = _record(site)
+    os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))  # touched, same bytes
+    touched = sync(store, [site])
+    assert touched.unchanged == len(first.added) and touched.updated == []
+    assert store.version() == version
+    # the new stamp was stored: the next sync does not even read the file
+    assert store.file_states()[str(target)].mtime_ns == target.stat().st_mtime_ns
+
+
+def test_edit_with_new_stamp_is_picked_up_and_bumps_the_version(site_store):
+    site, store, _ = site_store
+    version = store.version()
+    target = _record(site)
+    text = target.read_text(encoding="utf-8")
+    target.write_text(text.replace("title: ", "title: EDITED-", 1) if "title: \"" not in text
+                      else text.replace("title: \"", "title: \"EDITED ", 1), encoding="utf-8")
+    report = sync(store, [site])
+    assert report.updated == [target.stem]
+    assert store.article(target.stem, public_only=False).record["title"].startswith("EDITED")
+    assert store.version() != version
+
+
+def test_new_bad_file_bumps_the_version_and_stays_reported(site_store):
+    site, store, _ = site_store
+    version = store.version()
+    (site / "_news" / "2020-01-01-broken.md").write_bytes(b"---\ntitle: [unclosed\n---\n")
+    report = sync(store, [site])
+    assert [Path(e.path).name for e in report.skipped] == ["2020-01-01-broken.md"]
+    assert store.version() != version
+    version = store.version()
+    again = sync(store, [site])  # unchanged bad file: reported again, nothing changed
+    assert [Path(e.path).name for e in again.skipped] == ["2020-01-01-broken.md"]
+    assert store.version() == version
+
+
+def test_scan_reports_overrides_and_ignores_hidden_and_non_record_files(tmp_path):
+    root = tmp_path / "site"
+    for sub in ("_news", "_archive/_news"):
+        (root / sub).mkdir(parents=True)
+    (root / "_archive/_news/a.md").write_text("x")
+    (root / "_news/a.md").write_text("x")
+    (root / "_news/b.md").write_text("x")
+    (root / "_news/.a.md.123.tmp").write_text("x")
+    (root / "_news/notes.txt").write_text("x")
+    (root / "_news/dir.md").mkdir()
+    files, overrides = scan_roots([root])
+    assert files == {"a": str(root / "_news/a.md"), "b": str(root / "_news/b.md")}
+    assert [(o.path, o.winner) for o in overrides] == [(str(root / "_archive/_news/a.md"), str(root / "_news/a.md"))]
+    assert _record_files_hint([root]) == 4  # a quick count (directories and overrides included)
+
+
+def test_worker_pool_can_start_before_the_tree_is_read_and_parses_in_order(tmp_path):
+    site = copy_site(tmp_path / "ai")
+    store = Store(f"sqlite:///{tmp_path}/w.db")
+    with Workers(2) as workers:
+        workers.start()
+        assert workers.started
+        pids = set(workers.map(_pid, range(8)))
+        assert os.getpid() not in pids  # the jobs ran in the forked workers
+    report = sync(store, [site])
+    assert report.added and store.stats()["articles"] == len(report.added)
+    store.close()
+    assert 1 <= worker_count() <= 4
+
+
+def _pid(_: int) -> int:
+    """A picklable job for the worker pool: the pid that ran it."""
+    return os.getpid()
+
+
+FRONT_MATTERS = [
+    "title: t\nn: 012\nx: 0o17\nh: 0x1f\nf: 1.5e3\nb: [true, False, NO, yes, ~, null, '']\nd: 2024-01-01\n",
+    "nested:\n  - a: 1\n    b: {c: [1, 2, {d: e}]}\n  - - x\n    - y\nempty: {}\nlist: []\n",
+    "s: !!str 12\ni: !!int '7'\n",
+    "k: 1\nk: 2\n",          # a repeated key: PyYAML's constructor path reports it
+    "1: a\n",               # a non-text key
+    "t: !!binary aGk=\n",   # a tag beyond the core schema
+    "f: !!float abc\n",
+    "? [a]\n: b\n",
+]
+
+
+@pytest.mark.parametrize("front", FRONT_MATTERS)
+def test_fast_builder_matches_pyyaml_constructor(front):
+    def outcome(load):
+        try:
+            return "ok", load()
+        except yamlio.YamlProblem as exc:
+            return "problem", exc.reason, exc.line
+        except yaml.YAMLError:
+            return "problem"
+
+    def slow():
+        value = yaml.load(front, Loader=yamlio.CoreLoader)
+        yamlio._check_depth(value)
+        return value
+
+    fast = outcome(lambda: yamlio.load_yaml(front))
+    reference = outcome(slow)
+    assert fast[0] == reference[0]
+    if fast[0] == "ok":
+        assert fast == reference and type(fast[1]) is type(reference[1])
+    else:
+        assert fast[1:2] and isinstance(fast[1], str)  # a reason to show
+
+
+def test_deep_nesting_is_refused_by_the_fast_path_too():
+    deep = "a: " + "[" * (yamlio.MAX_DEPTH + 1) + "]" * (yamlio.MAX_DEPTH + 1) + "\n"
+    with pytest.raises(yamlio.YamlProblem, match="nested deeper"):
+        yamlio.load_yaml(deep)
