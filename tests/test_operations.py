@@ -103,6 +103,53 @@ def test_backup_wipe_restore_gives_back_clients_feeds_and_curated_articles(site,
     get_store(app).close()
 
 
+def curated_backup(site: dict, archive: Path) -> Path:
+    """A curator write through the API, then a backup of the site; returns the record file."""
+    admin = cli(site["instance"], "admin-token").stdout.strip()
+    app = create_app({"VERSION_TTL": 0}, site["instance"])
+    created = app.test_client().post("/api/v1/articles", json=NEW, headers={"Authorization": f"Bearer {admin}"})
+    assert created.status_code == 201, created.json
+    get_store(app).close()
+    cli(site["instance"], "backup", str(archive))
+    return site["root"] / "_news" / f"{created.json['id']}.md"
+
+
+def test_restore_refuses_a_records_root_other_than_the_configured_one_unless_given(site, tmp_path, monkeypatch):
+    """Moved to a machine whose content checkout is elsewhere (TOPICFEED_CONTENT_DIRS, as in the
+    container): the record files would land where the instance never reads. Refused in one line
+    naming both roots, before anything is written; ``--records-root DIR`` puts them in DIR."""
+    archive = tmp_path / "backup.tar.gz"
+    curated = curated_backup(site, archive)
+    moved_root = tmp_path / "checkout"
+    shutil.copytree(site["root"], moved_root)
+    (moved_root / "_news" / curated.name).unlink()  # the checkout has the content, not the curator's files
+    monkeypatch.setenv("TOPICFEED_CONTENT_DIRS", str(moved_root))
+    target = tmp_path / "moved-instance"
+
+    refused = cli(target, "restore", str(archive), check=False)
+    assert refused.exit_code == 1 and isinstance(refused.exception, SystemExit)
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert f"backed up from {site['root']}" in refused.stderr and f"records root is {moved_root}" in refused.stderr
+    assert "--records-root" in refused.stderr
+    assert not target.exists() and not (moved_root / "_news" / curated.name).exists()
+
+    out = cli(target, "restore", str(archive), "--records-root", str(moved_root)).stdout
+    assert "1 curator record file(s)" in out
+    assert (moved_root / "_news" / curated.name).read_bytes() == curated.read_bytes()
+    cli(target, "import")
+    feed = create_app({"VERSION_TTL": 0}, target).test_client().get("/feeds/all.json?limit=200").json
+    assert NEW["title"] in [item["title"] for item in feed["items"]]
+
+
+def test_restore_into_the_root_it_was_backed_up_from_needs_no_option(site, tmp_path):
+    archive = tmp_path / "backup.tar.gz"
+    curated = curated_backup(site, archive)
+    kept = curated.read_bytes()
+    curated.unlink()
+    out = cli(tmp_path / "elsewhere", "restore", str(archive)).stdout  # the backup's config names the same root
+    assert "1 curator record file(s)" in out and curated.read_bytes() == kept
+
+
 def test_restore_refuses_a_file_that_is_not_a_backup(tmp_path):
     bogus = tmp_path / "x.tar.gz"
     bogus.write_bytes(b"not a tarball")
