@@ -386,6 +386,26 @@ def config(state: CliState) -> None:
         click.echo(f"{setting.name.lower()} = {app.config[setting.name]!r}    # {setting.help}")
 
 
+@main.command()
+@instance_option
+@pass_state
+def status(state: CliState) -> None:
+    """The index's counts and the last import in full, its error text included (/healthz, which
+    is public, gives only the result and time)."""
+    import datetime
+
+    store = get_store(state.app())
+    stats, last, counts = store.stats(), store.last_import(), store.import_counts()
+    click.echo(f"store version {store.version()}: {stats['articles']} article(s), {stats['public']} public, "
+               f"{stats['bad_files']} bad file(s)")
+    if last is None:
+        click.echo("last import: none recorded")
+    else:
+        finished = datetime.datetime.fromtimestamp(last.finished_ts, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"last import: {last.result} at {finished} UTC after {last.duration_s:.1f} s: {last.summary}")
+    click.echo(f"imports: {counts.get('ok', 0)} ok, {counts.get('failed', 0)} failed")
+
+
 @main.group()
 def keys() -> None:
     """Master keys: the newest signs, all verify."""

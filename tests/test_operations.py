@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 from feeds.demo import write_demo_content
 from feeds.importjob import import_lock, run_import
 from feeds.store import Store
+from feeds.store.imports import ImportStatus
 from server import create_app, get_store
 from server.cli import main
 from server.signing import verify_object
@@ -209,7 +210,8 @@ def test_healthz_and_metrics_report_the_import_log(site):
     app = create_app({"VERSION_TTL": 0}, site["instance"])
     client = app.test_client()
     health = client.get("/healthz").json
-    assert health["last_import"]["result"] == "ok" and health["last_import"]["summary"].startswith("added 60,")
+    assert health["last_import"]["result"] == "ok" and set(health["last_import"]) == {"finished", "duration_s", "result"}
+    assert "added 60," in cli(site["instance"], "status").stdout
     client.get("/feeds/all.atom"), client.get("/feeds/all.atom"), client.get("/nope")
     text = client.get("/metrics").get_data(as_text=True)
     assert 'topicfeed_imports_total{result="ok"} 1.0' in text
@@ -218,6 +220,25 @@ def test_healthz_and_metrics_report_the_import_log(site):
     assert 'topicfeed_render_cache_lookups_total{outcome="hit"}' in text
     assert 'topicfeed_http_requests_total{family="feeds",status="200"}' in text
     assert 'topicfeed_http_requests_total{family="unmatched",status="404"}' in text
+    get_store(app).close()
+
+
+def test_a_failed_import_shows_result_and_time_publicly_and_its_error_only_to_the_operator(site):
+    """The error text of a failed import may name paths, hosts or database messages: /healthz
+    (public behind the shipped proxy, whose requests all come from loopback) gives the result
+    and time only; /metrics says failed; ``topicfeed status`` gives the text."""
+    secret = "/srv/private-checkout/_news/x.md: permission denied (db host pg-internal.corp:5432)"
+    app = create_app({"VERSION_TTL": 0}, site["instance"])
+    get_store(app).record_import(ImportStatus(time.time(), 1.25, "failed", secret))
+    client = app.test_client()
+    for peer in ("127.0.0.1", "203.0.113.9"):  # loopback is what every request through nginx looks like
+        resp = client.get("/healthz", environ_base={"REMOTE_ADDR": peer})
+        assert resp.status_code == 200 and resp.json["last_import"]["result"] == "failed"
+        assert resp.json["last_import"]["finished"].endswith("+00:00")
+        assert "private-checkout" not in resp.get_data(as_text=True) and "pg-internal" not in resp.get_data(as_text=True)
+    assert "topicfeed_last_import_ok 0.0" in client.get("/metrics").get_data(as_text=True)
+    out = cli(site["instance"], "status").stdout
+    assert "last import: failed at " in out and secret in out and "imports: 1 ok, 1 failed" in out
     get_store(app).close()
 
 
