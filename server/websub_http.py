@@ -111,6 +111,13 @@ def check_literal(url: str, allow_private: bool) -> str:
     return host
 
 
+def host_key(url: str) -> str:
+    """The callback's host as the per-host cap counts it: one key for every spelling of an
+    address (``0x08080808`` and ``8.8.8.8``) and of a name (``Example.com.``, ``example.com``)."""
+    host = check_syntax(url)[1].lower().rstrip(".")
+    return numeric_address(host) or host
+
+
 def resolve(host: str, port: int, allow_private: bool) -> str:
     """One address of ``host`` to connect to; every address must be public unless ``allow_private``."""
     try:

@@ -29,7 +29,7 @@ from feeds.store.websub import Job, TopicDoc, now_ms
 
 from .context import get_store, render_cache
 from .links import Links, hub_url
-from .websub_http import Answer, CallbackRefused, check_syntax, request
+from .websub_http import Answer, CallbackRefused, host_key, request
 from .websub_topics import parse_topic, render_topic, topic_context
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ class Hub:
         if mode == "unsubscribe":
             self.ws.unsubscribe(job.callback, job.topic)
             return True
-        host = check_syntax(job.callback)[1].lower()
+        host = host_key(job.callback)
         denied = self.ws.activate(job.callback, job.topic, host, job.payload.get("secret"),
                                   job.payload["lease_seconds"], self.config["WEBSUB_MAX_PER_HOST"],
                                   self.config["WEBSUB_MAX_SUBSCRIPTIONS"])

@@ -133,3 +133,17 @@ def test_the_hub_grants_a_bounded_lease_and_reports_it(tmp_path, subscriber, hin
     assert verify.params["hub.lease_seconds"] == str(granted)
     [sub] = get_store(app).websub.subscriptions()
     assert sub.lease_seconds == granted
+
+
+def test_the_per_host_cap_counts_every_spelling_of_an_address_as_one_host(tmp_path, subscriber):
+    app = create_app({"PUBLIC_BASE_URL": BASE, "WEBSUB_ALLOW_PRIVATE": True, "WEBSUB_MAX_PER_HOST": 1}, tmp_path / "i")
+    client = app.test_client()
+    for host in ("127.0.0.1", "127.1", "0x7f000001"):  # one host, three spellings
+        callback = subscriber.url("/cb").replace("127.0.0.1", host)
+        assert client.post("/websub", data={"hub.mode": "subscribe", "hub.callback": callback,
+                                            "hub.topic": TOPIC}).status_code == 202
+    Hub(app).drain()
+    assert len(subscriber.of("GET", "/cb", "subscribe")) == 3  # each was verified (each reached the subscriber)
+    assert len(get_store(app).websub.subscriptions()) == 1
+    denied = subscriber.of("GET", "/cb", "denied")
+    assert len(denied) == 2 and all("callback host 127.0.0.1 (at most 1)" in d.params["hub.reason"] for d in denied)
