@@ -94,7 +94,7 @@ def test_container_serves_the_demo_healthy_and_stops_cleanly(podman, container):
     state = json.loads(podman.run("inspect", name).stdout)[0]["State"]
     assert state["ExitCode"] == 0, podman.run("logs", name, check=False).stderr[-2000:]
 
-    default = podman.run("run", "--rm", image, "config").stdout  # without the variable: loopback only
+    default = podman.run("run", "--rm", IMAGE, "config").stdout  # without the variable: loopback only
     assert "metrics_allow = ['127.0.0.1/32', '::1/128']" in default
 
     podman.run("start", name)  # same instance volume: init leaves the keys alone
