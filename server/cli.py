@@ -111,7 +111,26 @@ def print_report(report: SyncReport, summary: bool = True) -> None:
         click.echo(f"kept previous version of {article_id} (its file is now invalid)", err=True)
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group; a database that cannot be reached (PostgreSQL down, a wrong host or
+    port, its ``max_connections`` reached) is one line naming ``database_url``, whichever
+    command met it and whenever (at start or midway)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            from sqlalchemy.exc import OperationalError  # lazily: most commands start without SQLAlchemy
+
+            if not isinstance(exc, OperationalError):
+                raise
+            reason = " ".join(str(exc.orig or exc).split())
+            state = ctx.find_object(CliState) or CliState()
+            raise click.ClickException(f"instance {state.path}: setting 'database_url': the database refused or "
+                                       f"dropped the connection: {reason:.300}") from None
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="topicfeed")
 @instance_option
 def main() -> None:
@@ -678,8 +697,14 @@ def wsgi_app() -> Any:
     and the WebSub worker in one process of the server (``server.serving.claim``)."""
     from . import create_app
     from .requestlog import RequestLog
+    from .serving import SUPERVISOR_ENV
     from .settings import load_settings
 
+    supervisor = int(os.environ.get(SUPERVISOR_ENV, "0"))
+    if supervisor and supervisor != os.getpid():  # a worker process of granian or gunicorn
+        from feeds.importer import die_with_parent
+
+        die_with_parent(supervisor)
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(format=TEXT_FORMAT)
