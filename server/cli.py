@@ -120,11 +120,11 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            from sqlalchemy.exc import OperationalError  # lazily: most commands start without SQLAlchemy
+            from feeds.store import UNAVAILABLE  # lazily: most commands start without the store
 
-            if not isinstance(exc, OperationalError):
+            if not isinstance(exc, UNAVAILABLE):
                 raise
-            reason = " ".join(str(exc.orig or exc).split())
+            reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
             state = ctx.find_object(CliState) or CliState()
             raise click.ClickException(f"instance {state.path}: setting 'database_url': the database refused or "
                                        f"dropped the connection: {reason:.300}") from None
@@ -146,6 +146,15 @@ def init(state: CliState) -> None:
     path = state.path
     created = init_instance(path)
     click.echo(f"{'initialised' if created else 'already initialised'}: {path}")
+
+
+def _publish_signing_key(state: CliState) -> None:
+    """After a key change on a writer: record its new signing key's id for readers to check
+    (``roles.publish_signing_key``; building the writer's app does it)."""
+    from .settings import load_settings
+
+    if load_settings(state.path)["ROLE"] == "writer":
+        state.app()
 
 
 @main.command(name="import")
@@ -443,6 +452,7 @@ def keys_rotate(state: CliState) -> None:
     _writer_only(path, "key rotations (then copy its keys.json to every process)")
     current = _keys(path)
     save_keys(path, current + [secrets.token_urlsafe(32)])
+    _publish_signing_key(state)
     click.echo(f"{len(current) + 1} keys; the new one signs from now on")
 
 
@@ -458,6 +468,7 @@ def keys_prune(state: CliState, keep: int) -> None:
     _writer_only(path, "key prunes (then copy its keys.json to every process)")
     current = _keys(path)
     save_keys(path, current[-keep:])
+    _publish_signing_key(state)
     click.echo(f"dropped {max(len(current) - keep, 0)} key(s), kept {min(keep, len(current))}")
 
 

@@ -10,12 +10,10 @@ import logging
 from http import HTTPStatus
 
 from flask import Flask, Response, json, request
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from feeds.errors import QueryError, RecordError, UnknownFeed
-from feeds.store import StoreBusy
+from feeds.store import UNAVAILABLE, StoreBusy
 
 RETRY_AFTER = 2  # seconds a client should wait after a 503 for a busy index
 log = logging.getLogger(__name__)
@@ -48,8 +46,8 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(RecordError, lambda exc: error_response(400, str(exc)))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(StoreBusy, _busy)
-    app.register_error_handler(OperationalError, _database_unavailable)
-    app.register_error_handler(PoolTimeout, _database_unavailable)
+    for unavailable in UNAVAILABLE:
+        app.register_error_handler(unavailable, _database_unavailable)
 
 
 def _busy(exc: StoreBusy) -> Response:
@@ -59,9 +57,9 @@ def _busy(exc: StoreBusy) -> Response:
     return resp
 
 
-def _database_unavailable(exc: OperationalError | PoolTimeout) -> Response:
+def _database_unavailable(exc: Exception) -> Response:
     """The database refused, dropped or could not hand out a connection (PostgreSQL down or at
-    ``max_connections``, this process's pool exhausted): RFC 9110 §15.6.4 503 with
+    ``max_connections``, this process's pool exhausted: ``feeds.store.UNAVAILABLE``): RFC 9110 §15.6.4 503 with
     ``Retry-After`` (behind nginx a read is then retried on another process), and one log line
     with the driver's reason; the body does not repeat it (it names hosts and ports)."""
     reason = " ".join(str(getattr(exc, "orig", None) or exc).split())

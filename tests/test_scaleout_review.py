@@ -109,15 +109,30 @@ def _shared_sqlite(tmp_path) -> str:
     return index
 
 
-@pytest.mark.xfail(strict=True, reason="a reader whose keys.json is not the writer's starts and serves: tokens "
-                   "minted elsewhere get 401 and private feed URLs 404 on it, and its signed API bytes differ, "
-                   "for the share of requests nginx sends it; nothing compares the key sets")
 def test_a_reader_with_another_key_set_refuses_to_start(tmp_path):
+    """A reader whose keys.json is not the writer's would serve: tokens minted elsewhere would
+    get 401 and private feed URLs 404 on it, and its signed API bytes would differ, for the
+    share of requests nginx sends it. It refuses to start, naming keys.json; with the
+    writer's keys.json, also after a rotation on the writer, it starts."""
     index = _shared_sqlite(tmp_path)
+    reader = {"ROLE": "reader", "DATABASE_URL": index, "PUBLIC_BASE_URL": "http://feeds.test",
+              "WRITER_URL": "http://writer.test"}
     # `topicfeed init` made the reader its own keys.json: the README's "copy the writer's keys.json" step forgotten
     with pytest.raises((RuntimeError, ValueError), match="keys.json"):
-        create_app({"ROLE": "reader", "DATABASE_URL": index, "PUBLIC_BASE_URL": "http://feeds.test",
-                    "WRITER_URL": "http://writer.test"}, tmp_path / "reader")
+        create_app(reader, tmp_path / "reader")
+    # the README's way: the writer's keys.json copied in; after `keys rotate` on the writer, again
+    shutil.copy2(tmp_path / "writer" / "keys.json", tmp_path / "reader" / "keys.json")
+    assert create_app(reader, tmp_path / "reader").config["ROLE"] == "reader"
+    (tmp_path / "writer" / "config.toml").write_text(
+        f'role = "writer"\ndatabase_url = "{index}"\npublic_base_url = "http://feeds.test"\n')
+    assert cli(tmp_path / "writer", "keys", "rotate").returncode == 0
+    (tmp_path / "reader" / "config.toml").write_text(
+        f'role = "reader"\nwriter_url = "http://writer.test"\ndatabase_url = "{index}"\n'
+        'public_base_url = "http://feeds.test"\n')
+    done = cli(tmp_path / "reader", "config")  # a reader started before the new keys.json was copied
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "keys.json" in done.stderr, done.stderr
+    shutil.copy2(tmp_path / "writer" / "keys.json", tmp_path / "reader" / "keys.json")
+    assert create_app(reader, tmp_path / "reader").config["ROLE"] == "reader"
 
 
 @pytest.mark.xfail(strict=True, reason="nothing stops a second role = 'writer' process on the same database: each "
