@@ -77,9 +77,10 @@ def guard_mass_removal(indexed: int, removed: int, share: float) -> None:
                             f"(more than {share:.0%}); check the content folders, or pass --allow-mass-removal")
 
 
-def _die_with_parent(parent: int) -> None:
-    """Pool initializer: ask Linux to SIGKILL this worker when its parent dies (prctl
-    PR_SET_PDEATHSIG), so a killed import leaves no parse worker behind; elsewhere a no-op."""
+def die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this worker process when its parent (pid ``parent``) dies (prctl
+    PR_SET_PDEATHSIG), so a killed import leaves no parse worker behind and a killed
+    ``serve`` no HTTP worker (``server.cli.wsgi_app``); elsewhere a no-op."""
     try:
         import ctypes
         import signal
@@ -263,12 +264,12 @@ def _worker_pool(workers: int) -> ProcessPoolExecutor:
     inherit is the interpreter and its modules, not the tree's listing: a page the parent
     changes after the fork stays in the workers as a private copy. The garbage collector's
     generations are frozen while forking, so a collection in a worker does not write to (and
-    so copy) every object it inherited. Each worker dies with this process (``_die_with_parent``).
+    so copy) every object it inherited. Each worker dies with this process (``die_with_parent``).
     """
     gc.freeze()
     try:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_die_with_parent, initargs=(os.getpid(),))
+                                   initializer=die_with_parent, initargs=(os.getpid(),))
         pool.submit(int).result()  # with fork, the first task starts every worker: do it while frozen
     finally:
         gc.unfreeze()

@@ -37,7 +37,12 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = True  # type: ignore[attr-defined]
-    context.init_app(app, _open_store(app), KeyRing(instance))
+    store, keyring = _open_store(app), KeyRing(instance)
+    if app.config["ROLE"] == "writer":
+        roles.publish_signing_key(store, keyring.keys())
+    elif roles.is_reader(app.config):
+        roles.check_signing_key(store, keyring.keys(), str(instance))
+    context.init_app(app, store, keyring)
 
     from . import api, feeds_routes, home, metrics, websub_hub
 

@@ -111,7 +111,26 @@ def print_report(report: SyncReport, summary: bool = True) -> None:
         click.echo(f"kept previous version of {article_id} (its file is now invalid)", err=True)
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group; a database that cannot be reached (PostgreSQL down, a wrong host or
+    port, its ``max_connections`` reached) is one line naming ``database_url``, whichever
+    command met it and whenever (at start or midway)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            from feeds.store import UNAVAILABLE  # lazily: most commands start without the store
+
+            if not isinstance(exc, UNAVAILABLE):
+                raise
+            reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+            state = ctx.find_object(CliState) or CliState()
+            raise click.ClickException(f"instance {state.path}: setting 'database_url': the database refused or "
+                                       f"dropped the connection: {reason:.300}") from None
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="topicfeed")
 @instance_option
 def main() -> None:
@@ -127,6 +146,15 @@ def init(state: CliState) -> None:
     path = state.path
     created = init_instance(path)
     click.echo(f"{'initialised' if created else 'already initialised'}: {path}")
+
+
+def _publish_signing_key(state: CliState) -> None:
+    """After a key change on a writer: record its new signing key's id for readers to check
+    (``roles.publish_signing_key``; building the writer's app does it)."""
+    from .settings import load_settings
+
+    if load_settings(state.path)["ROLE"] == "writer":
+        state.app()
 
 
 @main.command(name="import")
@@ -444,6 +472,7 @@ def keys_rotate(state: CliState) -> None:
     _writer_only(path, "key rotations (then copy its keys.json to every process)")
     current = _keys(path)
     save_keys(path, current + [secrets.token_urlsafe(32)])
+    _publish_signing_key(state)
     click.echo(f"{len(current) + 1} keys; the new one signs from now on")
 
 
@@ -459,6 +488,7 @@ def keys_prune(state: CliState, keep: int) -> None:
     _writer_only(path, "key prunes (then copy its keys.json to every process)")
     current = _keys(path)
     save_keys(path, current[-keep:])
+    _publish_signing_key(state)
     click.echo(f"dropped {max(len(current) - keep, 0)} key(s), kept {min(keep, len(current))}")
 
 
@@ -691,8 +721,14 @@ def wsgi_app() -> Any:
     and the WebSub worker in one process of the server (``server.serving.claim``)."""
     from . import create_app
     from .requestlog import RequestLog
+    from .serving import SUPERVISOR_ENV
     from .settings import load_settings
 
+    supervisor = int(os.environ.get(SUPERVISOR_ENV, "0"))
+    if supervisor and supervisor != os.getpid():  # a worker process of granian or gunicorn
+        from feeds.importer import die_with_parent
+
+        die_with_parent(supervisor)
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(format=TEXT_FORMAT)

@@ -6,15 +6,17 @@ one plain-text line, for feed URLs that readers and people open directly.
 """
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from feeds.errors import QueryError, RecordError, UnknownFeed
-from feeds.store import StoreBusy
+from feeds.store import UNAVAILABLE, StoreBusy
 
 RETRY_AFTER = 2  # seconds a client should wait after a 503 for a busy index
+log = logging.getLogger(__name__)
 
 
 def error_response(status: int, detail: str, **extra: object) -> Response:
@@ -44,10 +46,25 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(RecordError, lambda exc: error_response(400, str(exc)))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(StoreBusy, _busy)
+    for unavailable in UNAVAILABLE:
+        app.register_error_handler(unavailable, _database_unavailable)
 
 
 def _busy(exc: StoreBusy) -> Response:
     """RFC 9110 §15.6.4: 503 with ``Retry-After``; the write changed nothing."""
     resp = error_response(503, f"{exc}; nothing was changed, retry later")
+    resp.headers["Retry-After"] = str(RETRY_AFTER)
+    return resp
+
+
+def _database_unavailable(exc: Exception) -> Response:
+    """The database refused, dropped or could not hand out a connection (PostgreSQL down or at
+    ``max_connections``, this process's pool exhausted: ``feeds.store.UNAVAILABLE``): RFC 9110 §15.6.4 503 with
+    ``Retry-After`` (behind nginx a read is then retried on another process), and one log line
+    with the driver's reason; the body does not repeat it (it names hosts and ports)."""
+    reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    log.error("database unavailable: %.300s (PostgreSQL down, or processes x 2 x db_pool_size past its "
+              "max_connections? README \"Scaling out\")", reason)
+    resp = error_response(503, "the database is unavailable at the moment; retry later")
     resp.headers["Retry-After"] = str(RETRY_AFTER)
     return resp

@@ -10,6 +10,10 @@ wrong with the caller's rights) nor 409 (the resource is in no conflicting state
 API already uses 409 for that). Under ``/api`` the body is RFC 9457 problem details with a
 ``writer`` member (the writer's base URL); elsewhere one plain-text line naming it.
 
+One key set: the writer records the id of its signing key (``server.signing.key_id``, a hash,
+not the key) in the shared index; a reader refuses to start when none of its keys has that id
+(its keys.json is not the writer's: tokens would fail and signatures differ on it).
+
 Writes that touch only the shared database are allowed on any process: the WebSub hub's
 subscribe requests queue a row (``server.websub_hub``). Client pairing and admin tokens are
 command-line only and write only the database, so they work on any instance folder.
@@ -21,11 +25,15 @@ from typing import Any
 
 from flask import Flask, Response, current_app, request
 
+from feeds.store import Store
+
 from .errors import error_response
+from .signing import key_id
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # endpoints that write only the shared database: safe on any process
 DATABASE_ONLY_WRITES = frozenset({"websub.hub"})
+SIGNING_KEY_META = "writer_signing_key"  # meta row: key_id of the writer's newest (signing) master key
 
 
 def is_reader(config: Mapping[str, Any]) -> bool:
@@ -54,3 +62,23 @@ def init_app(app: Flask) -> None:
     """On a reader, refuse writes (every method but GET/HEAD/OPTIONS) before any view runs."""
     if is_reader(app.config):
         app.before_request(_refuse_writes)
+
+
+def publish_signing_key(store: Store, keys: list[str]) -> None:
+    """On the writer: record the id of its signing key (the newest of ``keys``) for readers to
+    check theirs against; a write only when it changed, and one that keeps the store version
+    (no reader drops its caches for it)."""
+    ident = key_id(keys[-1])
+    if store.get_meta(SIGNING_KEY_META) != ident:
+        with store.write() as tx:
+            tx.keep_version = True
+            tx.set_meta(SIGNING_KEY_META, ident)
+
+
+def check_signing_key(store: Store, keys: list[str], instance: str) -> None:
+    """On a reader: ``RuntimeError`` (one line) when the writer's signing key, as recorded by
+    ``publish_signing_key``, is not among ``keys`` (this instance's keys.json)."""
+    published = store.get_meta(SIGNING_KEY_META)
+    if published is not None and published not in {key_id(key) for key in keys}:
+        raise RuntimeError(f"this reader's keys.json does not hold the writer's signing key (id {published}): "
+                           f"copy the writer's keys.json into {instance} (README \"Scaling out\")")

@@ -27,6 +27,7 @@ SERVERS = ("granian", "waitress", "gunicorn", "cheroot")
 # runtime reads and writes the sockets): two keep one core busy without the GIL hand-offs that
 # cost 8 threads most of their throughput under slow clients on one core (bench/RESULTS.md).
 # The Python servers' threads also do the socket I/O, so they need more.
+SUPERVISOR_ENV = "TOPICFEED_SERVER_PID"  # set by `run`: the pid of the process that supervises the workers
 DEFAULT_THREADS = {"granian": 2, "waitress": 8, "gunicorn": 8, "cheroot": 8}
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -86,6 +87,10 @@ def run(server: str, target: str, host: str, port: int, threads: int, workers: i
     """Serve ``target`` until interrupted. Raises ``ValueError`` for an unknown server, or for
     several workers under a one-process server."""
     limits = limits or Limits()
+    # the process that will supervise the workers (granian replaces this one, gunicorn's master
+    # is this one): a worker dies with it (``server.cli.wsgi_app``) instead of serving on as an
+    # orphan that keeps the port, and the database connections, after a `kill -9`
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())
     if server not in SERVERS:
         raise ValueError(f"--server must be one of {', '.join(SERVERS)}, got {server!r}")
     if workers > 1 and server in ("waitress", "cheroot"):

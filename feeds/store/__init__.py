@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.engine import Engine
 
 from . import migrate
@@ -36,12 +37,18 @@ from .schema import meta
 from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
 from .websub import WebSubStore
 
-__all__ = ["EVERYTHING", "LISTS", "AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow",
+__all__ = ["EVERYTHING", "LISTS", "UNAVAILABLE", "AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow",
            "NewArticle", "Provider", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "dumps",
            "index_revision", "upgrade_index", "downgrade_index", "feeds_of_row", "provider_identity", "topic_identity"]
 
 
 BUSY_TIMEOUT_MS = 30000  # imports and other long writers wait this long for the write lock
+
+
+# What a connection that cannot be had, or is lost, raises: the database down or unreachable,
+# PostgreSQL at max_connections, a pool with no free connection for 30 s. The server answers
+# 503 for these and the CLI one line naming database_url (the layers above import no SQLAlchemy).
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, PoolTimeout)
 
 
 class StoreBusy(Exception):
