@@ -24,6 +24,7 @@ from feeds.atomic import write_atomic
 from feeds.store.backup import copy_sqlite, sqlite_path
 
 from .instance import KEYS_FILE
+from .settings import load_settings
 
 MANIFEST, CONFIG, DATABASE, RECORDS = "topicfeed-backup.json", "config.toml", "topicfeed.db", "records/"
 
@@ -99,30 +100,66 @@ def read_manifest(archive: Path) -> dict:
         raise BackupError(f"{archive}: not a topicfeed backup ({exc})") from None
 
 
+def configured_records_root(instance: Path) -> Path | None:
+    """The content root curator writes go to: the last of the instance's ``content_dirs``
+    (``config.toml`` and ``TOPICFEED_CONTENT_DIRS``). Raises ``ValueError`` for a bad config."""
+    dirs = load_settings(instance)["CONTENT_DIRS"]
+    return Path(dirs[-1]) if dirs else None
+
+
+def _root_after_restore(archive: Path, tar: tarfile.TarFile, instance: Path) -> Path | None:
+    """The records root the instance will read once restored: its settings with the backup's
+    ``config.toml`` (when it holds one) in place of its own, environment variables included."""
+    member = tar.extractfile(CONFIG) if CONFIG in tar.getnames() else None
+    try:
+        if member is None:
+            return configured_records_root(instance)
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / CONFIG).write_bytes(member.read())
+            return configured_records_root(Path(tmp))
+    except ValueError as exc:
+        raise BackupError(f"{archive}: {str(exc).splitlines()[0]}") from None
+
+
+def _records_target(archive: Path, backed_up_from: str | None, configured: Path | None) -> Path:
+    """Where record files go without ``--records-root``: the instance's configured records
+    root, only when it is the one they were backed up from (else the next import, reading the
+    configured root, would not see them: refuse rather than write where nothing reads)."""
+    if configured is None:
+        raise BackupError(f"{archive}: holds record files but this instance has no content_dirs: "
+                          "pass --records-root DIR")
+    if backed_up_from and Path(backed_up_from).resolve() != configured.resolve():
+        raise BackupError(f"{archive}: record files were backed up from {backed_up_from} but this instance's "
+                          f"records root is {configured}: pass --records-root DIR to choose where they go")
+    return configured
+
+
 def restore(archive: Path, instance: Path, records_root: Path | None, force: bool) -> BackupSummary:
     """Put a backup back: config, keys (0600), the SQLite index, and the record files into
-    ``records_root/_news/`` (default: the root the backup was made from). Refuses an instance
-    that already has keys or an index unless ``force``; the server must be stopped."""
+    ``records_root/_news/``; without ``records_root``, into the instance's configured records
+    root (``content_dirs`` after the restore), which must be the one the backup was made from.
+    Refuses an instance that already has keys or an index unless ``force``; the server must be
+    stopped. Every refusal is a ``BackupError`` raised before anything is written."""
     manifest = read_manifest(archive)
     existing = [n for n in (KEYS_FILE, DATABASE) if (instance / n).exists()]
     if existing and not force:
         raise BackupError(f"{instance} already holds {', '.join(existing)}: restore into an empty instance "
                           "folder or pass --force to replace them")
-    root = records_root or (Path(manifest["records_root"]) if manifest.get("records_root") else None)
-    instance.mkdir(parents=True, exist_ok=True, mode=0o700)
     records = 0
     with tarfile.open(archive, "r:gz") as tar:
         try:  # reads the whole archive: a file cut short fails here, before anything is written
             members = [m for m in tar.getmembers() if m.name != MANIFEST]
         except (OSError, EOFError, tarfile.TarError) as exc:
             raise BackupError(f"{archive}: not a topicfeed backup ({exc})") from None
+        root = records_root
         for member in members:  # check every name before writing anything
             if not member.isfile() or not (member.name in (CONFIG, KEYS_FILE, DATABASE) or _record_name(member.name)):
                 raise BackupError(f"{archive}: unexpected member {member.name!r}")
             if _record_name(member.name) and root is None:
-                raise BackupError(f"{archive}: holds record files but names no content root: pass --records-root")
+                root = _records_target(archive, manifest.get("records_root"), _root_after_restore(archive, tar, instance))
             if member.name == DATABASE and tar.extractfile(member).read(16) != SQLITE_HEADER:  # type: ignore[union-attr]
                 raise BackupError(f"{archive}: {DATABASE} is not an SQLite database")
+        instance.mkdir(parents=True, exist_ok=True, mode=0o700)
         for member in members:
             data = tar.extractfile(member).read()  # type: ignore[union-attr]
             if member.name == DATABASE:

@@ -462,6 +462,26 @@ def config(state: CliState) -> None:
         click.echo(f"{setting.name.lower()} = {app.config[setting.name]!r}    # {setting.help}")
 
 
+@main.command()
+@instance_option
+@pass_state
+def status(state: CliState) -> None:
+    """The index's counts and the last import in full, its error text included (/healthz, which
+    is public, gives only the result and time)."""
+    import datetime
+
+    store = get_store(state.app())
+    stats, last, counts = store.stats(), store.last_import(), store.import_counts()
+    click.echo(f"store version {store.version()}: {stats['articles']} article(s), {stats['public']} public, "
+               f"{stats['bad_files']} bad file(s)")
+    if last is None:
+        click.echo("last import: none recorded")
+    else:
+        finished = datetime.datetime.fromtimestamp(last.finished_ts, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"last import: {last.result} at {finished} UTC after {last.duration_s:.1f} s: {last.summary}")
+    click.echo(f"imports: {counts.get('ok', 0)} ok, {counts.get('failed', 0)} failed")
+
+
 @main.group()
 def keys() -> None:
     """Master keys: the newest signs, all verify."""
@@ -648,24 +668,16 @@ def export(state: CliState, out_dir: Path, base_url: str | None) -> None:
     click.echo(f"wrote {count} files to {out_dir}")
 
 
-def _records_root(path: Path) -> Path | None:
-    """The content root curator writes go to: the last of the content_dirs setting."""
-    from .settings import load_settings
-
-    dirs = load_settings(path)["CONTENT_DIRS"]
-    return Path(dirs[-1]) if dirs else None
-
-
 @main.command(name="backup")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @instance_option
 @pass_state
 def backup_(state: CliState, file: Path) -> None:
     """Write config, keys, the SQLite index (online) and the curator's record files to FILE (.tar.gz, 0600)."""
-    from .backup import BackupError, backup
+    from .backup import BackupError, backup, configured_records_root
 
     try:
-        summary = backup(state.path, _database_url(state.path), _records_root(state.path), file)
+        summary = backup(state.path, _database_url(state.path), configured_records_root(state.path), file)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"backed up {summary} to {file}")
@@ -674,7 +686,8 @@ def backup_(state: CliState, file: Path) -> None:
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--records-root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Content root whose _news/ gets the record files (default: the one they were backed up from).")
+              help="Content root whose _news/ gets the record files (default: the instance's records root, "
+                   "the last of content_dirs, which must be the one they were backed up from).")
 @click.option("--force", is_flag=True, help="Replace the keys and index of an instance that has them.")
 @instance_option
 @pass_state

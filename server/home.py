@@ -63,12 +63,14 @@ def favicon() -> Response:
 @bp.get("/healthz")
 def health() -> dict[str, Any]:
     """Liveness plus the store version and the last import (``last_import``: ``finished`` as an
-    RFC 3339 UTC time, ``duration_s``, ``result`` ``ok``/``failed``, ``summary``; null before the
-    first), for load balancers and monitoring."""
+    RFC 3339 UTC time, ``duration_s``, ``result`` ``ok``/``failed``; null before the first), for
+    load balancers and monitoring. The import's summary is left out: for a failed import it is
+    the error's text (paths, hosts, database messages), and this page is public behind the
+    shipped proxy; ``topicfeed status`` shows it to the operator."""
     store = get_store()
     last = store.last_import()
     last_import = None if last is None else {
         "finished": datetime.fromtimestamp(last.finished_ts, timezone.utc).isoformat(timespec="seconds"),
-        "duration_s": round(last.duration_s, 3), "result": last.result, "summary": last.summary}
+        "duration_s": round(last.duration_s, 3), "result": last.result}
     return {"status": "ok", "version": store.version(), **store.stats(), "last_import": last_import,
             "websub": store.websub.health()}

@@ -58,7 +58,7 @@ SETTINGS = [
     Setting("WEBSUB_MAX_PER_HOST", 100, "WebSub subscriptions allowed per callback host"),
     Setting("WEBSUB_MAX_SUBSCRIPTIONS", 10000, "WebSub subscriptions allowed in total"),
     Setting("WEBSUB_RATE_LIMIT", 30, "WebSub hub requests accepted per minute from one client address"),
-    Setting("WEBSUB_TIMEOUT", 5.0, "seconds to connect to and to read from a WebSub callback"),
+    Setting("WEBSUB_TIMEOUT", 5.0, "seconds one whole WebSub request may take (connect, send, the bounded answer)"),
     Setting("WEBSUB_RETRY_SECONDS", 30.0, "first wait before retrying a failed WebSub request (doubles each time, at most an hour)"),
     Setting("WEBSUB_GIVE_UP_SECONDS", 6 * 3600.0, "seconds after which a failing WebSub request is dropped"),
     Setting("WEBSUB_POLL_SECONDS", 1.0, "how often the WebSub worker looks for changed feeds and due requests"),

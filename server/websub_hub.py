@@ -50,13 +50,21 @@ def _limiter() -> RateLimit:
 
 
 def lease_for(requested: str | None) -> int:
-    """The lease granted: the subscriber's hint within the configured bounds, else the default."""
+    """The lease granted (seconds): the subscriber's ``hub.lease_seconds`` hint within the
+    configured bounds, else the default. WebSub §5.1/§5.3 let the hub choose the lease, so a hint
+    beyond the maximum (however many digits) is cut to it, not refused; only a value that is not
+    a whole number is refused (``QueryError``). The verification GET reports the lease granted."""
     config = current_app.config
-    if requested is None or requested.strip() == "":
+    hint = (requested or "").strip()
+    if hint == "":
         return config["WEBSUB_LEASE_SECONDS"]
-    if not requested.strip().isascii() or not requested.strip().isdigit() or len(requested.strip()) > 12:
-        raise QueryError("hub.lease_seconds", f"hub.lease_seconds must be a whole number of seconds, got {requested[:40]!r}")
-    return max(config["WEBSUB_MIN_LEASE_SECONDS"], min(int(requested), config["WEBSUB_MAX_LEASE_SECONDS"]))
+    if not hint.isascii() or not hint.isdigit():
+        raise QueryError("hub.lease_seconds", f"hub.lease_seconds must be a whole number of seconds, got {hint[:40]!r}")
+    longest = config["WEBSUB_MAX_LEASE_SECONDS"]
+    hint = hint.lstrip("0") or "0"
+    # compare by length first: int() of thousands of digits is slow and refused past 4300 digits
+    wanted = longest if len(hint) > len(str(longest)) else min(int(hint), longest)
+    return max(config["WEBSUB_MIN_LEASE_SECONDS"], wanted)
 
 
 @bp.post("/websub")

@@ -21,7 +21,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
-import urllib3
 from flask import Flask
 
 from feeds.errors import QueryError, UnknownFeed
@@ -30,7 +29,7 @@ from feeds.store.websub import Job, TopicDoc, now_ms
 
 from .context import get_store, render_cache
 from .links import Links, hub_url
-from .websub_http import Answer, CallbackRefused, check_syntax, request
+from .websub_http import Answer, CallbackRefused, host_key, request
 from .websub_topics import parse_topic, render_topic, topic_context
 
 log = logging.getLogger(__name__)
@@ -147,7 +146,7 @@ class Hub:
         except CallbackRefused as exc:
             log.warning("websub: %s to %s refused: %s", job.kind, job.callback, exc)
             return False
-        except (OSError, urllib3.exceptions.HTTPError) as exc:
+        except OSError as exc:  # websub_http.request's network failures, the deadline included
             log.info("websub: %s to %s failed: %s", job.kind, job.callback, exc)
             done = False
         except Exception:  # a bug must not kill the worker; the job is retried, then given up
@@ -183,7 +182,7 @@ class Hub:
         if mode == "unsubscribe":
             self.ws.unsubscribe(job.callback, job.topic)
             return True
-        host = check_syntax(job.callback)[1].lower()
+        host = host_key(job.callback)
         denied = self.ws.activate(job.callback, job.topic, host, job.payload.get("secret"),
                                   job.payload["lease_seconds"], self.config["WEBSUB_MAX_PER_HOST"],
                                   self.config["WEBSUB_MAX_SUBSCRIPTIONS"])

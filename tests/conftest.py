@@ -29,6 +29,19 @@ def corpus_roots() -> list[Path]:
     return [CORPUS / s for s in SITES] + [CORPUS / "seed"]
 
 
+@pytest.fixture(autouse=True)
+def _no_metrics_dir_leaks() -> Iterator[None]:
+    """``serve`` run in this process (CliRunner) sets PROMETHEUS_MULTIPROC_DIR for its workers,
+    even when it then fails on a bad setting; left set, a later test's /metrics would read that
+    folder's files instead of this process's counters. Put the variable back as it was."""
+    before = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    yield
+    if before is None:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = before
+
+
 @pytest.fixture
 def app(tmp_path: Path):
     return create_app({"API_ACCESS": "public", "VERSION_TTL": 0}, tmp_path / "instance")

@@ -19,7 +19,7 @@ import yaml
 from .conftest import REPO, free_port
 from .containers import BASE_IMAGE, Podman, PodmanUnavailable
 
-IMAGE = "localhost/topicfeed:test"
+IMAGE = f"localhost/topicfeed:test-{os.getpid()}"  # own tag: other worktrees build on the same image store
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,15 @@ def image(podman: Podman) -> str:
     podman.ensure_base_image()
     podman.run("build", "--format", "docker", "--secret", "id=hostca,src=/etc/ssl/certs/ca-certificates.crt",
                "--build-arg", f"BASE={BASE_IMAGE}", "-t", IMAGE, str(REPO), timeout=1200)
-    return IMAGE
+    yield IMAGE
+    podman.run("rmi", "-f", IMAGE, check=False)
+
+
+def bridge_network(podman: Podman) -> tuple[str, str]:
+    """(subnet, gateway) of podman's default bridge: the host's requests to a published port
+    reach the container from its gateway (docker's default bridge: 172.17.0.0/16)."""
+    [subnet] = json.loads(podman.run("network", "inspect", "podman").stdout)[0]["subnets"][:1]
+    return subnet["subnet"], subnet["gateway"]
 
 
 @pytest.fixture
@@ -43,7 +51,9 @@ def container(podman: Podman, image: str) -> Iterator[tuple[str, str]]:
     name = f"topicfeed-test-{secrets.token_hex(3)}"
     volume = f"{name}-instance"
     port = free_port()
+    # as DEPLOY.md says: Prometheus on the host scrapes through the bridge, so allow its network
     podman.run("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080", "-v", f"{volume}:/var/lib/topicfeed/instance",
+               "-e", f"TOPICFEED_METRICS_ALLOW={bridge_network(podman)[0]}, ::1/128",
                image, "serve", "--demo", "--host", "0.0.0.0", "--port", "8080")
     try:
         yield name, f"http://127.0.0.1:{port}"
@@ -69,6 +79,8 @@ def test_container_serves_the_demo_healthy_and_stops_cleanly(podman, container):
     health = wait_healthy(url, podman, name)
     assert health["status"] == "ok" and health["public"] > 0 and health["last_import"]["result"] == "ok"
     assert b"<feed" in urllib.request.urlopen(url + "/feeds/topics/ai.atom", timeout=10).read()
+    metrics = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()  # TOPICFEED_METRICS_ALLOW reached serve
+    assert "topicfeed_http_requests_total{" in metrics and 'topicfeed_articles{state="public"}' in metrics
     inspected = json.loads(podman.run("image", "inspect", IMAGE).stdout)[0]
     assert "/healthz" in " ".join(inspected["Healthcheck"]["Test"]) and inspected["Config"]["User"] == "10001:10001"
     healthcheck = podman.run("healthcheck", "run", name, check=False)  # no systemd timer here: run it
@@ -81,6 +93,9 @@ def test_container_serves_the_demo_healthy_and_stops_cleanly(podman, container):
     podman.run("stop", "-t", "30", name)  # SIGTERM; SIGKILL only after 30 s
     state = json.loads(podman.run("inspect", name).stdout)[0]["State"]
     assert state["ExitCode"] == 0, podman.run("logs", name, check=False).stderr[-2000:]
+
+    default = podman.run("run", "--rm", IMAGE, "config").stdout  # without the variable: loopback only
+    assert "metrics_allow = ['127.0.0.1/32', '::1/128']" in default
 
     podman.run("start", name)  # same instance volume: init leaves the keys alone
     wait_healthy(url, podman, name)

@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 from feeds.demo import write_demo_content
 from feeds.importjob import import_lock, run_import
 from feeds.store import Store
+from feeds.store.imports import ImportStatus
 from server import create_app, get_store
 from server.cli import main
 from server.signing import verify_object
@@ -103,6 +104,53 @@ def test_backup_wipe_restore_gives_back_clients_feeds_and_curated_articles(site,
     get_store(app).close()
 
 
+def curated_backup(site: dict, archive: Path) -> Path:
+    """A curator write through the API, then a backup of the site; returns the record file."""
+    admin = cli(site["instance"], "admin-token").stdout.strip()
+    app = create_app({"VERSION_TTL": 0}, site["instance"])
+    created = app.test_client().post("/api/v1/articles", json=NEW, headers={"Authorization": f"Bearer {admin}"})
+    assert created.status_code == 201, created.json
+    get_store(app).close()
+    cli(site["instance"], "backup", str(archive))
+    return site["root"] / "_news" / f"{created.json['id']}.md"
+
+
+def test_restore_refuses_a_records_root_other_than_the_configured_one_unless_given(site, tmp_path, monkeypatch):
+    """Moved to a machine whose content checkout is elsewhere (TOPICFEED_CONTENT_DIRS, as in the
+    container): the record files would land where the instance never reads. Refused in one line
+    naming both roots, before anything is written; ``--records-root DIR`` puts them in DIR."""
+    archive = tmp_path / "backup.tar.gz"
+    curated = curated_backup(site, archive)
+    moved_root = tmp_path / "checkout"
+    shutil.copytree(site["root"], moved_root)
+    (moved_root / "_news" / curated.name).unlink()  # the checkout has the content, not the curator's files
+    monkeypatch.setenv("TOPICFEED_CONTENT_DIRS", str(moved_root))
+    target = tmp_path / "moved-instance"
+
+    refused = cli(target, "restore", str(archive), check=False)
+    assert refused.exit_code == 1 and isinstance(refused.exception, SystemExit)
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert f"backed up from {site['root']}" in refused.stderr and f"records root is {moved_root}" in refused.stderr
+    assert "--records-root" in refused.stderr
+    assert not target.exists() and not (moved_root / "_news" / curated.name).exists()
+
+    out = cli(target, "restore", str(archive), "--records-root", str(moved_root)).stdout
+    assert "1 curator record file(s)" in out
+    assert (moved_root / "_news" / curated.name).read_bytes() == curated.read_bytes()
+    cli(target, "import")
+    feed = create_app({"VERSION_TTL": 0}, target).test_client().get("/feeds/all.json?limit=200").json
+    assert NEW["title"] in [item["title"] for item in feed["items"]]
+
+
+def test_restore_into_the_root_it_was_backed_up_from_needs_no_option(site, tmp_path):
+    archive = tmp_path / "backup.tar.gz"
+    curated = curated_backup(site, archive)
+    kept = curated.read_bytes()
+    curated.unlink()
+    out = cli(tmp_path / "elsewhere", "restore", str(archive)).stdout  # the backup's config names the same root
+    assert "1 curator record file(s)" in out and curated.read_bytes() == kept
+
+
 def test_restore_refuses_a_file_that_is_not_a_backup(tmp_path):
     bogus = tmp_path / "x.tar.gz"
     bogus.write_bytes(b"not a tarball")
@@ -162,7 +210,8 @@ def test_healthz_and_metrics_report_the_import_log(site):
     app = create_app({"VERSION_TTL": 0}, site["instance"])
     client = app.test_client()
     health = client.get("/healthz").json
-    assert health["last_import"]["result"] == "ok" and health["last_import"]["summary"].startswith("added 60,")
+    assert health["last_import"]["result"] == "ok" and set(health["last_import"]) == {"finished", "duration_s", "result"}
+    assert "added 60," in cli(site["instance"], "status").stdout
     client.get("/feeds/all.atom"), client.get("/feeds/all.atom"), client.get("/nope")
     text = client.get("/metrics").get_data(as_text=True)
     assert 'topicfeed_imports_total{result="ok"} 1.0' in text
@@ -171,6 +220,25 @@ def test_healthz_and_metrics_report_the_import_log(site):
     assert 'topicfeed_render_cache_lookups_total{outcome="hit"}' in text
     assert 'topicfeed_http_requests_total{family="feeds",status="200"}' in text
     assert 'topicfeed_http_requests_total{family="unmatched",status="404"}' in text
+    get_store(app).close()
+
+
+def test_a_failed_import_shows_result_and_time_publicly_and_its_error_only_to_the_operator(site):
+    """The error text of a failed import may name paths, hosts or database messages: /healthz
+    (public behind the shipped proxy, whose requests all come from loopback) gives the result
+    and time only; /metrics says failed; ``topicfeed status`` gives the text."""
+    secret = "/srv/private-checkout/_news/x.md: permission denied (db host pg-internal.corp:5432)"
+    app = create_app({"VERSION_TTL": 0}, site["instance"])
+    get_store(app).record_import(ImportStatus(time.time(), 1.25, "failed", secret))
+    client = app.test_client()
+    for peer in ("127.0.0.1", "203.0.113.9"):  # loopback is what every request through nginx looks like
+        resp = client.get("/healthz", environ_base={"REMOTE_ADDR": peer})
+        assert resp.status_code == 200 and resp.json["last_import"]["result"] == "failed"
+        assert resp.json["last_import"]["finished"].endswith("+00:00")
+        assert "private-checkout" not in resp.get_data(as_text=True) and "pg-internal" not in resp.get_data(as_text=True)
+    assert "topicfeed_last_import_ok 0.0" in client.get("/metrics").get_data(as_text=True)
+    out = cli(site["instance"], "status").stdout
+    assert "last import: failed at " in out and secret in out and "imports: 1 ok, 1 failed" in out
     get_store(app).close()
 
 

@@ -28,6 +28,7 @@ import pytest
 from server import create_app
 from server.instance import init_instance
 from server.settings import load_settings
+from server.signing import verify_object
 
 from .conftest import REPO, copy_site, free_port
 from .postgres import Cluster, pg_bin
@@ -92,7 +93,8 @@ class Process:
             serve = ["unshare", "-m", "--propagation", "private", "sh", "-c",
                      f'mount -t tmpfs none "{self.hide}" && exec "$@"', "sh", *serve]
         log = (self.instance.parent / f"{self.name}.log").open("a")
-        self.proc = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, env=ENV)
+        # its own process group: the server may run its app in worker processes (granian)
+        self.proc = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, env=ENV, start_new_session=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -105,9 +107,9 @@ class Process:
         raise RuntimeError(f"{self.name} did not start: {(self.instance.parent / f'{self.name}.log').read_text()}")
 
     def kill(self) -> None:
-        """kill -9: no clean shutdown, as when a machine dies."""
+        """kill -9 of every process it runs: no clean shutdown, as when a machine dies."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
     def stop(self) -> None:
@@ -298,11 +300,24 @@ def test_tokens_signatures_and_private_feeds_minted_on_one_process_work_on_every
     client = json.loads(made.stdout)
     answers = [http("GET", p.url + "/api/v1/topics", token=client["token"]) for p in topo.processes]
     assert [a[0] for a in answers] == [200, 200, 200]
-    assert len({a[2] for a in answers}) == 1  # the same signed objects: one key set
+    # one key set: every process's signature verifies with the client's secret; the objects are the
+    # same apart from `secured`, whose itsdangerous timestamp is the second each process signed in
+    objects = [json.loads(a[2]) for a in answers]
+    assert all(verify_object(obj, client["secret"]) for obj in objects)
+    assert len({json.dumps(unsecured(obj), sort_keys=True) for obj in objects}) == 1
     url = cli(topo.writer.instance, "clients", "feed-url", client["id"], "all").stdout.strip()
     assert url.startswith(topo.nginx_url + "/feeds/private/")
     feeds = [http("GET", p.url + url.removeprefix(topo.nginx_url)) for p in topo.processes]
     assert [f[0] for f in feeds] == [200, 200, 200] and len({f[2] for f in feeds}) == 1
+
+
+def unsecured(value: object) -> object:
+    """``value`` without any ``secured`` member, at any depth."""
+    if isinstance(value, dict):
+        return {k: unsecured(v) for k, v in value.items() if k != "secured"}
+    if isinstance(value, list):
+        return [unsecured(v) for v in value]
+    return value
 
 
 def test_a_change_is_delivered_once_by_three_websub_workers(topology):
