@@ -470,7 +470,7 @@ def status(state: CliState) -> None:
     is public, gives only the result and time)."""
     import datetime
 
-    store = get_store(state.app())
+    store = _store(state.app())
     stats, last, counts = store.stats(), store.last_import(), store.import_counts()
     click.echo(f"store version {store.version()}: {stats['articles']} article(s), {stats['public']} public, "
                f"{stats['bad_files']} bad file(s)")
