@@ -175,14 +175,15 @@ def _rank(tx: Transaction, vocabulary: Vocabulary, df: dict[int, int], total: in
 
 def refresh_derived(tx: Transaction, touched: set[str], run: Runner = map) -> list[tuple[str, str]]:
     """Deduplicate by URL, then refresh the related lists the changes may affect; returns the
-    (duplicate, kept) pairs.
+    (duplicate, kept) pairs. ``touched`` (the ids written or removed) gains the ids whose public
+    state the deduplication flipped.
 
     Memory stays flat as the store grows: deduplication reads only the URL groups that hold
     more than one article, and ranking streams the public articles in time order twice (word
     counts, then windows of ``feeds.related.windows``), holding one window at a time.
     """
     pairs, flipped = deduplicate(tx, tx.index_rows(tx.duplicate_urls()))
-    touched = touched | flipped
+    touched.update(flipped)  # in place, not a copy: the import's set holds every changed id
     vocabulary = Vocabulary()
     df: dict[int, int] = defaultdict(int)
     total = 0

@@ -1,24 +1,43 @@
-"""topicfeed's HTTP service: ``create_app`` builds the Flask app around one store."""
+"""topicfeed's HTTP service: ``create_app`` builds the Flask app around one store.
+
+Importing this package loads neither Flask nor the store: ``topicfeed import`` (``server.cli``)
+needs only the store, and each module it does not load is memory the import does not hold
+(Flask, Werkzeug and the views were about 20 MB of the CLI's 60). ``create_app`` loads them.
+"""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from feeds.store import SchemaError, Store
-
-from . import context, edge, errors, fastpath, roles
-from .context import get_store
-from .instance import KeyRing, default_instance, init_instance, require_instance
+from .instance import default_instance, init_instance, require_instance
 from .settings import load_settings
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from feeds.store import Store
 
 __all__ = ["create_app", "get_store"]
 
 
+def __getattr__(name: str) -> Any:
+    """``server.get_store`` without loading Flask when ``server`` is imported (PEP 562)."""
+    if name == "get_store":
+        from .context import get_store
+
+        return get_store
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def index_url(config: Mapping[str, Any], instance: Path) -> str:
+    """The configured SQLAlchemy URL, else the SQLite file ``topicfeed.db`` in ``instance``."""
+    return config["DATABASE_URL"] or f"sqlite:///{Path(instance) / 'topicfeed.db'}"
+
+
 def database_url(app: Flask) -> str:
     """The configured SQLAlchemy URL, else the SQLite file in the instance folder."""
-    return app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'topicfeed.db'}"
+    return index_url(app.config, Path(app.instance_path))
 
 
 def create_app(test_config: dict[str, Any] | None = None, instance: Path | None = None, *,
@@ -27,6 +46,11 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
 
     With ``init=False`` (every CLI command but ``init``) a missing instance is a
     ``FileNotFoundError`` instead of being created with a fresh master key."""
+    from flask import Flask
+
+    from . import context, edge, errors, fastpath, roles
+    from .instance import KeyRing
+
     instance = (instance or default_instance()).resolve()
     if init:
         init_instance(instance)
@@ -37,7 +61,7 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = True  # type: ignore[attr-defined]
-    store, keyring = _open_store(app), KeyRing(instance)
+    store, keyring = open_store(app.config, instance), KeyRing(instance)
     if app.config["ROLE"] == "writer":
         roles.publish_signing_key(store, keyring.keys())
     elif roles.is_reader(app.config):
@@ -61,14 +85,20 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     return app
 
 
-def _open_store(app: Flask) -> Store:
-    """The index, migrated at start unless ``auto_upgrade`` is off or this process is a reader
-    (only the writer migrates: a reader of a newer topicfeed waits for the writer's upgrade)."""
-    reader = roles.is_reader(app.config)
+def open_store(config: Mapping[str, Any], instance: Path) -> Store:
+    """The index of ``instance`` with ``config`` (its settings), migrated at start unless
+    ``auto_upgrade`` is off or this process is a reader (only the writer migrates: a reader of a
+    newer topicfeed waits for the writer's upgrade). Raises ``SchemaError`` when the index
+    needs a migration this process may not run, ``ImportError`` for a missing database driver."""
+    from feeds.store import SchemaError, Store
+
+    from .roles import is_reader
+
+    reader = is_reader(config)
     try:
-        return Store(database_url(app), auto_upgrade=app.config["AUTO_UPGRADE"] and not reader,
-                     pool_size=app.config["DB_POOL_SIZE"])
+        return Store(index_url(config, instance), auto_upgrade=config["AUTO_UPGRADE"] and not reader,
+                     pool_size=config["DB_POOL_SIZE"])
     except SchemaError as exc:
         if not reader or "topicfeed upgrade" not in str(exc):
             raise
-        raise SchemaError(f"{exc} on the writer ({app.config['WRITER_URL']}) first: readers never migrate") from None
+        raise SchemaError(f"{exc} on the writer ({config['WRITER_URL']}) first: readers never migrate") from None

@@ -1,53 +1,91 @@
-"""The ``topicfeed`` command line: thin click commands over ``feeds`` and ``server``."""
+"""The ``topicfeed`` command line: thin click commands over ``feeds`` and ``server``.
+
+Commands import what they use when they run: ``topicfeed import`` (and ``import --watch``)
+opens the store without building the Flask app, so the import process and the workers it
+forks hold neither Flask nor the views (``python -X importtime -m server.cli import --help``).
+"""
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from flask import Flask
 
-from feeds.importer import SyncReport
-from feeds.importjob import run_import
-from feeds.render import FORMATS
-from feeds.validate import check_tree
-
-from .context import get_store, master_keys
 from .instance import default_instance, init_instance
 from .logs import TEXT_FORMAT, configure_logging
 from .serving import DEFAULT_THREADS, SERVERS
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from feeds.importer import SyncReport
+    from feeds.store import Store
+
+
+@contextmanager
+def _one_line_errors(path: Path) -> Iterator[None]:
+    """Turn a missing instance, a bad setting or an unusable index into a one-line error."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (ValueError, RuntimeError, OSError, ImportError) as exc:  # ImportError: a missing database driver
+        raise click.ClickException(f"instance {path}: {exc}") from None
 
 
 @dataclass
 class CliState:
     """What one ``topicfeed`` invocation shares between the group and its command: the instance
-    folder (``--instance`` before or after the command name) and the app, built once."""
+    folder (``--instance`` before or after the command name), its settings and the app or the
+    bare store, each built once."""
 
     instance: Path | None = None
     _app: Flask | None = None
+    _settings: dict[str, Any] | None = None
+    _store: Store | None = None
 
     @property
     def path(self) -> Path:
         return (self.instance or default_instance()).resolve()
 
+    def settings(self) -> dict[str, Any]:
+        """The instance's settings (logging configured from them, before start-up logs a
+        migration); a missing instance or a bad setting is a one-line error."""
+        if self._settings is None:
+            from .instance import require_instance
+            from .settings import load_settings
+
+            with _one_line_errors(self.path):
+                require_instance(self.path)
+                self._settings = load_settings(self.path)
+            configure_logging(self._settings["LOG_FORMAT"])
+        return self._settings
+
+    def store(self) -> Store:
+        """The instance's store without the Flask app (for ``import``): migrated at start as the
+        app's would be; an unusable index is a one-line error."""
+        if self._store is None:
+            from . import open_store
+
+            settings = self.settings()
+            with _one_line_errors(self.path):
+                self._store = open_store(settings, self.path)
+        return self._store
+
     def app(self) -> Flask:
         """The app for this instance; a bad setting or unusable index is a one-line error."""
         if self._app is None:
             from . import create_app
-            from .settings import load_settings
 
-            try:
-                configure_logging(load_settings(self.path)["LOG_FORMAT"])  # before start-up logs a migration
+            self.settings()
+            with _one_line_errors(self.path):
                 self._app = create_app(None, self.path, init=False)
-            except FileNotFoundError as exc:
-                raise click.ClickException(str(exc)) from None
-            except (ValueError, RuntimeError, OSError, ImportError) as exc:  # ImportError: a missing database driver
-                raise click.ClickException(f"instance {self.path}: {exc}") from None
         return self._app
 
     def exists(self) -> bool:
@@ -55,6 +93,20 @@ class CliState:
         from .instance import KEYS_FILE
 
         return (self.path / KEYS_FILE).is_file()
+
+
+def _store(app: Flask) -> Store:
+    """The app's store (``server.context`` loads Flask: only commands that built an app call this)."""
+    from .context import get_store
+
+    return get_store(app)
+
+
+def _master_keys(app: Flask) -> list[str]:
+    """The app's master keys, oldest first."""
+    from .context import master_keys
+
+    return master_keys(app)
 
 
 def _keys(path: Path) -> list[str]:
@@ -176,40 +228,43 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
     are refused (nothing changes). One import runs at a time per instance (others wait).
     """
     from feeds.importer import ImportRefused
+    from feeds.importjob import run_import
 
     _writer_only(state.path, "imports")
-    app = state.app()
-    roots = list(content_dirs) or [Path(p) for p in app.config["CONTENT_DIRS"]]
+    config = state.settings()
+    roots = list(content_dirs) or [Path(p) for p in config["CONTENT_DIRS"]]
     if not roots:
         raise click.UsageError("give CONTENT_DIRS or set content_dirs in config.toml")
-    share = 1.0 if allow_mass_removal else app.config["IMPORT_MAX_REMOVAL"]
+    share = 1.0 if allow_mass_removal else config["IMPORT_MAX_REMOVAL"]
+    store = state.store()
     try:
         if watch:
-            _watch(state, roots)
+            _watch(store, state.path, roots, config)
             return
-        report = run_import(get_store(app), roots, state.path, progress=_progress, max_removal=share)
+        report = run_import(store, roots, state.path, progress=_progress, max_removal=share)
     except ImportRefused as exc:
         raise click.ClickException(f"{exc}; nothing was changed") from None
     except FileNotFoundError as exc:  # a configured content root that is not there
         raise click.ClickException(str(exc)) from None
     print_report(report)
-    _websub_pass(app)
+    if config["PUBLIC_BASE_URL"]:  # a WebSub hub can only be enabled with it (websub_worker.Hub.enabled)
+        store.close()
+        _websub_pass(state.app())
     if strict and report.skipped:
         sys.exit(1)
 
 
-def _watch(state: CliState, roots: list[Path]) -> None:
+def _watch(store: Store, instance: Path, roots: list[Path], config: dict[str, Any]) -> None:
     """Run the watcher until SIGTERM or SIGINT."""
     import signal
     import threading
 
     from feeds.watch import watch
 
-    app = state.app()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    watch(get_store(app), roots, state.path, app.config["WATCH_DEBOUNCE"], stop, app.config["IMPORT_MAX_REMOVAL"])
+    watch(store, roots, instance, config["WATCH_DEBOUNCE"], stop, config["IMPORT_MAX_REMOVAL"])
 
 
 @main.command()
@@ -252,21 +307,18 @@ def downgrade(state: CliState, revision: str) -> None:
 
 def _database_url(path: Path) -> str:
     """The index's URL without opening the store (which would upgrade it)."""
-    from . import database_url
-    from .settings import load_settings
-
+    from . import index_url
     from .instance import require_instance
+    from .settings import load_settings
 
     try:
         require_instance(path)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
-    bare = Flask(__name__, instance_path=str(path))
     try:
-        bare.config.update(load_settings(path))
+        return index_url(load_settings(path), path)
     except ValueError as exc:
         raise click.ClickException(f"instance {path}: {exc}") from None
-    return database_url(bare)
 
 
 @main.command()
@@ -281,12 +333,13 @@ def check(state: CliState, content_dirs: tuple[Path, ...]) -> None:
     its index; without one, against an empty index. CONTENT_DIRS default to content_dirs.
     """
     from feeds.importer import ImportRefused, guard_mass_removal
+    from feeds.validate import check_tree
 
     app = state.app() if state.exists() else None
     roots = list(content_dirs) or ([Path(p) for p in app.config["CONTENT_DIRS"]] if app else [])
     if not roots:
         raise click.UsageError("give CONTENT_DIRS or set content_dirs in the instance's config.toml")
-    store = get_store(app) if app else None
+    store = _store(app) if app else None
     try:
         report = check_tree(roots, store)
         indexed = store.stats()["articles"] if store else 0
@@ -336,6 +389,8 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int 
     """
     import signal
 
+    from feeds.importjob import run_import
+
     from .roles import is_reader
     from .serving import Limits, run
 
@@ -349,7 +404,7 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int 
         raise click.UsageError(f"--workers: {server_name} runs one process; use --threads, or granian or gunicorn")
     _metrics_dir(state.path)
     app = state.app()
-    store = get_store(app)
+    store = _store(app)
     if demo and store.stats()["articles"] == 0:
         from feeds.demo import write_demo_content
 
@@ -395,14 +450,15 @@ def _reconcile(app: Flask, instance: Path) -> None:
     import json
 
     from feeds.importer import ImportRefused
+    from feeds.importjob import run_import
 
     configured = app.config["CONTENT_DIRS"]
-    stored = get_store(app).get_meta("roots")
+    stored = _store(app).get_meta("roots")
     roots = [Path(p) for p in (configured or (json.loads(stored) if stored else []))]
     if not roots:
         return
     try:
-        report = run_import(get_store(app), roots, instance, max_removal=app.config["IMPORT_MAX_REMOVAL"])
+        report = run_import(_store(app), roots, instance, max_removal=app.config["IMPORT_MAX_REMOVAL"])
     except ImportRefused as exc:
         click.echo(f"not reconciled with the content files: {exc}; serving the index as it is", err=True)
         return
@@ -442,7 +498,7 @@ def status(state: CliState) -> None:
     is public, gives only the result and time)."""
     import datetime
 
-    store = get_store(state.app())
+    store = _store(state.app())
     stats, last, counts = store.stats(), store.last_import(), store.import_counts()
     click.echo(f"store version {store.version()}: {stats['articles']} article(s), {stats['public']} public, "
                f"{stats['bad_files']} bad file(s)")
@@ -513,8 +569,8 @@ def clients_add(state: CliState, name: str, server_url: str | None, as_json: boo
     url = server_url or app.config["PUBLIC_BASE_URL"]
     if not url:
         raise click.UsageError("give --server-url or set public_base_url: the pairing string carries it")
-    keyring = master_keys(app)
-    client = add_client(get_store(app), keyring, name)
+    keyring = _master_keys(app)
+    client = add_client(_store(app), keyring, name)
     pairing = pairing_string(url, client, keyring)
     if as_json:
         click.echo(json.dumps({"id": client.id, "name": client.name, "secret": secret_for(client, keyring),
@@ -532,7 +588,7 @@ def clients_list(state: CliState) -> None:
 
     from .clients import list_clients
 
-    for c in list_clients(get_store(state.app())):
+    for c in list_clients(_store(state.app())):
         created = datetime.datetime.fromtimestamp(c.created_ts, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
         click.echo(f"{c.id}\t{c.name}\t{created}\t{'revoked' if c.revoked else 'active'}")
 
@@ -545,15 +601,25 @@ def clients_revoke(state: CliState, client_id: str) -> None:
     """Revoke a client: its token, signatures and private feed URLs stop working."""
     from .clients import revoke_client
 
-    if not revoke_client(get_store(state.app()), client_id):
+    if not revoke_client(_store(state.app()), client_id):
         raise click.ClickException(f"no client {client_id}")
     click.echo(f"revoked {client_id}")
+
+
+def _feed_format(value: str) -> str:
+    """``--ext`` checked against ``feeds.render.FORMATS`` when used (that module loads lxml and feedgen)."""
+    from feeds.render import FORMATS
+
+    if value not in FORMATS:
+        raise click.BadParameter(f"{value!r} is not one of {', '.join(FORMATS)}", param_hint="'--ext'")
+    return value
 
 
 @clients.command("feed-url")
 @click.argument("client_id")
 @click.argument("feed_path")
-@click.option("--ext", type=click.Choice(FORMATS), default="atom", show_default=True)
+@click.option("--ext", default="atom", show_default=True, callback=lambda _ctx, _param, value: _feed_format(value),
+              help="Feed format: atom, rss or json.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Feed filter, e.g. min_quality=50.")
 @click.option("--server-url", default=None, help="URL readers reach this server at (default: public_base_url).")
 @instance_option
@@ -571,7 +637,7 @@ def clients_feed_url(state: CliState, client_id: str, feed_path: str, ext: str, 
     url = server_url or app.config["PUBLIC_BASE_URL"]
     if not url:
         raise click.UsageError("give --server-url or set public_base_url: a feed URL must be absolute")
-    client = get_client(get_store(app), client_id)
+    client = get_client(_store(app), client_id)
     if client is None or client.revoked:
         raise click.ClickException(f"no active client {client_id}")
     malformed = [p for p in params if "=" not in p]
@@ -579,7 +645,7 @@ def clients_feed_url(state: CliState, client_id: str, feed_path: str, ext: str, 
         raise click.BadParameter(f"expected NAME=VALUE, got {malformed[0]!r}", param_hint="--param")
     filters = dict(p.split("=", 1) for p in params)
     try:
-        token = private_feed_token(get_store(app), client.id, feed_path, filters, master_keys(app))
+        token = private_feed_token(_store(app), client.id, feed_path, filters, _master_keys(app))
     except QueryError as exc:
         raise click.ClickException(str(exc)) from None
     with app.test_request_context("/"):
@@ -604,15 +670,15 @@ def admin_token(state: CliState, note: str, list_: bool, revoke: str | None) -> 
 
     app = state.app()
     if revoke is not None:
-        if not revoke_admin_token(get_store(app), revoke):
+        if not revoke_admin_token(_store(app), revoke):
             raise click.ClickException(f"no admin token {revoke} (`topicfeed admin-token --list` shows them)")
         click.echo(f"revoked admin token {revoke}")
     elif list_:
-        for t in get_store(app).admin_tokens():
+        for t in _store(app).admin_tokens():
             created = datetime.datetime.fromtimestamp(t.created_ts, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
             click.echo(f"{t.id}\t{created}\t{'revoked' if t.revoked else 'active'}\t{t.note}")
     else:
-        click.echo(mint_admin_token(get_store(app), master_keys(app), note))
+        click.echo(mint_admin_token(_store(app), _master_keys(app), note))
 
 
 @main.command()
@@ -686,7 +752,7 @@ def websub_list(state: CliState) -> None:
     """Subscriptions: id, lease expiry (UTC), signed or not, topic, callback."""
     import datetime
 
-    for sub in get_store(state.app()).websub.subscriptions():
+    for sub in _store(state.app()).websub.subscriptions():
         expires = datetime.datetime.fromtimestamp(sub.expires_ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
         click.echo(f"{sub.id}\t{expires}\t{'signed' if sub.secret else 'unsigned'}\t{sub.topic}\t{sub.callback}")
 
@@ -697,7 +763,7 @@ def websub_list(state: CliState) -> None:
 @pass_state
 def websub_remove(state: CliState, subscription_id: int) -> None:
     """End a subscription at once (no notice is sent) and drop its queued deliveries."""
-    if not get_store(state.app()).websub.remove(subscription_id):
+    if not _store(state.app()).websub.remove(subscription_id):
         raise click.ClickException(f"no subscription {subscription_id} (see `topicfeed websub list`)")
     click.echo(f"removed subscription {subscription_id}")
 

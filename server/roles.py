@@ -21,14 +21,14 @@ command-line only and write only the database, so they work on any instance fold
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from flask import Flask, Response, current_app, request
+from typing import TYPE_CHECKING, Any
 
 from feeds.store import Store
 
-from .errors import error_response
 from .signing import key_id
+
+if TYPE_CHECKING:  # Flask is imported where requests are handled: the CLI's import checks is_reader without it
+    from flask import Flask, Response
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # endpoints that write only the shared database: safe on any process
@@ -50,6 +50,10 @@ def refusal(config: Mapping[str, Any], what: str) -> str:
 def _refuse_writes() -> Response | None:
     """``before_request`` of a reader: 421 for a write method, unless the endpoint writes only
     the database. Runs before the API's authentication, so nothing at all is done."""
+    from flask import current_app, request
+
+    from .errors import error_response
+
     if request.method in READ_METHODS or request.endpoint in DATABASE_ONLY_WRITES:
         return None
     if request.routing_exception is not None:  # no such route or method: the 404/405 says more
