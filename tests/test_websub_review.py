@@ -1,0 +1,144 @@
+"""Review of the WebSub hub (issue 14) as a subscriber uses it, per the W3C WebSub Recommendation:
+callbacks the hub could never request, the topic echoed in verification (§5.3), topic spellings
+readers reach the feed by, the operator CLI's arguments, and fuzzed hub requests (§5.1)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from server import create_app
+from server.cli import main as cli
+from server.websub_http import CallbackRefused, request
+from server.websub_worker import Hub
+
+from .test_websub import BASE, make_instance
+from .websub_subscriber import Subscriber
+
+ROBOTICS = f"{BASE}/feeds/topics/robotics.atom"
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory) -> Path:
+    return make_instance(tmp_path_factory.mktemp("review"), "websub_rate_limit = 1000000\n")
+
+
+@pytest.fixture(scope="module")
+def app(instance):
+    return create_app({}, instance)
+
+
+@pytest.fixture
+def subscriber():
+    sub = Subscriber()
+    yield sub
+    sub.close()
+
+
+def post(app, **fields: str):
+    form = {"hub.mode": "subscribe", "hub.callback": "http://example.com/cb", "hub.topic": ROBOTICS}
+    form.update({f"hub.{k}": v for k, v in fields.items()})
+    return app.test_client().post("/websub", data=form)
+
+
+UNREQUESTABLE = {
+    "space in path": "http://example.com/a b",
+    "non-ASCII path": "http://example.com/caf\u00e9",
+    "CR LF in path": "http://example.com/x\r\nX-Evil: 1",
+    "tab": "http://example.com/\tcb",
+    "label over 63": "http://" + "a" * 64 + ".example.com/cb",
+    "non-ASCII host": "http://ex\u00e4mple.com/cb",
+}
+
+
+@pytest.mark.parametrize("callback", UNREQUESTABLE.values(), ids=UNREQUESTABLE.keys())
+def test_callback_the_hub_cannot_request_is_refused_at_subscribe(app, callback):
+    """Before the fix these got 202 and then failed on every try until given up, some with a
+    traceback in the worker log (UnicodeEncodeError, the IDNA codec's UnicodeError)."""
+    resp = post(app, callback=callback)
+    assert resp.status_code == 400, resp.get_data(as_text=True)
+    assert resp.get_data(as_text=True).startswith("hub.callback ")
+    assert "Traceback" not in resp.get_data(as_text=True)
+
+
+def test_host_the_idna_codec_refuses_is_a_clear_refusal_not_a_crash():
+    with pytest.raises(CallbackRefused, match="does not resolve"):
+        request("GET", "http://a..example.com/cb", allow_private=False, timeout=2.0)
+
+
+def test_verification_names_the_topic_as_the_subscriber_gave_it(app, subscriber, caplog):
+    """§5.3: hub.topic in the verification GET is "the topic URL given in the corresponding
+    subscription request"; the hub sent its canonical spelling (parameters reordered), which a
+    subscriber comparing it with its own request refuses."""
+    given = f"{ROBOTICS}?q=robot&limit=5"
+    assert post(app, callback=subscriber.url("/order"), topic=given).status_code == 202
+    with caplog.at_level(logging.ERROR):
+        Hub(app).drain()
+    [verify] = subscriber.of("GET", "/order", "subscribe")
+    assert verify.params["hub.topic"] == given
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+SPELLINGS = {
+    "upper-case scheme and host": "HTTP://FEEDS.TEST/feeds/topics/robotics.atom",
+    "explicit default port": "http://feeds.test:80/feeds/topics/robotics.atom",
+    "trailing dot": "http://feeds.test./feeds/topics/robotics.atom",
+    "percent-encoded path": "http://feeds.test/feeds/topics/%72obotics.atom",
+}
+
+
+@pytest.mark.parametrize("topic", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_topic_spellings_of_this_server_are_accepted(app, topic):
+    """RFC 3986 §6.2.2–6.2.3: these name the same feed a reader gets; the hub refused them."""
+    resp = post(app, topic=topic)
+    assert resp.status_code == 202, resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("topic", ["https://feeds.test/feeds/topics/robotics.atom",
+                                   "http://feeds.test:8080/feeds/topics/robotics.atom",
+                                   "http://feeds.test@evil.example/feeds/topics/robotics.atom",
+                                   "http://user@feeds.test/feeds/topics/robotics.atom",
+                                   "http://feeds.test/feeds/topics/robotics.atom/",
+                                   "http://feeds.test/feeds/topics/%2Frobotics.atom"])
+def test_other_origins_and_non_feed_paths_stay_refused(app, topic):
+    resp = post(app, topic=topic)
+    assert resp.status_code == 400 and resp.get_data(as_text=True).startswith("hub.topic "), resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("argument, message", [("99999999999999999999", "range"), ("0", "range"), ("-3", "range"),
+                                               ("abc", "not a valid integer")])
+def test_websub_remove_with_bad_ids_says_so(instance, argument, message):
+    """An id beyond SQLite's 64-bit integers gave an OverflowError traceback."""
+    result = CliRunner().invoke(cli, ["websub", "remove", "--instance", str(instance), "--", argument])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+KEYS = st.sampled_from(["hub.mode", "hub.topic", "hub.callback", "hub.lease_seconds", "hub.secret", "hub.other"])
+VALUES = st.one_of(
+    st.text(max_size=300),
+    st.sampled_from(["subscribe", "unsubscribe", ROBOTICS, f"{BASE}/feeds/all.json?q=", "http://example.com/cb",
+                     "9" * 5000, "-1", "0", "x" * 300]),
+    st.builds(str.__add__, st.sampled_from([f"{BASE}/feeds/", "http://", "https://[", "http://example.com/",
+                                            f"{BASE}/feeds/all.atom?"]), st.text(max_size=80)))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(KEYS, VALUES), max_size=8), st.sampled_from(["utf-8", "latin-1", "raw"]))
+def test_fuzzed_hub_requests_get_a_clear_answer(app, pairs, encoding):
+    """Random hub.* fields in several encodings: 202 or a one-line 4xx, never a 5xx; what is
+    accepted has a callback the hub can request."""
+    if encoding == "raw":
+        body = "&".join(f"{k}={v}" for k, v in pairs).encode("utf-8", "surrogatepass")
+    else:
+        body = "&".join(f"{quote(k)}={quote(v.encode(encoding, 'replace'))}" for k, v in pairs).encode()
+    resp = app.test_client().post("/websub", data=body, content_type="application/x-www-form-urlencoded")
+    assert resp.status_code in (202, 400, 413), (resp.status_code, body[:200], resp.get_data(as_text=True)[:200])
+    if resp.status_code == 400:
+        text = resp.get_data(as_text=True)
+        assert text.startswith("hub.") and text.count("\n") <= 1, text
