@@ -37,6 +37,9 @@ MAX_BACKOFF_SECONDS = 3600
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:
+    """``url`` with ``params`` added to its query. A fragment is dropped first (it is never sent,
+    RFC 3986 §3.5): appended after it, the parameters would vanish with it."""
+    url = url.split("#", 1)[0]
     return url + ("&" if "?" in url else "?") + urlencode(params)
 
 

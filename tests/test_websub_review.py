@@ -142,3 +142,26 @@ def test_fuzzed_hub_requests_get_a_clear_answer(app, pairs, encoding):
     if resp.status_code == 400:
         text = resp.get_data(as_text=True)
         assert text.startswith("hub.") and text.count("\n") <= 1, text
+
+
+def test_a_callback_with_a_fragment_gets_the_verification_parameters(app, subscriber):
+    """The hub appended hub.* after the callback's '#fragment', so the GET carried none of them
+    and the subscriber could not echo a challenge: the subscription never became active."""
+    assert post(app, callback=subscriber.url("/frag?keep=1#part"), secret="s3cret", lease_seconds="7200").status_code == 202
+    Hub(app).drain()
+    [verify] = subscriber.of("GET", "/frag", "subscribe")
+    assert verify.params["keep"] == "1" and verify.params["hub.lease_seconds"] == "7200" and verify.params["hub.challenge"]
+    subs = [s for s in Hub(app).ws.subscriptions() if s.callback == subscriber.url("/frag?keep=1#part")]
+    assert len(subs) == 1 and subs[0].secret == "s3cret"
+
+
+def test_resubscribe_renews_the_lease_and_secret(app, subscriber):
+    callback = subscriber.url("/renew")
+    assert post(app, callback=callback, lease_seconds="3600", secret="one").status_code == 202
+    Hub(app).drain()
+    [first] = [s for s in Hub(app).ws.subscriptions() if s.callback == callback]
+    assert post(app, callback=callback, lease_seconds="7200", secret="two").status_code == 202
+    Hub(app).drain()
+    [again] = [s for s in Hub(app).ws.subscriptions() if s.callback == callback]
+    assert again.id == first.id and again.lease_seconds == 7200 and again.secret == "two"
+    assert again.expires_ms > first.expires_ms + 3000 * 1000
