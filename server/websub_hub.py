@@ -80,7 +80,9 @@ def hub() -> Response:
     if mode not in ("subscribe", "unsubscribe"):
         raise QueryError("hub.mode", f"hub.mode must be subscribe or unsubscribe, got {mode[:40]!r}")
     callback = form.get("hub.callback", "")
-    if not callback or len(callback) > MAX_CALLBACK_LENGTH:
+    if not callback:
+        raise QueryError("hub.callback", "hub.callback is missing: the subscriber's URL to verify and deliver to")
+    if len(callback) > MAX_CALLBACK_LENGTH:
         raise QueryError("hub.callback", f"hub.callback must be a URL of at most {MAX_CALLBACK_LENGTH} characters")
     try:
         check_literal(callback, config["WEBSUB_ALLOW_PRIVATE"])

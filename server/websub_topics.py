@@ -61,7 +61,9 @@ def parse_topic(url: str) -> TopicFeed:
     (parameter ``hub.topic``) for anything else: another site, a private feed, a non-feed page,
     an unknown parameter or a bad filter value. Does not check that the feed exists."""
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    if not url or len(url) > MAX_TOPIC_LENGTH:
+    if not url:
+        raise _refuse("is missing: the feed URL to subscribe to")
+    if len(url) > MAX_TOPIC_LENGTH:
         raise _refuse(f"must be a feed URL of at most {MAX_TOPIC_LENGTH} characters")
     path = _path_under(url, base) if base else None
     if path is None:

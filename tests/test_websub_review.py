@@ -165,3 +165,12 @@ def test_resubscribe_renews_the_lease_and_secret(app, subscriber):
     [again] = [s for s in Hub(app).ws.subscriptions() if s.callback == callback]
     assert again.id == first.id and again.lease_seconds == 7200 and again.secret == "two"
     assert again.expires_ms > first.expires_ms + 3000 * 1000
+
+
+@pytest.mark.parametrize("field", ["callback", "topic"])
+def test_a_missing_parameter_is_called_missing(app, field):
+    """A missing hub.callback was answered "must be a URL of at most 2048 characters"."""
+    resp = post(app, **{field: ""})
+    assert resp.status_code == 400
+    text = resp.get_data(as_text=True)
+    assert text.startswith(f"hub.{field} is missing"), text
