@@ -174,3 +174,35 @@ def test_a_missing_parameter_is_called_missing(app, field):
     assert resp.status_code == 400
     text = resp.get_data(as_text=True)
     assert text.startswith(f"hub.{field} is missing"), text
+
+
+def test_a_burst_of_writes_is_one_signed_post_of_the_latest_document(app, instance, subscriber):
+    """§7: one POST per burst with the latest document, its content type, Link hub and self;
+    §8: X-Hub-Signature is the HMAC-SHA256 of exactly the body bytes."""
+    import hashlib
+    import hmac
+    import json
+
+    from .test_websub import admin_token, article
+
+    topic = f"{BASE}/feeds/topics/robotics.json?min_quality=10"
+    assert post(app, callback=subscriber.url("/burst"), topic=topic, secret="k\u00e9y").status_code == 202
+    hub = Hub(app)
+    hub.drain()
+    assert subscriber.of("GET", "/burst", "subscribe")
+    client, token = app.test_client(), admin_token(instance)
+    titles = [f"Review burst {n}" for n in range(3)]
+    for title in titles:
+        resp = client.post("/api/v1/articles", json=article(title, ["robotics"]), headers={"Authorization": f"Bearer {token}"})
+        assert resp.status_code == 201, resp.get_data(as_text=True)
+    hub.drain()
+    [delivery] = subscriber.of("POST", "/burst")
+    expected = hmac.new("k\u00e9y".encode(), delivery.body, hashlib.sha256).hexdigest()
+    assert delivery.headers["x-hub-signature"] == f"sha256={expected}"
+    assert delivery.headers["link"] == f'<{BASE}/websub>; rel="hub", <{topic}>; rel="self"'
+    reader = client.get("/feeds/topics/robotics.json?min_quality=10")
+    assert delivery.headers["content-type"] == reader.headers["Content-Type"]
+    assert delivery.body == reader.data
+    assert {t for t in titles} <= {item["title"] for item in json.loads(delivery.body)["items"]}
+    health = client.get("/healthz").json["websub"]
+    assert health["deliveries"] >= 1 and health["subscriptions"] >= 1
