@@ -206,3 +206,18 @@ def test_a_burst_of_writes_is_one_signed_post_of_the_latest_document(app, instan
     assert {t for t in titles} <= {item["title"] for item in json.loads(delivery.body)["items"]}
     health = client.get("/healthz").json["websub"]
     assert health["deliveries"] >= 1 and health["subscriptions"] >= 1
+
+
+def test_metrics_carry_the_websub_counts_healthz_reports(app, subscriber):
+    """Issue 14 part 6: the counts go to /metrics too; it had none of them."""
+    assert post(app, callback=subscriber.url("/metrics")).status_code == 202
+    Hub(app).drain()
+    client = app.test_client()
+    health = client.get("/healthz").json["websub"]
+    text = client.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_data(as_text=True)
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith("topicfeed_websub_")}
+    assert values["topicfeed_websub_subscriptions"] == health["subscriptions"] >= 1
+    assert values["topicfeed_websub_queued"] == health["queued"]
+    assert values["topicfeed_websub_deliveries"] == health["deliveries"]
+    assert values["topicfeed_websub_failures"] == health["failures"]
