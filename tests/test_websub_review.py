@@ -221,3 +221,34 @@ def test_metrics_carry_the_websub_counts_healthz_reports(app, subscriber):
     assert values["topicfeed_websub_queued"] == health["queued"]
     assert values["topicfeed_websub_deliveries"] == health["deliveries"]
     assert values["topicfeed_websub_failures"] == health["failures"]
+
+
+from .test_websub_queue import cluster, store  # noqa: E402,F401  (fixtures: SQLite and PostgreSQL stores)
+
+
+def test_concurrent_verifications_of_one_subscription_do_not_collide(store):
+    """A subscriber that repeats its subscribe request gets two verify jobs, which the worker's
+    pool runs at once: on PostgreSQL both UPDATEs found no row and the second INSERT hit the
+    unique (callback, topic) constraint, so the job crashed with a traceback and was retried."""
+    import threading
+
+    ws = store.websub
+    errors: list[Exception] = []
+    rounds = 30  # the window is one round trip wide: several rounds make a collision near certain
+
+    def verify(barrier: threading.Barrier, callback: str, n: int) -> None:
+        barrier.wait()
+        try:
+            assert ws.activate(callback, ROBOTICS, "example.com", f"s{n}", 3600 + n, 1000, 1000) is None
+        except Exception as exc:  # noqa: BLE001 - the failure this test is about
+            errors.append(exc)
+
+    for round_ in range(rounds):
+        barrier = threading.Barrier(4)
+        threads = [threading.Thread(target=verify, args=(barrier, f"https://example.com/cb{round_}", n)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert [type(e).__name__ for e in errors] == []
+    assert len(ws.subscriptions()) == rounds
