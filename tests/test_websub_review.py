@@ -3,20 +3,26 @@ callbacks the hub could never request, the topic echoed in verification (§5.3),
 readers reach the feed by, the operator CLI's arguments, and fuzzed hub requests (§5.1)."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from server import create_app
 from server.cli import main as cli
 from server.websub_http import CallbackRefused, request
 from server.websub_worker import Hub
 
-from .test_websub import BASE, make_instance
+from .test_websub import BASE, admin_token, article, make_instance
+from .test_websub_queue import cluster, store  # noqa: F401 - fixtures: a SQLite and a PostgreSQL store
 from .websub_subscriber import Subscriber
 
 ROBOTICS = f"{BASE}/feeds/topics/robotics.atom"
@@ -179,12 +185,6 @@ def test_a_missing_parameter_is_called_missing(app, field):
 def test_a_burst_of_writes_is_one_signed_post_of_the_latest_document(app, instance, subscriber):
     """§7: one POST per burst with the latest document, its content type, Link hub and self;
     §8: X-Hub-Signature is the HMAC-SHA256 of exactly the body bytes."""
-    import hashlib
-    import hmac
-    import json
-
-    from .test_websub import admin_token, article
-
     topic = f"{BASE}/feeds/topics/robotics.json?min_quality=10"
     assert post(app, callback=subscriber.url("/burst"), topic=topic, secret="k\u00e9y").status_code == 202
     hub = Hub(app)
@@ -223,15 +223,10 @@ def test_metrics_carry_the_websub_counts_healthz_reports(app, subscriber):
     assert values["topicfeed_websub_failures"] == health["failures"]
 
 
-from .test_websub_queue import cluster, store  # noqa: E402,F401  (fixtures: SQLite and PostgreSQL stores)
-
-
-def test_concurrent_verifications_of_one_subscription_do_not_collide(store):
+def test_concurrent_verifications_of_one_subscription_do_not_collide(store):  # noqa: F811 - the fixture
     """A subscriber that repeats its subscribe request gets two verify jobs, which the worker's
     pool runs at once: on PostgreSQL both UPDATEs found no row and the second INSERT hit the
     unique (callback, topic) constraint, so the job crashed with a traceback and was retried."""
-    import threading
-
     ws = store.websub
     errors: list[Exception] = []
     rounds = 30  # the window is one round trip wide: several rounds make a collision near certain
