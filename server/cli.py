@@ -758,7 +758,7 @@ def websub_list(state: CliState) -> None:
 
 
 @websub.command("remove")
-@click.argument("subscription_id", type=int)
+@click.argument("subscription_id", type=click.IntRange(1, 2**63 - 1))  # ids are 64-bit database integers
 @instance_option
 @pass_state
 def websub_remove(state: CliState, subscription_id: int) -> None:

@@ -68,6 +68,22 @@ class StoreCollector:
                                     value=last.duration_s)
             yield GaugeMetricFamily("topicfeed_last_import_ok", "1 if the last import succeeded",
                                     value=1 if last.result == "ok" else 0)
+        yield from self._websub()
+
+    def _websub(self) -> Iterator[Metric]:
+        """The WebSub counts /healthz reports (issue 14), as gauges: the outcomes are those of
+        the last 24 hours, so they fall as well as rise."""
+        hub = self.store.websub.health()
+        yield GaugeMetricFamily("topicfeed_websub_subscriptions", "Live WebSub subscriptions", value=hub["subscriptions"])
+        yield GaugeMetricFamily("topicfeed_websub_queued", "WebSub hub requests queued", value=hub["queued"])
+        yield GaugeMetricFamily("topicfeed_websub_deliveries", "WebSub deliveries made in the last 24 hours",
+                                value=hub["deliveries"])
+        yield GaugeMetricFamily("topicfeed_websub_failures", "WebSub hub requests given up in the last 24 hours",
+                                value=hub["failures"])
+        if hub["median_delivery_ms"] is not None:
+            yield GaugeMetricFamily("topicfeed_websub_median_delivery_seconds",
+                                    "Median change-to-delivery delay over the last 24 hours",
+                                    value=hub["median_delivery_ms"] / 1000)
 
 
 class _ThisProcess:

@@ -39,7 +39,15 @@ class Answer:
 
 
 def check_syntax(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of an absolute http(s) URL with a host; raises ``CallbackRefused``."""
+    """(scheme, host, port) of an absolute http(s) URL with a host; raises ``CallbackRefused``.
+
+    The URL must be one ``http.client`` can send as it is (RFC 3986 / RFC 9112 request line):
+    ASCII without spaces or control characters, and a host DNS can look up (labels of at most
+    63 characters, RFC 1035 §2.3.4). Anything else would be accepted and then fail on every try."""
+    if not url.isascii() or any(ch <= " " or ch == "\x7f" for ch in url):
+        # checked before urlsplit, which silently drops tabs and newlines (bpo-43882)
+        raise CallbackRefused("must be ASCII without spaces or control characters "
+                              "(percent-encode the path, IDNA-encode a non-ASCII host)")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -51,6 +59,8 @@ def check_syntax(url: str) -> tuple[str, str, int]:
         raise CallbackRefused("has no host")
     if parts.username or parts.password:
         raise CallbackRefused("must not carry credentials")
+    if len(parts.hostname) > 253 or any(len(label) > 63 for label in parts.hostname.split(".")):
+        raise CallbackRefused("has a host name too long for DNS (labels of at most 63 characters)")
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
@@ -122,7 +132,7 @@ def resolve(host: str, port: int, allow_private: bool) -> str:
     """One address of ``host`` to connect to; every address must be public unless ``allow_private``."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: the IDNA codec refuses the name (an empty label)
         raise CallbackRefused(f"host {host} does not resolve: {exc}") from None
     addresses = [str(info[4][0]) for info in infos]
     if not allow_private:

@@ -80,13 +80,16 @@ def hub() -> Response:
     if mode not in ("subscribe", "unsubscribe"):
         raise QueryError("hub.mode", f"hub.mode must be subscribe or unsubscribe, got {mode[:40]!r}")
     callback = form.get("hub.callback", "")
-    if not callback or len(callback) > MAX_CALLBACK_LENGTH:
+    if not callback:
+        raise QueryError("hub.callback", "hub.callback is missing: the subscriber's URL to verify and deliver to")
+    if len(callback) > MAX_CALLBACK_LENGTH:
         raise QueryError("hub.callback", f"hub.callback must be a URL of at most {MAX_CALLBACK_LENGTH} characters")
     try:
         check_literal(callback, config["WEBSUB_ALLOW_PRIVATE"])
     except CallbackRefused as exc:
         raise QueryError("hub.callback", f"hub.callback {exc}") from None
-    topic = parse_topic(form.get("hub.topic", ""))
+    given_topic = form.get("hub.topic", "")
+    topic = parse_topic(given_topic)
     store = get_store()
     if mode == "subscribe" and not feed_exists(store, topic.ref):
         raise QueryError("hub.topic", f"hub.topic names no feed that exists: {topic.url[:80]!r}")
@@ -94,6 +97,7 @@ def hub() -> Response:
     if secret is not None and len(secret.encode("utf-8")) > MAX_SECRET_BYTES:
         raise QueryError("hub.secret", f"hub.secret must be less than 200 bytes, got {len(secret.encode('utf-8'))}")
     lease = lease_for(form.get("hub.lease_seconds"))
-    store.websub.enqueue("verify", callback, topic.url, {"mode": mode, "secret": secret or None, "lease_seconds": lease})
+    store.websub.enqueue("verify", callback, topic.url, {"mode": mode, "secret": secret or None, "lease_seconds": lease,
+                                                         "given_topic": given_topic})
     return Response("accepted: the hub will verify this request with the callback\n", status=202,
                     content_type="text/plain; charset=utf-8")

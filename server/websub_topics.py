@@ -7,7 +7,7 @@ canonical form (the feed's ``rel="self"`` URL). Private feed URLs are not topics
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from flask import Flask, current_app
 from flask.ctx import RequestContext
@@ -38,19 +38,41 @@ def _refuse(message: str) -> QueryError:
     return QueryError("hub.topic", f"hub.topic {message}")
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _path_under(url: str, base: str) -> str | None:
+    """The path of ``url`` below ``base`` (starting with ``/``), or None when ``url`` is not under
+    it. Scheme and host compare case-insensitively, a trailing dot on the host and an explicit
+    default port are the same origin (RFC 3986 §6.2.2–6.2.3): readers reach the feed by them."""
+    try:
+        u, b = urlsplit(url), urlsplit(base)
+        ports = (u.port or _DEFAULT_PORTS.get(u.scheme.lower()), b.port or _DEFAULT_PORTS.get(b.scheme.lower()))
+    except ValueError:
+        return None
+    if (u.scheme.lower() != b.scheme.lower() or (u.hostname or "").rstrip(".") != (b.hostname or "").rstrip(".")
+            or ports[0] != ports[1] or u.username or u.password or not u.path.startswith(b.path + "/")):
+        return None
+    return u.path[len(b.path):]
+
+
 def parse_topic(url: str) -> TopicFeed:
     """The public feed ``url`` names (in an app and request context); raises ``QueryError``
     (parameter ``hub.topic``) for anything else: another site, a private feed, a non-feed page,
     an unknown parameter or a bad filter value. Does not check that the feed exists."""
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    if not url or len(url) > MAX_TOPIC_LENGTH:
+    if not url:
+        raise _refuse("is missing: the feed URL to subscribe to")
+    if len(url) > MAX_TOPIC_LENGTH:
         raise _refuse(f"must be a feed URL of at most {MAX_TOPIC_LENGTH} characters")
-    if not base or not url.startswith(base + "/"):
+    path = _path_under(url, base) if base else None
+    if path is None:
         raise _refuse(f"must be one of this server's public feed URLs (under {base or 'its public_base_url'}/), "
                       f"got {url[:80]!r}")
-    parts = urlsplit(url[len(base):])
+    parts = urlsplit(url)
     try:
-        endpoint, args = current_app.url_map.bind("topic").match(parts.path, method="GET")
+        # the router takes a decoded path, as a reader's request has (WSGI PATH_INFO)
+        endpoint, args = current_app.url_map.bind("topic").match(unquote(path), method="GET")
     except HTTPException:
         raise _refuse(f"is not a feed URL of this server: {url[:80]!r}") from None
     scope = _SCOPES.get(str(endpoint))

@@ -37,6 +37,9 @@ MAX_BACKOFF_SECONDS = 3600
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:
+    """``url`` with ``params`` added to its query. A fragment is dropped first (it is never sent,
+    RFC 3986 §3.5): appended after it, the parameters would vanish with it."""
+    url = url.split("#", 1)[0]
     return url + ("&" if "?" in url else "?") + urlencode(params)
 
 
@@ -170,7 +173,10 @@ class Hub:
         """§5.3 verification of intent: the subscriber must echo the challenge with a 2xx."""
         mode = job.payload["mode"]
         challenge = secrets.token_urlsafe(24)
-        params = {"hub.mode": mode, "hub.topic": job.topic, "hub.challenge": challenge}
+        # §5.3 (and §5.2 for a denial): "the topic URL given in the corresponding subscription
+        # request", which may spell the canonical topic differently (parameter order, host case)
+        given = job.payload.get("given_topic") or job.topic
+        params = {"hub.mode": mode, "hub.topic": given, "hub.challenge": challenge}
         if mode == "subscribe":
             params["hub.lease_seconds"] = str(job.payload["lease_seconds"])
         answer = self._call("GET", _with_query(job.callback, params))
@@ -187,7 +193,7 @@ class Hub:
                                   job.payload["lease_seconds"], self.config["WEBSUB_MAX_PER_HOST"],
                                   self.config["WEBSUB_MAX_SUBSCRIPTIONS"])
         if denied:
-            self.ws.enqueue("deny", job.callback, job.topic, {"reason": denied})
+            self.ws.enqueue("deny", job.callback, given, {"reason": denied})
         elif self.ws.topic_doc(job.topic) is None:
             with topic_context(self.app):
                 try:

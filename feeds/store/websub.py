@@ -114,7 +114,10 @@ class WebSubStore:
                 return f"too many subscriptions for callback host {host} (at most {max_per_host})"
             if (conn.execute(select(func.count()).select_from(subs).where(live)).scalar() or 0) >= max_total:
                 return f"this hub holds its maximum of {max_total} subscriptions"
-            conn.execute(insert(subs).values(callback=callback, topic=topic, host=host, created_ms=now, **values))
+            # an upsert: another verification of the same pair may have inserted it since the
+            # UPDATE above (READ COMMITTED on PostgreSQL), and then this one renews it
+            conn.execute(self._insert(subs).values(callback=callback, topic=topic, host=host, created_ms=now, **values)
+                         .on_conflict_do_update(index_elements=["callback", "topic"], set_=values))
         return None
 
     def unsubscribe(self, callback: str, topic: str) -> bool:
