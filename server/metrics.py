@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import ipaddress
 import itertools
+import multiprocessing.util
 import os
 import threading
 import time
@@ -110,7 +111,17 @@ def _start_flusher() -> None:
 
     _flusher.append(threading.Thread(target=run, name="metrics-flush", daemon=True))
     _flusher[0].start()
-    atexit.register(flush)
+    atexit.register(_flush_at_exit)
+    # processes started by multiprocessing (granian's workers) end with os._exit, skipping atexit
+    multiprocessing.util.Finalize(None, _flush_at_exit, exitpriority=0)
+
+
+def _flush_at_exit() -> None:
+    """The last counts, unless the multiprocess folder is gone already (a test or bench removed it)."""
+    try:
+        flush()
+    except OSError:
+        pass
 
 
 class StoreCollector:

@@ -27,6 +27,7 @@ import collections
 import functools
 import json
 import logging
+import multiprocessing.util
 import re
 import threading
 import time
@@ -64,12 +65,6 @@ def loggable_target(path: str, query: str) -> str:
     if query:
         path += "?" + _QUERY_PART.sub(_redact_param, query)
     return escape(path)
-
-
-@functools.lru_cache(maxsize=256)
-def _escaped(text: str) -> str:
-    """``escape`` for the client address and method: a handful of values, cached."""
-    return escape(text)
 
 
 def _redact_param(part: re.Match[str]) -> str:
@@ -165,11 +160,20 @@ def _start_writer() -> None:
     _writer.append(threading.Thread(target=run, name="access-log", daemon=True))
     _writer[0].start()
     atexit.register(flush)
+    # processes started by multiprocessing (granian's workers) end with os._exit, skipping atexit
+    multiprocessing.util.Finalize(None, flush, exitpriority=0)  # a broken stream is ignored by _Lines.flush
+
+
+@functools.lru_cache(maxsize=1024)
+def _request(remote: str, method: str, path: str, query: str) -> str:
+    """The start of a line: client and "method target" (redacted, escaped). Cached: readers
+    poll the same few URLs from a few addresses."""
+    return f'{escape(remote)} "{escape(method)} {loggable_target(path, query)}"'
 
 
 def _message(remote: str, method: str, path: str, query: str, status: str, size: int, ms: float) -> str:
-    """The logged message: client, "method target" (redacted, escaped), status, bytes, time."""
-    return f'{_escaped(remote)} "{_escaped(method)} {loggable_target(path, query)}" {status} {size} {ms:.1f}ms'
+    """The logged message: client, "method target", status, bytes, time."""
+    return f"{_request(remote, method, path, query)} {status} {size} {ms:.1f}ms"
 
 
 def _write(lines: _Lines | None, environ: dict[str, Any], status: str, size: int, started: float) -> None:
