@@ -1,5 +1,6 @@
-"""A WSGI layer in front of Flask that answers repeated requests for cached public documents
-(feeds, the OPML list, the HTML index) and their 304s without routing, views or a Response.
+"""Answers to repeated requests for cached public documents (feeds, the OPML list, the HTML
+index) and their 304s without routing, views or a Response: ``server.front``, the WSGI layer in
+front of Flask, asks ``FastPath.answer`` first and wraps the app in ``FastPath.recording``.
 
 The app stays the only source of answers: when a public view answers from the render cache,
 ``server.httpcache.respond`` marks the request, and this layer records the status and headers
