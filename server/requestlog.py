@@ -102,7 +102,6 @@ class _Lines:
             return cls(handler, False)
         return None
 
-
     def add(self, facts: tuple[float, str, str, str, str, str, int, float]) -> None:
         """Queue one request's line: (epoch time, client, method, path, query, status, bytes, ms)."""
         self.queue.append(facts)  # atomic: no lock on the request's thread
