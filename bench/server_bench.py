@@ -4,7 +4,9 @@ clients trickle headers; the server's process-tree PSS after serving every topic
 formats.
 
 Usage: python bench/server_bench.py [--instance DIR] [--seconds S] [--rounds N] [--servers a,b] [--cpus 0]
-(needs Debian's wrk). ``--cpus 0`` pins the servers to core 0 and wrk to the other core (the
+[--before TREE --before-label TEXT] (needs Debian's wrk). ``--before`` also runs topicfeed from another
+source tree (e.g. ``git archive main server feeds | tar -x -C TREE``) in the same turns, for a
+before/after row under the same load. ``--cpus 0`` pins the servers to core 0 and wrk to the other core (the
 one-core VPS). The instance defaults to the 100k corpus-derived import of bench/import_bench.py.
 """
 from __future__ import annotations
@@ -42,12 +44,13 @@ def free_port() -> int:
 class Server:
     """One server process running ``target`` (``module:factory``)."""
 
-    def __init__(self, spec: tuple[str, int, int], target: str, instance: Path, cpus: str | None) -> None:
+    def __init__(self, spec: tuple[str, int, int], target: str, instance: Path, cpus: str | None,
+                 source: Path = BENCH.parent) -> None:
         server, threads, workers = spec
         self.port = free_port()
         self.metrics = tempfile.mkdtemp(prefix="server-bench-metrics-")
         # as `topicfeed serve` runs: the access log on (into the log file), /metrics multiprocess
-        env = {**os.environ, "PYTHONPATH": f"{BENCH.parent}:{BENCH}", "TOPICFEED_INSTANCE": str(instance),
+        env = {**os.environ, "PYTHONPATH": f"{source}:{BENCH}", "TOPICFEED_INSTANCE": str(instance),
                "TOPICFEED_PUBLIC_BASE_URL": BASE, "TOPICFEED_API_ACCESS": "public",
                "BENCH_FEED_BYTES": str(OUT / "bench-feed.atom"), "PROMETHEUS_MULTIPROC_DIR": self.metrics}
         code = "import sys; from server.serving import run; run(sys.argv[1], sys.argv[2], '127.0.0.1', *map(int, sys.argv[3:]))"
@@ -148,7 +151,7 @@ def tree_cpu_s(pid: int) -> float:
 
 
 def measure(name: str, spec: tuple[str, int, int], instance: Path, path: str, seconds: int, rounds: int,
-            cpus: str | None, wrk_cpus: str | None) -> dict[str, object]:
+            cpus: str | None, wrk_cpus: str | None, before: Path | None = None) -> dict[str, object]:
     """One server's row. topicfeed, the bare Flask app and the raw callable run at the same time
     and are measured in turns (``rounds`` times each, medians kept): on a shared machine the
     load moves between runs, so turns compare them under the same load. Requests per CPU-second
@@ -156,6 +159,8 @@ def measure(name: str, spec: tuple[str, int, int], instance: Path, path: str, se
     row: dict[str, object] = {"name": name}
     servers = {key: Server(spec, target, instance, cpus) for key, target in
                (("app", "server.cli:wsgi_app"), ("bare", "wsgi_targets:bare_flask"), ("raw", "wsgi_targets:raw"))}
+    if before:
+        servers["before"] = Server(spec, "server.cli:wsgi_app", instance, cpus, before)
     app = servers["app"]
     try:
         with urllib.request.urlopen(app.url + path) as resp:
@@ -164,11 +169,18 @@ def measure(name: str, spec: tuple[str, int, int], instance: Path, path: str, se
         if feed.read_bytes() != body:
             raise RuntimeError(f"{name} served other bytes for {path}")
         row["bytes"] = len(body)
-        urllib.request.urlopen(app.url + path).read()  # recorded by the fast path
-        runs: dict[str, list[tuple[float, float, int, float]]] = {k: [] for k in ("raw", "bare", "warm", "304")}
+        turns = [("raw", servers["raw"], None), ("bare", servers["bare"], None), ("warm", app, None),
+                 ("304", app, f"If-None-Match: {etag}")]
+        if before:
+            turns += [("warm-before", servers["before"], None), ("304-before", servers["before"], f"If-None-Match: {etag}")]
+        for _, server, _ in turns[2:]:
+            for _ in range(2):  # the app answers and the fast path records it, then replays it
+                with urllib.request.urlopen(server.url + path) as resp:
+                    if resp.read() != body:
+                        raise RuntimeError(f"{name} served other bytes for {path} from {server.url}")
+        runs: dict[str, list[tuple[float, float, int, float]]] = {k: [] for k, _, _ in turns}
         for _ in range(rounds):
-            for key, server, header in (("raw", servers["raw"], None), ("bare", servers["bare"], None),
-                                        ("warm", app, None), ("304", app, f"If-None-Match: {etag}")):
+            for key, server, header in turns:
                 cpu = tree_cpu_s(server.proc.pid)
                 rps, p50, failed = wrk(server.url + path, seconds, wrk_cpus, header)
                 runs[key].append((rps, p50, failed, rps * seconds / max(tree_cpu_s(server.proc.pid) - cpu, 0.01)))
@@ -210,6 +222,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="turns of raw, bare, warm, 304 per server (medians)")
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--cpus", default=None, help="pin servers to these CPUs (taskset), wrk to the others")
+    parser.add_argument("--before", type=Path, default=None, help="another source tree of topicfeed, measured in the same turns")
+    parser.add_argument("--before-label", default="before", help="its name in the table (e.g. the commit)")
     args = parser.parse_args()
     load_start = open("/proc/loadavg").read().split()[1]
     wrk_cpus = None
@@ -217,7 +231,7 @@ def main() -> None:
         others = sorted(set(os.sched_getaffinity(0)) - {int(c) for c in args.cpus.split(",")})
         wrk_cpus = ",".join(map(str, others)) or args.cpus
     write_feed(args.instance, args.path)
-    rows = [measure(n, SERVERS[n], args.instance, args.path, args.seconds, args.rounds, args.cpus, wrk_cpus)
+    rows = [measure(n, SERVERS[n], args.instance, args.path, args.seconds, args.rounds, args.cpus, wrk_cpus, args.before)
             for n in args.servers.split(",")]
     reference = next((r["bare"] for r in rows if r["name"] == "waitress 1x8"), None)
     lines = ["| server (processes x threads) | raw WSGI req/s (per CPU-s) | bare Flask req/s (per CPU-s) | topicfeed warm "
@@ -238,6 +252,12 @@ def main() -> None:
             f"| {r['name']} | {cell(r['raw'])} | {cell(r['bare'])} | {cell(r['warm'])}, p50 {r['warm'][1]:.2f} ms | "
             f"{ratio(r['warm'], r['raw'])} | {ratio(r['warm'], ref)} | {cell(r['304'])} | {ratio(r['304'], ref)} | "
             f"{r['slow'][0]:,.0f} ({r['slow'][2]}) | {r['pss']:.0f} MB |")
+        if "warm-before" in r:
+            before = r["warm-before"]
+            lines.append(
+                f"| {r['name']}, {args.before_label} | (same run) | (same run) | {cell(before)}, p50 {before[1]:.2f} ms | "
+                f"{ratio(before, r['raw'])} | {ratio(before, ref)} | {cell(r['304-before'])} | "
+                f"{ratio(r['304-before'], ref)} | - | - |")
     where = f"servers on CPU {args.cpus}, wrk on {wrk_cpus}" if args.cpus else "servers and wrk share all cores"
     lines += ["", f"{args.path} ({rows[0]['bytes']:,} bytes, identical under every server) from {args.instance.name}, "
               f"public_base_url set (fast path on), access log on, /metrics in multiprocess mode. wrk -t2 -c32 "

@@ -785,8 +785,7 @@ def wsgi_app() -> Any:
     """WSGI entry point for HTTP servers (``server.serving``; workers call it in each process):
     the app of the instance named by ``TOPICFEED_INSTANCE``, one access-log line per request,
     and the WebSub worker in one process of the server (``server.serving.claim``)."""
-    from . import create_app
-    from .requestlog import RequestLog
+    from . import create_app, front
     from .serving import SUPERVISOR_ENV
     from .settings import load_settings
 
@@ -808,7 +807,9 @@ def wsgi_app() -> Any:
     # every serving process builds the app here (one for waitress and cheroot, each worker of
     # granian and gunicorn); the WebSub worker runs in the one that holds the instance's lock
     claim(instance / "websub-worker.lock", app.config["WEBSUB_POLL_SECONDS"], lambda: start_worker(app))
-    return RequestLog(app)
+    layer = front.of(app)
+    layer.log_requests()
+    return layer
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ they reach a worker thread or are buffered.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -63,7 +66,7 @@ def check_host() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Wire the headers, the host check and ``ProxyFix`` from the app's settings."""
+    """Wire the headers and the host check from the app's settings (``ProxyFix``: ``proxy_fix``)."""
     # Flask reads the same key; an empty list would make every host untrusted there, None = any
     app.config["TRUSTED_HOSTS"] = app.config["TRUSTED_HOSTS"] or None
     if app.config["TRUSTED_HOSTS"]:
@@ -71,7 +74,20 @@ def init_app(app: Flask) -> None:
     app.before_request(refuse_large_body)
     app.before_request(refuse_nul)
     app.after_request(security_headers)
+
+
+def proxy_fix(app: Flask) -> Callable[[dict[str, Any]], None] | None:
+    """What ``server.front`` calls first on every request when ``proxy_fix_hops`` is set: the
+    environ rewritten in place by werkzeug's ``ProxyFix`` (client address, scheme, host and port
+    from that many proxies' ``X-Forwarded-*`` headers; the originals kept under
+    ``werkzeug.proxy_fix.orig``). None without proxies."""
     hops = app.config["PROXY_FIX_HOPS"]
-    if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
+    if not hops:
+        return None
+    fix = ProxyFix(lambda environ, start_response: None, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    return lambda environ: fix(environ, _no_response)
+
+
+def _no_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+    """``ProxyFix`` only rewrites the environ here: nothing answers through it."""
 

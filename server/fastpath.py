@@ -1,5 +1,6 @@
-"""A WSGI layer in front of Flask that answers repeated requests for cached public documents
-(feeds, the OPML list, the HTML index) and their 304s without routing, views or a Response.
+"""Answers to repeated requests for cached public documents (feeds, the OPML list, the HTML
+index) and their 304s without routing, views or a Response: ``server.front``, the WSGI layer in
+front of Flask, asks ``FastPath.answer`` first and wraps the app in ``FastPath.recording``.
 
 The app stays the only source of answers: when a public view answers from the render cache,
 ``server.httpcache.respond`` marks the request, and this layer records the status and headers
@@ -53,45 +54,55 @@ def quick_decide(doc: Rendered, environ: dict[str, Any]) -> tuple[bool, bool]:
     none_match = environ.get("HTTP_IF_NONE_MATCH")
     if none_match is None and "HTTP_IF_MODIFIED_SINCE" not in environ:
         return compress, False
-    if none_match == (f'"{doc.etag}-gz"' if compress else f'"{doc.etag}"') and "HTTP_IF_MATCH" not in environ:
+    if none_match == doc.quoted_etags[compress] and "HTTP_IF_MATCH" not in environ:
         return compress, True
     return decide(doc, environ)
 
 
 class FastPath:
-    """Wraps ``app.wsgi_app``; installed by ``install``."""
+    """The lookup ``server.front`` asks first, and the recorder around the app; made by ``install``."""
 
-    def __init__(self, app: Flask, inner: WSGIApp) -> None:
-        self.inner = inner
+    def __init__(self, app: Flask) -> None:
         self.cache = render_cache(app)
         self.hosts: set[str] = set()
         self.hits = 0  # answers given without the app (approximate under threads; for tests and benches)
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def answer(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], tuple[str, str], list[bytes]] | None:
+        """(status, headers, /metrics labels, body) the app gave for this request before, or None
+        when the app must answer. The labels are the route family and status the app's answer
+        was counted under; the body is empty for HEAD and 304."""
         method = environ.get("REQUEST_METHOD")
+        if method != "GET" and method != "HEAD":
+            return None
         path = environ.get("PATH_INFO", "")
-        if (method != "GET" and method != "HEAD") or path.startswith(_BYPASS):
-            return self.inner(environ, start_response)
+        if path.startswith(_BYPASS) or environ.get("HTTP_HOST", "") not in self.hosts:
+            return None
         query = environ.get("QUERY_STRING", "")
         # (path, query parameters sorted by name): a stable sort keeps repeated names in order,
         # since the app reads the first of them
-        key = (path, _normalised(query) if query else ())
-        if environ.get("HTTP_HOST", "") in self.hosts:
-            entry = self.cache.reply(key)
-            if entry is not None:
-                compress, not_modified = quick_decide(entry.rendered, environ)
-                reply = entry.replies.get((method, compress, not_modified))
-                if reply is not None:
-                    self.hits += 1
-                    # counted by /metrics like the app's answer: same route family, a cache hit
-                    if entry.family is not None:
-                        environ[FAMILY] = entry.family
-                    self.cache.on_lookup(True)
-                    start_response(*reply)
-                    if method == "HEAD" or not_modified:
-                        return [b""]
-                    return [entry.rendered.gzipped if compress else entry.rendered.body]
-        return self.inner(environ, self._recorder(environ, key, start_response))
+        entry = self.cache.reply((path, _normalised(query) if query else ()))
+        if entry is None:
+            return None
+        compress, not_modified = quick_decide(entry.rendered, environ)
+        reply = entry.replies.get((method, compress, not_modified))
+        if reply is None:
+            return None
+        self.hits += 1
+        self.cache.on_lookup(True)  # counted by /metrics like the app's answer: a cache hit
+        if method == "HEAD" or not_modified:
+            return (*reply, [b""])
+        return (*reply, [entry.rendered.gzipped if compress else entry.rendered.body])
+
+    def recording(self, inner: WSGIApp) -> WSGIApp:
+        """``inner`` (the app), with the status and headers of its cacheable answers recorded."""
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+                return inner(environ, start_response)
+            query = environ.get("QUERY_STRING", "")
+            key = (environ.get("PATH_INFO", ""), _normalised(query) if query else ())
+            return inner(environ, self._recorder(environ, key, start_response))
+
+        return app
 
     def _recorder(self, environ: dict[str, Any], key: Any, start_response: Callable[..., Any]) -> Callable[..., Any]:
         def record(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -107,10 +118,9 @@ class FastPath:
 
 
 def install(app: Flask) -> None:
-    """Put the fast path in front of the app's routing when ``public_base_url`` is set (other
-    WSGI layers, ``ProxyFix`` and the /metrics counter, then wrap it: see ``create_app``)."""
+    """Make the app's fast path when ``public_base_url`` is set (``server.front`` asks it)."""
     if app.config["PUBLIC_BASE_URL"]:
-        app.extensions[_EXTENSION] = app.wsgi_app = FastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+        app.extensions[_EXTENSION] = FastPath(app)
 
 
 def of(app: Flask) -> FastPath | None:

@@ -35,6 +35,11 @@ class Rendered:
         return cls(body, gzip.compress(body, 6, mtime=0), hashlib.sha256(body).hexdigest()[:32],
                    content_type, last_modified)
 
+    @functools.cached_property
+    def quoted_etags(self) -> tuple[str, str]:
+        """The ``ETag`` values sent for the plain body and the gzip copy (``[compressed]``)."""
+        return quote_etag(self.etag), quote_etag(self.etag + "-gz")
+
     def headers(self, compressed: bool, max_age: int) -> list[tuple[str, str]]:
         """Response headers, built once per variant (this is the hot path of every poll).
 
@@ -89,9 +94,10 @@ class _Entry:
     rendered: Rendered
     size: int
     deps: tuple[str, ...]
-    replies: dict[tuple[str, bool, bool], tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
+    # (method, gzip, 304) -> (status, headers, /metrics labels: route family and status)
+    replies: dict[tuple[str, bool, bool], tuple[str, list[tuple[str, str]], tuple[str, str]]] = field(
+        default_factory=dict)
     aliases: list[Hashable] = field(default_factory=list)
-    family: str | None = None  # the route family /metrics counted the app's answer under
 
 
 class RenderCache:
@@ -118,7 +124,7 @@ class RenderCache:
     def __init__(self, store: Store, max_bytes: int, version_ttl: float, targeted: bool = True) -> None:
         self.store, self.max_bytes, self.version_ttl, self.targeted = store, max_bytes, version_ttl, targeted
         self._items: OrderedDict[Hashable, _Entry] = OrderedDict()
-        self._aliases: dict[Hashable, Hashable] = {}
+        self._aliases: dict[Hashable, _Entry] = {}  # fast-path request key -> its entry (no key hashing)
         self._by_dep: dict[str, set[Hashable]] = {}
         self._building: dict[Hashable, threading.Event] = {}
         self._lock = threading.Lock()
@@ -263,8 +269,7 @@ class RenderCache:
     def reply(self, alias: Hashable) -> _Entry | None:
         """The fast path's lookup: the entry the app answered ``alias`` with, if still valid."""
         self.refresh()
-        key = self._aliases.get(alias)
-        return self._items.get(key) if key is not None else None
+        return self._aliases.get(alias)  # an entry leaves it when dropped (``_drop``, ``_clear``)
 
     def remember(self, alias: Hashable, key: Hashable, rendered: Rendered, variant: tuple[str, bool, bool],
                  status: str, headers: list[tuple[str, str]], family: str | None = None) -> None:
@@ -278,14 +283,13 @@ class RenderCache:
             entry = self._items.get(key)
             if entry is None or entry.rendered is not rendered:
                 return  # evicted, or invalidated while the app answered
-            if self._aliases.get(alias) != key:
-                old = self._items.get(self._aliases.get(alias))  # type: ignore[arg-type]
+            old = self._aliases.get(alias)
+            if old is not entry:
                 if old is not None and alias in old.aliases:
                     old.aliases.remove(alias)
-                self._aliases[alias] = key
+                self._aliases[alias] = entry
                 entry.aliases.append(alias)
-            entry.replies[variant] = (status, list(headers))
-            entry.family = family
+            entry.replies[variant] = (status, list(headers), (family or "unmatched", status[:3]))
 
 
 @functools.lru_cache(maxsize=256)

@@ -4,15 +4,25 @@
 Per-process counters (requests by route family and status, render cache lookups) follow
 ``prometheus_client``'s multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set (``serve``
 sets it), so several worker processes add up instead of each answering with its own share.
+
+A request is counted with a plain integer increment (``Tally``): ``prometheus_client``'s own
+increment (a lock and a write to its memory-mapped file) cost more than answering a cached feed.
+The integers are added to the ``prometheus_client`` counters when this process is scraped and,
+in multiprocess mode, every ``FLUSH_SECONDS`` by a daemon thread and at exit, so a scrape
+answered by another worker process sees this one's requests at most that late.
 Facts about the index (articles, bad files, the import log) are read from the store when
 scraped: imports run in other processes, and the database is what they share.
 """
 from __future__ import annotations
 
+import atexit
 import ipaddress
+import itertools
+import multiprocessing.util
 import os
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+import threading
+import time
+from collections.abc import Iterable, Iterator
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
 from prometheus_client import (
@@ -31,6 +41,8 @@ from feeds.store import Store
 from .context import get_store, render_cache
 from .fastpath import FAMILY
 
+FLUSH_SECONDS = 1.0  # how late another process's scrape may see this process's counts
+
 # Whether this process's counters live in PROMETHEUS_MULTIPROC_DIR: prometheus_client decides
 # once, when it is imported. /metrics must read them where they are, even if the variable was
 # set later in the process (a `serve` run in-process, as the CLI tests do).
@@ -40,6 +52,76 @@ REQUESTS = Counter("topicfeed_http_requests", "HTTP requests answered, by route 
 RENDER_LOOKUPS = Counter("topicfeed_render_cache_lookups", "Rendered-document cache lookups", ["outcome"])
 
 bp = Blueprint("metrics", __name__)
+
+
+class Tally:
+    """Counts by label values, added to a ``prometheus_client`` counter by ``flush``. Each
+    label set counts with an ``itertools.count``: ``next`` is one C call, so threads lose no
+    counts without a lock (the GIL), and it costs a fraction of a locked dictionary update."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+        self.counts: dict[tuple[str, ...], itertools.count[int]] = {}
+        self.flushed: dict[tuple[str, ...], int] = {}
+        self.lock = threading.Lock()  # only for a label set's first count
+
+    def inc(self, labels: tuple[str, ...]) -> None:
+        """Count one event under ``labels`` (the counter's label values, in order)."""
+        try:
+            next(self.counts[labels])
+        except KeyError:
+            with self.lock:
+                next(self.counts.setdefault(labels, itertools.count()))
+
+    def values(self) -> dict[tuple[str, ...], int]:
+        """Every label set's count so far."""
+        # an itertools.count shows its next value only in its repr ("count(7)"): 7 counted
+        return {labels: int(repr(count)[6:-1]) for labels, count in list(self.counts.items())}
+
+    def flush(self) -> None:
+        """Add what was counted since the last flush to the ``prometheus_client`` counter."""
+        for labels, count in self.values().items():
+            delta = count - self.flushed.get(labels, 0)
+            if delta:
+                self.counter.labels(*labels).inc(delta)
+                self.flushed[labels] = count
+
+
+REQUEST_COUNTS, LOOKUP_COUNTS = Tally(REQUESTS), Tally(RENDER_LOOKUPS)
+_flush_lock = threading.Lock()  # a scrape and the flusher thread never add the same counts twice
+_flusher: list[threading.Thread] = []
+
+
+def flush() -> None:
+    """Add every count made so far in this process to ``prometheus_client``'s counters."""
+    with _flush_lock:
+        REQUEST_COUNTS.flush()
+        LOOKUP_COUNTS.flush()
+
+
+def _start_flusher() -> None:
+    """In multiprocess mode, flush every ``FLUSH_SECONDS`` and at exit (once per process)."""
+    if not _MULTIPROCESS or _flusher:
+        return
+
+    def run() -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            flush()
+
+    _flusher.append(threading.Thread(target=run, name="metrics-flush", daemon=True))
+    _flusher[0].start()
+    atexit.register(_flush_at_exit)
+    # processes started by multiprocessing (granian's workers) end with os._exit, skipping atexit
+    multiprocessing.util.Finalize(None, _flush_at_exit, exitpriority=0)
+
+
+def _flush_at_exit() -> None:
+    """The last counts, unless the multiprocess folder is gone already (a test or bench removed it)."""
+    try:
+        flush()
+    except OSError:
+        pass
 
 
 class StoreCollector:
@@ -102,6 +184,7 @@ def metrics() -> Response:
     addr = ipaddress.ip_address(peer or "0.0.0.0")
     if not any(addr in ipaddress.ip_network(n, strict=False) for n in current_app.config["METRICS_ALLOW"]):
         abort(403, description=f"/metrics is not served to {addr} (setting metrics_allow)")
+    flush()
     registry = CollectorRegistry(auto_describe=False)
     if _MULTIPROCESS and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)
@@ -120,28 +203,11 @@ def _family() -> None:
     request.environ[FAMILY] = view if blueprint in ("home", "") and view else blueprint or "unmatched"
 
 
-def _counting(wsgi_app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-    """Count every answer at the WSGI edge, so errors that escape Flask's handlers count too."""
-    children: dict[tuple[str, str], Any] = {}  # (family, status) -> its counter: labels() costs more than inc()
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        def counted(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            key = (environ.get(FAMILY, "unmatched"), status[:3])
-            child = children.get(key)
-            if child is None:
-                child = children.setdefault(key, REQUESTS.labels(*key))
-            child.inc()
-            return start_response(status, headers, exc_info)
-
-        return wsgi_app(environ, counted)
-
-    return app
-
-
 def init_app(app: Flask) -> None:
-    """Register ``/metrics``, the request counter and the render cache's hit/miss counter."""
+    """Register ``/metrics``, the route family of each request (counted by ``server.front``)
+    and the render cache's hit/miss counter."""
     app.register_blueprint(bp)
     app.before_request(_family)
-    app.wsgi_app = _counting(app.wsgi_app)  # type: ignore[method-assign]
-    hits, misses = RENDER_LOOKUPS.labels("hit"), RENDER_LOOKUPS.labels("miss")
-    render_cache(app).on_lookup = lambda hit: (hits if hit else misses).inc()
+    hit, miss = ("hit",), ("miss",)
+    render_cache(app).on_lookup = lambda found: LOOKUP_COUNTS.inc(hit if found else miss)
+    _start_flusher()

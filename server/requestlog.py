@@ -13,19 +13,25 @@ once; any other is logged when the server closes it.
 
 Writing a line through ``logging`` costs more than answering a cached feed (a ``LogRecord``,
 a formatter, a flush: about 35 µs against 10). When the root logger has the one stream handler
-that ``topicfeed serve`` sets up (``server.logs``, text or JSON), the line is formatted here, the
-same way, and written to that handler's stream under its lock; with any other logging set-up
-(more handlers, filters, other formats) it goes through ``logging`` as usual. The level of the
-``topicfeed.access`` logger is honoured either way.
+that ``topicfeed serve`` sets up (``server.logs``, text or JSON), a request only queues its
+facts; a daemon thread formats them the same way every ``FLUSH_SECONDS`` and writes the batch
+to that handler's stream under its lock (and at exit), so a line appears at most about that
+late. With any other logging set-up (more handlers, filters, other formats) the line goes
+through ``logging`` at once, as usual. The level of the ``topicfeed.access`` logger is honoured
+either way.
 """
 from __future__ import annotations
 
+import atexit
+import collections
 import functools
 import json
 import logging
+import multiprocessing.util
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote_plus
@@ -35,6 +41,7 @@ from pythonjsonlogger.json import JsonFormatter
 from .logs import TEXT_FORMAT
 
 log = logging.getLogger("topicfeed.access")
+FLUSH_SECONDS = 0.2  # how late a queued line may reach the log
 
 REDACTED = "REDACTED"
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\]')
@@ -60,12 +67,6 @@ def loggable_target(path: str, query: str) -> str:
     return escape(path)
 
 
-@functools.lru_cache(maxsize=256)
-def _escaped(text: str) -> str:
-    """``escape`` for the client address and method: a handful of values, cached."""
-    return escape(text)
-
-
 def _redact_param(part: re.Match[str]) -> str:
     """One ``key=value`` of the query, its value redacted when the key, decoded as the app
     decodes it (``%75rl`` is ``url``), names a lookup parameter."""
@@ -81,6 +82,9 @@ class _Lines:
         self.handler, self.as_json = handler, as_json
         self.lock = handler.lock or threading.RLock()  # logging's own lock: lines never interleave
         self._second = (-1, "")  # (epoch second, its formatted local time): formatted once a second
+        self.queue: collections.deque[tuple[float, str, str, str, str, str, int, float]] = collections.deque()
+        _writers.add(self)
+        _start_writer()
 
     @classmethod
     def of_root(cls) -> _Lines | None:
@@ -98,36 +102,90 @@ class _Lines:
             return cls(handler, False)
         return None
 
-    def write(self, message: str) -> None:
-        """One line for ``message``, stamped now (local time, as ``logging.Formatter``)."""
-        now = time.time()
-        second = int(now)
-        if second != self._second[0]:
-            self._second = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second)))
-        stamp = f"{self._second[1]},{int((now - second) * 1000):03d}"
-        if self.as_json:
-            line = json.dumps({"time": stamp, "level": "INFO", "logger": log.name, "message": message}) + "\n"
-        else:
-            line = f"{stamp} {log.name} {message}\n"
+    def add(self, facts: tuple[float, str, str, str, str, str, int, float]) -> None:
+        """Queue one request's line: (epoch time, client, method, path, query, status, bytes, ms)."""
+        self.queue.append(facts)  # atomic: no lock on the request's thread
+
+    def flush(self) -> None:
+        """Format and write every queued line, in order, stamped with its request's local time."""
+        if not self.queue:
+            return
+        out = []
+        popleft = self.queue.popleft
+        while True:
+            try:
+                now, remote, method, path, query, status, size, ms = popleft()
+            except IndexError:
+                break
+            second = int(now)
+            if second != self._second[0]:
+                self._second = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second)))
+            stamp = f"{self._second[1]},{int((now - second) * 1000):03d}"
+            message = _message(remote, method, path, query, status, size, ms)
+            if self.as_json:
+                out.append(json.dumps({"time": stamp, "level": "INFO", "logger": log.name, "message": message}) + "\n")
+            else:
+                out.append(f"{stamp} {log.name} {message}\n")
         with self.lock:
             try:
-                self.handler.stream.write(line)
+                self.handler.stream.write("".join(out))
                 self.handler.stream.flush()
-            except (OSError, ValueError):  # a closed or broken log stream must not fail the request
+            except (OSError, ValueError):  # a closed or broken log stream must not fail the server
                 pass
+
+
+_writers: weakref.WeakSet[_Lines] = weakref.WeakSet()
+_writer: list[threading.Thread] = []
+_flush_lock = threading.Lock()  # the writer thread and ``flush`` never interleave batches
+
+
+def flush() -> None:
+    """Write every queued access line now (the writer thread does every ``FLUSH_SECONDS``)."""
+    with _flush_lock:
+        for lines in list(_writers):
+            lines.flush()
+
+
+def _start_writer() -> None:
+    """The one daemon thread per process that writes queued lines, and a last flush at exit."""
+    if _writer:
+        return
+
+    def run() -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            flush()
+
+    _writer.append(threading.Thread(target=run, name="access-log", daemon=True))
+    _writer[0].start()
+    atexit.register(flush)
+    # processes started by multiprocessing (granian's workers) end with os._exit, skipping atexit
+    multiprocessing.util.Finalize(None, flush, exitpriority=0)  # a broken stream is ignored by _Lines.flush
+
+
+@functools.lru_cache(maxsize=1024)
+def _request(remote: str, method: str, path: str, query: str) -> str:
+    """The start of a line: client and "method target" (redacted, escaped). Cached: readers
+    poll the same few URLs from a few addresses."""
+    return f'{escape(remote)} "{escape(method)} {loggable_target(path, query)}"'
+
+
+def _message(remote: str, method: str, path: str, query: str, status: str, size: int, ms: float) -> str:
+    """The logged message: client, "method target", status, bytes, time."""
+    return f"{_request(remote, method, path, query)} {status} {size} {ms:.1f}ms"
 
 
 def _write(lines: _Lines | None, environ: dict[str, Any], status: str, size: int, started: float) -> None:
     """Log one answered request: ``status`` (3 digits or ``-``), ``size`` bytes, time since ``started``."""
     if not log.isEnabledFor(logging.INFO):
         return
-    message = (f'{_escaped(environ.get("REMOTE_ADDR", "-"))} "{_escaped(environ.get("REQUEST_METHOD", "-"))} '
-               f'{loggable_target(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))}" {status} {size} '
-               f'{(time.perf_counter() - started) * 1000:.1f}ms')
+    facts = (time.time(), environ.get("REMOTE_ADDR", "-"), environ.get("REQUEST_METHOD", "-"),
+             environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), status, size,
+             (time.perf_counter() - started) * 1000)
     if lines is None:
-        log.info("%s", message)
+        log.info("%s", _message(*facts[1:]))
     else:
-        lines.write(message)
+        lines.add(facts)
 
 
 class _Logged:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,8 +99,17 @@ class LiveServer:
         raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
 
     def access_log(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text()
+        """The log so far, with every request answered before this call in it: access lines are
+        written in batches (server/requestlog.py), so a marker request is sent and waited for."""
+        marker = f"/healthz?log-mark={uuid.uuid4().hex}"
+        urllib.request.urlopen(self.url + marker, timeout=30).read()
+        deadline = time.monotonic() + 60
+        while True:
+            self.log.flush()
+            text = self.log_path.read_text()
+            if marker in text or time.monotonic() > deadline:
+                return text
+            time.sleep(0.05)
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -194,3 +194,48 @@ def test_metrics_count_fast_answers(fast_app, tmp_path, monkeypatch, variable_se
         assert client.get("/feeds/all.atom").status_code == 200
     assert fastpath.of(fast_app).hits == fast_hits + 3
     assert counted() == (requests + 3, hits + 3)
+
+
+def test_fast_answers_are_logged_like_the_apps(fast_app, monkeypatch):
+    """The access line of a fast-path answer (written by ``server.front``) reads like the one of
+    the app's answer to the same request: method, target, status and bytes sent."""
+    import io
+    import logging
+    import re
+
+    from server import front
+    from server.logs import configure_logging
+    from server.requestlog import flush
+
+    stream = io.StringIO()
+    monkeypatch.setattr(logging.getLogger(), "handlers", [logging.StreamHandler(stream)])
+    monkeypatch.setattr(logging.getLogger("topicfeed.access"), "level", logging.INFO)
+    configure_logging("text")
+    front.of(fast_app).log_requests()
+    client = fast_app.test_client()
+    hits = fastpath.of(fast_app).hits
+    sizes = []
+    for _ in range(2):
+        with client.get("/feeds/all.atom?limit=3", headers={"Accept-Encoding": "gzip"}) as resp:  # closed, as servers do
+            sizes.append(len(resp.get_data()))
+    with client.head("/feeds/all.atom?limit=3") as head:
+        assert head.status_code == 200
+    assert fastpath.of(fast_app).hits == hits + 1  # the second GET; the HEAD was the app's (a new variant)
+    flush()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3
+    for line, size in zip(lines, sizes + [0]):
+        verb = "HEAD" if size == 0 else "GET"
+        assert re.search(rf' topicfeed\.access 127\.0\.0\.1 "{verb} /feeds/all\.atom\?limit=3" 200 {size} \d+\.\dms$', line), line
+
+
+def test_metrics_counts_lose_nothing_between_threads():
+    from server.metrics import REQUESTS, Tally
+
+    tally = Tally(REQUESTS)  # never flushed here: the process's real counter stays as it is
+    threads = [threading.Thread(target=lambda: [tally.inc(("feeds", "200")) for _ in range(20_000)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert tally.values() == {("feeds", "200"): 80_000}

@@ -277,9 +277,11 @@ def test_metrics_add_up_across_server_processes(site, tmp_path):
         for server, count in zip(servers, (3, 2)):
             for _ in range(count):
                 urllib.request.urlopen(server.url + "/feeds/topics/ai.atom", timeout=10).read()
+        # each process adds its counts to the shared folder within metrics.FLUSH_SECONDS
+        total = 'topicfeed_http_requests_total{family="feeds",status="200"} 5.0'
         for server in servers:
-            text = urllib.request.urlopen(server.url + "/metrics", timeout=10).read().decode()
-            assert 'topicfeed_http_requests_total{family="feeds",status="200"} 5.0' in text
+            assert wait_for(lambda: total in urllib.request.urlopen(server.url + "/metrics", timeout=10).read().decode(),
+                            "both processes' requests in /metrics")
         lines = [json.loads(line) for line in servers[0].access_log().splitlines() if line.startswith("{")]
         assert any(e["logger"] == "topicfeed.access" and "GET /feeds/topics/ai.atom" in e["message"] for e in lines)
         assert all({"time", "level", "logger", "message"} <= e.keys() for e in lines)

@@ -187,7 +187,7 @@ def test_access_lines_written_directly_read_as_loggings_own(log_format, monkeypa
     import re
 
     from server.logs import configure_logging
-    from server.requestlog import RequestLog
+    from server.requestlog import RequestLog, flush
 
     def app(environ, start_response):
         start_response("404 NOT FOUND", [("Content-Type", "text/plain")])
@@ -203,6 +203,7 @@ def test_access_lines_written_directly_read_as_loggings_own(log_format, monkeypa
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/feeds/private/secret.atom", "QUERY_STRING": "url=x",
                "REMOTE_ADDR": "192.0.2.1"}
     assert logged(environ, lambda *a: None) == [b"none", b"here"]
+    flush()  # the line is queued; the writer thread would write it within FLUSH_SECONDS
     logging.getLogger("topicfeed.access").info("%s", "the same line through logging")
     direct, through = stream.getvalue().splitlines()
     if log_format == "json":
