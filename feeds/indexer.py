@@ -206,39 +206,56 @@ def refresh_derived(tx: Transaction, touched: set[str], run: Runner = map) -> li
     return pairs
 
 
-_LOCAL_NEIGHBOURHOOD = 150  # per topic and side in time: candidates for a single-record refresh
+_LOCAL_NEIGHBOURHOOD = 150  # per topic and side in time: the articles a single write re-scores
 
 
-def _local_neighbours(tx: Transaction, article_id: str) -> list[str] | None:
-    """Related ids for one article, ranked among the articles nearest in time in its topics
-    (the full import ranks against everything; this keeps a single write cheap at 100k)."""
-    found = tx.public_docs([article_id])
-    if not found:
-        return None
-    me = found[0]
-    ids = {article_id}
-    slugs: list[str | None] = [*me.topics] or [None]  # no topics: its neighbours in all articles
-    for slug in slugs:
-        ids |= tx.nearest_in_time(slug, me.published_ts, _LOCAL_NEIGHBOURHOOD)
-    vocabulary = Vocabulary()
-    return RelatedIndex([_doc(vocabulary, r) for r in tx.public_docs(ids)]).neighbours(article_id)
+def refresh_local(tx: Transaction, article_ids: set[str], norm_urls: set[str],
+                  before: Sequence[DocRow] = ()) -> list[tuple[str, str]]:
+    """After a few records changed (``before``: their ranking inputs before the change, if
+    they existed): deduplicate their URL groups, then update the related lists the change can
+    affect. Returns the (duplicate, kept) pairs of those groups.
 
+    One ranking index is built over the changed articles' neighbourhood (the
+    ``_LOCAL_NEIGHBOURHOOD`` nearest in time on each side, per topic, before and after the
+    change) plus every article its members list, read in two statements. In it, a changed
+    public article gets its ranked list; an article that listed a changed one is re-ranked
+    over its candidates and its current list; an article that has a changed one among its
+    candidates (``RelatedIndex.takers``) takes it when it scores into its top k. Every other
+    list is left as it is, and all changed lists are written in one bulk statement.
 
-def refresh_local(tx: Transaction, article_ids: set[str], norm_urls: set[str]) -> list[tuple[str, str]]:
-    """After one record changed: deduplicate its URL groups, then refresh its related list and
-    those of its new neighbours. Returns the (duplicate, kept) pairs of those groups."""
+    An approximation of a full re-import, bounded by construction: word weights come from the
+    neighbourhood, not the whole store, and articles farther in time than the neighbourhood
+    keep lists that may name a removed article (left out when rendered) until the next full
+    ``sync`` re-ranks everything; tests/test_related_writes.py measures the agreement.
+    """
     pairs, flipped = deduplicate(tx, tx.index_rows(norm_urls))
-    todo = sorted(article_ids | flipped)
-    done: set[str] = set()
-    while todo:
-        current = todo.pop(0)
-        if current in done:
+    changed = article_ids | flipped
+    anchors = [(slug, r.published_ts) for r in [*before, *tx.docs(changed)] for slug in (r.topics or [None])]
+    rows = {r.id: r for r in tx.docs_near(anchors, _LOCAL_NEIGHBOURHOOD, also=changed)}
+    outside = {i for r in rows.values() for i in r.related} - rows.keys()
+    if outside:  # so that a list is re-scored with all its members
+        rows.update((r.id, r) for r in tx.docs_near([], 0, also=outside))
+    vocabulary = Vocabulary()  # words numbered in time order, as the import does
+    index = RelatedIndex([_doc(vocabulary, r) for r in sorted(rows.values(), key=lambda r: (r.published_ts, r.id))])
+    public = [i for i in sorted(changed) if i in index.pos]
+    related = {i: index.neighbours(i) for i in public}
+    takers: dict[int, set[int]] = defaultdict(set)
+    for i in public:
+        for j in index.takers(i):
+            takers[j].add(index.pos[i])
+    for r in rows.values():
+        if r.id in changed:
             continue
-        done.add(current)
-        neighbours = _local_neighbours(tx, current)
-        if neighbours is None:
+        j = index.pos[r.id]
+        lost, gain = changed.intersection(r.related), takers.get(j, set())
+        if not lost and not gain:
             continue
-        tx.set_related({current: neighbours})
-        if current in article_ids:
-            todo.extend(n for n in neighbours if n not in done)  # the new article may now rank for them
+        candidates = {index.pos[i] for i in r.related if i in index.pos} | gain
+        if lost:  # a changed article may leave the list: refill it from the article's own candidates
+            candidates |= index.candidates(j)
+        ranked = index.rank(j, candidates)
+        # a list the change leaves alone keeps the order the import ranked it in
+        if ranked != r.related and (lost or any(index.pos[i] in gain for i in ranked)):
+            related[r.id] = ranked
+    tx.set_related(related)
     return pairs
