@@ -217,11 +217,14 @@ def refresh_local(tx: Transaction, article_ids: set[str], norm_urls: set[str],
 
     One ranking index is built over the changed articles' neighbourhood (the
     ``_LOCAL_NEIGHBOURHOOD`` nearest in time on each side, per topic, before and after the
-    change) plus every article its members list, read in two statements. In it, a changed
-    public article gets its ranked list; an article that listed a changed one is re-ranked
-    over its candidates and its current list; an article that has a changed one among its
-    candidates (``RelatedIndex.takers``) takes it when it scores into its top k. Every other
-    list is left as it is, and all changed lists are written in one bulk statement.
+    change), read in one statement. In it, a changed public article gets its ranked list, and
+    the lists the change can affect are found: those naming a changed article, and those of
+    the articles that have a changed one among their candidates (``RelatedIndex.takers``).
+    Only these are re-ranked, over their current members (read in a second statement when
+    outside the neighbourhood) and the changed articles, plus their own candidates when a
+    changed article may leave them; a changed article enters a list only when it scores into
+    its top k. Every other list stays as it is; the changed lists are written in one bulk
+    statement.
 
     An approximation of a full re-import, bounded by construction: word weights come from the
     neighbourhood, not the whole store, and articles farther in time than the neighbourhood
@@ -232,30 +235,36 @@ def refresh_local(tx: Transaction, article_ids: set[str], norm_urls: set[str],
     changed = article_ids | flipped
     anchors = [(slug, r.published_ts) for r in [*before, *tx.docs(changed)] for slug in (r.topics or [None])]
     rows = {r.id: r for r in tx.docs_near(anchors, _LOCAL_NEIGHBOURHOOD, also=changed)}
-    outside = {i for r in rows.values() for i in r.related} - rows.keys()
-    if outside:  # so that a list is re-scored with all its members
-        rows.update((r.id, r) for r in tx.docs_near([], 0, also=outside))
     vocabulary = Vocabulary()  # words numbered in time order, as the import does
-    index = RelatedIndex([_doc(vocabulary, r) for r in sorted(rows.values(), key=lambda r: (r.published_ts, r.id))])
+    docs = {r.id: _doc(vocabulary, r) for r in sorted(rows.values(), key=lambda r: (r.published_ts, r.id))}
+    df: dict[int, int] = defaultdict(int)
+    for d in docs.values():
+        for w in d.words:
+            df[w] += 1
+    index = RelatedIndex(docs.values(), df, len(docs))
     public = [i for i in sorted(changed) if i in index.pos]
     related = {i: index.neighbours(i) for i in public}
-    takers: dict[int, set[int]] = defaultdict(set)
+    offers: dict[str, set[str]] = defaultdict(set)  # article -> changed articles among its candidates
     for i in public:
         for j in index.takers(i):
-            takers[j].add(index.pos[i])
-    for r in rows.values():
-        if r.id in changed:
-            continue
-        j = index.pos[r.id]
-        lost, gain = changed.intersection(r.related), takers.get(j, set())
-        if not lost and not gain:
-            continue
-        candidates = {index.pos[i] for i in r.related if i in index.pos} | gain
-        if lost:  # a changed article may leave the list: refill it from the article's own candidates
-            candidates |= index.candidates(j)
-        ranked = index.rank(j, candidates)
+            offers[index.docs[j].id].add(i)
+    affected = sorted(r.id for r in rows.values() if r.id not in changed and (r.id in offers or changed.intersection(r.related)))
+    # The affected lists are re-ranked in a second, small index: them, their current members
+    # (read now if outside the neighbourhood), the changed articles and, for a list a changed
+    # article may leave, its candidates; word counts are the neighbourhood's plus the members read.
+    refill = {a: {index.docs[j].id for j in index.candidates(index.pos[a])} for a in affected
+              if changed.intersection(rows[a].related)}
+    pool = {*affected, *public, *(i for a in affected for i in rows[a].related), *(i for c in refill.values() for i in c)}
+    extra = [_doc(vocabulary, r) for r in tx.docs_near([], 0, also=pool - rows.keys())] if pool - rows.keys() else []
+    for d in extra:
+        for w in d.words:
+            df[w] += 1
+    small = RelatedIndex([*(docs[i] for i in pool if i in docs), *extra], df, len(docs) + len(extra))
+    for a in affected:
+        current, gain = rows[a].related, offers.get(a, set())
+        ranked = small.rank(small.pos[a], {small.pos[i] for i in [*current, *gain, *refill.get(a, ())] if i in small.pos})
         # a list the change leaves alone keeps the order the import ranked it in
-        if ranked != r.related and (lost or any(index.pos[i] in gain for i in ranked)):
-            related[r.id] = ranked
+        if ranked != current and (a in refill or gain.intersection(ranked)):
+            related[a] = ranked
     tx.set_related(related)
     return pairs
