@@ -68,6 +68,12 @@ def child(db: Path, corpus: Path, writes: int) -> None:
     print(json.dumps(samples))
 
 
+def loadavg() -> str:
+    """The 1-minute load average (the machine is shared: it says how busy it was)."""
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
 def run(code: Path, source: Path, size: int, writes: int) -> tuple[dict[str, list[list[float]]], str, str]:
     """Samples of one code version on a fresh copy of the size's database, and the load
     average before and after."""
@@ -75,13 +81,13 @@ def run(code: Path, source: Path, size: int, writes: int) -> tuple[dict[str, lis
     work.mkdir(parents=True, exist_ok=True)
     db = work / "topicfeed.db"
     shutil.copyfile(source / f"import-instance-{size}" / "topicfeed.db", db)
-    load = open("/proc/loadavg").read().split()[0]
+    load = loadavg()
     out = subprocess.run([sys.executable, __file__, "--child", str(db), str(source / f"corpus-{size}"), str(writes)],
-                         env={**os.environ, "PYTHONPATH": str(code)}, cwd=code, capture_output=True, text=True)
+                         env={**os.environ, "PYTHONPATH": str(code)}, cwd=code, capture_output=True, text=True, check=False)
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
     db.unlink()
-    return json.loads(out.stdout.strip().splitlines()[-1]), load, open("/proc/loadavg").read().split()[0]
+    return json.loads(out.stdout.strip().splitlines()[-1]), load, loadavg()
 
 
 def main() -> None:

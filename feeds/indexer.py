@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .article import curated_items, lookup_hashes
 from .records import Article
 from .related import Doc, RelatedIndex, Vocabulary, rank_window, windows
 from .store import DocRow, IndexRow, NewArticle, Provider, Topic, Transaction, dumps
-from .article import curated_items, lookup_hashes
 from .taxonomy import Taxonomy, resolve_topic
 
 BATCH = 1000
@@ -233,7 +233,7 @@ def refresh_local(tx: Transaction, article_ids: set[str], norm_urls: set[str],
     """
     pairs, flipped = deduplicate(tx, tx.index_rows(norm_urls))
     changed = article_ids | flipped
-    anchors = [(slug, r.published_ts) for r in [*before, *tx.docs(changed)] for slug in (r.topics or [None])]
+    anchors = [(slug, r.published_ts) for r in [*before, *tx.docs(changed)] for slug in (*r.topics,) or (None,)]
     rows = {r.id: r for r in tx.docs_near(anchors, _LOCAL_NEIGHBOURHOOD, also=changed)}
     vocabulary = Vocabulary()  # words numbered in time order, as the import does
     docs = {r.id: _doc(vocabulary, r) for r in sorted(rows.values(), key=lambda r: (r.published_ts, r.id))}

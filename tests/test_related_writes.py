@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from feeds.importer import index_record, sync
+from feeds.records import Article, parse_article
 from feeds.related import COMPUTED_RELATED
 from feeds.store import Store
 from feeds.taxonomy import load_taxonomy
 from feeds.writer import delete_record, write_record
-from feeds.records import Article, parse_article
 
 from .conftest import corpus_roots, free_port
 from .postgres import Cluster, pg_bin
