@@ -19,19 +19,27 @@ import pytest
 
 from feeds.importer import index_record, sync
 from feeds.records import Article, parse_article
-from feeds.related import COMPUTED_RELATED
+from feeds.related import COMPUTED_RELATED, RelatedIndex
 from feeds.store import Store
 from feeds.taxonomy import load_taxonomy
 from feeds.writer import delete_record, write_record
 
 from .conftest import corpus_roots, free_port
 from .postgres import Cluster, pg_bin
+from .test_related_windows import synthetic
 
 WRITES = 25
 # Share of the fresh import's list members a written article's list holds, on average over
 # the run, and the same over every article's list (see refresh_local's docstring).
 AGREEMENT = 0.75
 STALE = 0.05  # share of the lists
+
+
+def test_takers_are_exactly_the_documents_whose_candidates_hold_it():
+    index = RelatedIndex(synthetic(400))
+    for doc in index.docs[::7]:
+        i = index.pos[doc.id]
+        assert index.takers(doc.id) == {j for j in range(len(index.docs)) if i in index.candidates(j)}
 
 
 def corpus_copy(dest: Path) -> list[Path]:
