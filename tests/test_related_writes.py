@@ -6,8 +6,8 @@ approximation), so the lists are compared with the bound it keeps: every list na
 ``COMPUTED_RELATED`` articles, never itself; at most ``STALE`` of the lists name a removed or
 hidden article (one outside the write's neighbourhood: rendering leaves it out); every written
 article's list and the lists overall share at least ``AGREEMENT`` of the fresh import's
-members on average. On seeds 1-8 the agreement measured 0.81-0.98 (written) and 0.83-0.90
-(all), 0-2 stale lists of about 70; main's per-neighbour re-rank: 0.75-0.87, 0.84-0.90, 0-8.
+members on average. On seeds 1-8 the agreement measured 0.80-0.93 (written) and 0.91-0.95
+(all), no stale list of about 70; main's per-neighbour re-rank: 0.75-0.87, 0.84-0.90, 0-8.
 """
 from __future__ import annotations
 
