@@ -9,7 +9,10 @@ write → visible in its topic feed (from the PUT's answer until a poll of that 
 the new title) p50/p99, the server's CPU seconds per 1,000 requests, and the load average.
 
 Usage: python bench/mixed_bench.py [--instance bench/out/import-instance-100000]
-                                   [--corpus bench/out/corpus-100000] [--seconds 30]
+                                   [--corpus bench/out/corpus-100000] [--seconds 30] [--before DIR]
+With ``--before DIR`` (a checkout of main, e.g. a ``git worktree``) both phases use targeted
+invalidation and differ in the code serving them: DIR's, then this worktree's (the curator
+write path of issue 11), recorded in a section of their own.
 (needs Debian's wrk; the instance is copied once to bench/out/mixed-<its name>, never modified).
 """
 from __future__ import annotations
@@ -67,10 +70,10 @@ def loadavg() -> str:
 class Server:
     """``topicfeed serve`` (this worktree's code) on a free port."""
 
-    def __init__(self, instance: Path, targeted: bool) -> None:
+    def __init__(self, instance: Path, targeted: bool, code: Path = REPO) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONPATH": str(REPO), "TOPICFEED_TARGETED_INVALIDATION": str(targeted).lower()}
+        env = {**os.environ, "PYTHONPATH": str(code), "TOPICFEED_TARGETED_INVALIDATION": str(targeted).lower()}
         self.log = (OUT / f"mixed-serve-{'targeted' if targeted else 'all'}.log").open("w")
         self.proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--instance", str(instance),
                                       "--port", str(self.port)], env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -190,8 +193,8 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def phase(instance: Path, targeted: bool, token: str, seconds: int) -> dict[str, float]:
-    server = Server(instance, targeted)
+def phase(instance: Path, targeted: bool, token: str, seconds: int, code: Path = REPO) -> dict[str, float]:
+    server = Server(instance, targeted, code)
     try:
         topics = json.loads(server.get("/api/v1/topics")[2])
         topics = topics["value"]  # a signed collection (server/api_objects.py)
@@ -240,10 +243,15 @@ def main() -> None:
     parser.add_argument("--instance", type=Path, default=OUT / "import-instance-100000")
     parser.add_argument("--corpus", type=Path, default=OUT / "corpus-100000")
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--before", type=Path, help="checkout whose code serves the first phase (see above)")
     args = parser.parse_args()
     instance, token = prepare(args.instance.resolve(), args.corpus.resolve())
-    rows = {"every write drops all (main)": phase(instance, False, token, args.seconds),
-            "targeted invalidation": phase(instance, True, token, args.seconds)}
+    if args.before:
+        rows = {"main's write path": phase(instance, True, token, args.seconds, args.before.resolve()),
+                "incremental related lists": phase(instance, True, token, args.seconds)}
+    else:
+        rows = {"every write drops all (main)": phase(instance, False, token, args.seconds),
+                "targeted invalidation": phase(instance, True, token, args.seconds)}
     before, after = rows.values()
     lines = ["| behaviour | req/s | failed | writes (share) | write p50 / p99 | write → visible p50 / p99 | "
              "server CPU s / 1,000 req | load avg (start → end) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -252,7 +260,7 @@ def main() -> None:
                      f"({r['write_share']:.2f} %) | {r['write_p50']:.0f} / {r['write_p99']:.0f} ms | "
                      f"{r['visible_p50']:.0f} / {r['visible_p99']:.0f} ms | {r['cpu_per_1000']:.2f} | "
                      f"{r['load_before']:.1f} → {r['load_after']:.1f} |")
-    lines += ["", f"Ratios targeted / main: throughput {after['rps'] / max(before['rps'], 1):.2f}×, write p50 "
+    lines += ["", f"Ratios {'this branch' if args.before else 'targeted'} / main: throughput {after['rps'] / max(before['rps'], 1):.2f}×, write p50 "
               f"{after['write_p50'] / max(before['write_p50'], 1e-9):.2f}×, visible p50 "
               f"{after['visible_p50'] / max(before['visible_p50'], 1e-9):.2f}×.",
               "", f"`topicfeed serve` (waitress, 8 threads, one process, public_base_url set: fast path on) on a copy of "
@@ -262,7 +270,13 @@ def main() -> None:
               "random one of those topics, newest first) and polls that topic's Atom feed until the title shows. "
               "Both phases in one run, main's behaviour first (TOPICFEED_TARGETED_INVALIDATION=false); the machine is "
               "shared, so compare the rows and the CPU seconds rather than absolute rates."]
-    record("Mixed load with curator writes (bench/mixed_bench.py)", lines)
+    if args.before:
+        lines[-1] = lines[-1].replace("main's behaviour first (TOPICFEED_TARGETED_INVALIDATION=false)",
+                                      f"both with targeted invalidation, {args.before}'s code first")
+    section = "Mixed load with curator writes (bench/mixed_bench.py)"
+    if args.before:  # a section of its own, next to the invalidation comparison
+        section = f"Mixed load with curator writes, write path before/after ({args.instance.name}, bench/mixed_bench.py)"
+    record(section, lines)
 
 
 if __name__ == "__main__":

@@ -469,6 +469,7 @@ def index_record(tx: Transaction, roots: list[Path], taxonomy: Taxonomy, article
     report = SyncReport()
     path = find_record(roots, article_id)
     old = tx.norm_url(article_id)
+    before = tx.docs([article_id]) if old else []
     writer = RowWriter(tx, taxonomy.resolver())
     urls = {old} if old else set()
     if path is None:
@@ -484,5 +485,5 @@ def index_record(tx: Transaction, roots: list[Path], taxonomy: Taxonomy, article
         (report.updated if old else report.added).append(article_id)
         urls.add(article.norm_url)
     write_taxonomy(tx, taxonomy, writer)
-    report.duplicates = refresh_local(tx, {article_id}, urls)
+    report.duplicates = refresh_local(tx, {article_id}, urls, before)
     return report

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .article import curated_items, lookup_hashes
 from .records import Article
 from .related import Doc, RelatedIndex, Vocabulary, rank_window, windows
 from .store import DocRow, IndexRow, NewArticle, Provider, Topic, Transaction, dumps
-from .article import curated_items, lookup_hashes
 from .taxonomy import Taxonomy, resolve_topic
 
 BATCH = 1000
@@ -207,39 +207,65 @@ def refresh_derived(tx: Transaction, touched: set[str], run: Runner = map) -> li
     return pairs
 
 
-_LOCAL_NEIGHBOURHOOD = 150  # per topic and side in time: candidates for a single-record refresh
+_LOCAL_NEIGHBOURHOOD = 150  # per topic and side in time: the articles a single write re-scores
 
 
-def _local_neighbours(tx: Transaction, article_id: str) -> list[str] | None:
-    """Related ids for one article, ranked among the articles nearest in time in its topics
-    (the full import ranks against everything; this keeps a single write cheap at 100k)."""
-    found = tx.public_docs([article_id])
-    if not found:
-        return None
-    me = found[0]
-    ids = {article_id}
-    slugs: list[str | None] = [*me.topics] or [None]  # no topics: its neighbours in all articles
-    for slug in slugs:
-        ids |= tx.nearest_in_time(slug, me.published_ts, _LOCAL_NEIGHBOURHOOD)
-    vocabulary = Vocabulary()
-    return RelatedIndex([_doc(vocabulary, r) for r in tx.public_docs(ids)]).neighbours(article_id)
+def refresh_local(tx: Transaction, article_ids: set[str], norm_urls: set[str],
+                  before: Sequence[DocRow] = ()) -> list[tuple[str, str]]:
+    """After a few records changed (``before``: their ranking inputs before the change, if
+    they existed): deduplicate their URL groups, then update the related lists the change can
+    affect. Returns the (duplicate, kept) pairs of those groups.
 
+    One ranking index is built over the changed articles' neighbourhood (the
+    ``_LOCAL_NEIGHBOURHOOD`` nearest in time on each side, per topic, before and after the
+    change), read in one statement. In it, a changed public article gets its ranked list, and
+    the lists the change can affect are found: those naming a changed article, and those of
+    the articles that have a changed one among their candidates (``RelatedIndex.takers``).
+    Only these are re-ranked, over their current members (read in a second statement when
+    outside the neighbourhood) and the changed articles, plus their own candidates when a
+    changed article may leave them; a changed article enters a list only when it scores into
+    its top k. Every other list stays as it is; the changed lists are written in one bulk
+    statement.
 
-def refresh_local(tx: Transaction, article_ids: set[str], norm_urls: set[str]) -> list[tuple[str, str]]:
-    """After one record changed: deduplicate its URL groups, then refresh its related list and
-    those of its new neighbours. Returns the (duplicate, kept) pairs of those groups."""
+    An approximation of a full re-import, bounded by construction: word weights come from the
+    neighbourhood, not the whole store, and articles farther in time than the neighbourhood
+    keep lists that may name a removed article (left out when rendered) until the next full
+    ``sync`` re-ranks everything; tests/test_related_writes.py measures the agreement.
+    """
     pairs, flipped = deduplicate(tx, tx.index_rows(norm_urls))
-    todo = sorted(article_ids | flipped)
-    done: set[str] = set()
-    while todo:
-        current = todo.pop(0)
-        if current in done:
-            continue
-        done.add(current)
-        neighbours = _local_neighbours(tx, current)
-        if neighbours is None:
-            continue
-        tx.set_related({current: neighbours})
-        if current in article_ids:
-            todo.extend(n for n in neighbours if n not in done)  # the new article may now rank for them
+    changed = article_ids | flipped
+    anchors = [(slug, r.published_ts) for r in [*before, *tx.docs(changed)] for slug in (*r.topics,) or (None,)]
+    rows = {r.id: r for r in tx.docs_near(anchors, _LOCAL_NEIGHBOURHOOD, also=changed)}
+    vocabulary = Vocabulary()  # words numbered in time order, as the import does
+    docs = {r.id: _doc(vocabulary, r) for r in sorted(rows.values(), key=lambda r: (r.published_ts, r.id))}
+    df: dict[int, int] = defaultdict(int)
+    for d in docs.values():
+        for w in d.words:
+            df[w] += 1
+    index = RelatedIndex(docs.values(), df, len(docs))
+    public = [i for i in sorted(changed) if i in index.pos]
+    related = {i: index.neighbours(i) for i in public}
+    offers: dict[str, set[str]] = defaultdict(set)  # article -> changed articles among its candidates
+    for i in public:
+        for j in index.takers(i):
+            offers[index.docs[j].id].add(i)
+    affected = sorted(r.id for r in rows.values() if r.id not in changed and (r.id in offers or changed.intersection(r.related)))
+    # The affected lists are re-ranked in a second, small index: them, their current members
+    # (read now if outside the neighbourhood), the changed articles and, for a list a changed
+    # article may leave, its candidates; word counts are the neighbourhood's plus the members read.
+    refill = {a: {index.docs[j].id for j in index.candidates(index.pos[a])} for a in affected
+              if changed.intersection(rows[a].related)}
+    pool = {*affected, *public, *(i for a in affected for i in rows[a].related), *(i for c in refill.values() for i in c)}
+    extra = [_doc(vocabulary, r) for r in tx.docs_near([], 0, also=pool - rows.keys())] if pool - rows.keys() else []
+    for d in extra:
+        for w in d.words:
+            df[w] += 1
+    small = RelatedIndex([*(docs[i] for i in pool if i in docs), *extra], df, len(docs) + len(extra))
+    for a in affected:
+        current, gain = rows[a].related, offers.get(a, set())
+        ranked = small.rank(small.pos[a], {small.pos[i] for i in [*current, *gain, *refill.get(a, ())] if i in small.pos})
+        # a list the change leaves alone keeps the order the import ranked it in
+        if ranked != current and (a in refill or gain.intersection(ranked)):
+            related[a] = ranked
+    tx.set_related(related)
     return pairs

@@ -93,7 +93,7 @@ class RelatedIndex:
                 self.by_topic[t].append(i)
         self.topic_ts = {t: [self.docs[i].ts for i in idx] for t, idx in self.by_topic.items()}
 
-    def _candidates(self, i: int) -> set[int]:
+    def candidates(self, i: int) -> set[int]:
         doc = self.docs[i]
         rare = sorted((w for w in doc.words if w in self.postings), key=lambda w: -self.idf2[w])[:_RARE_WORDS]
         acc: dict[int, float] = defaultdict(float)
@@ -110,12 +110,34 @@ class RelatedIndex:
         return cands
 
     def neighbours(self, article_id: str, k: int = COMPUTED_RELATED) -> list[str]:
+        """The ``k`` best-scoring of the article's candidates (ids, best first)."""
         i = self.pos[article_id]
+        return self.rank(i, self.candidates(i), k)
+
+    def takers(self, article_id: str) -> set[int]:
+        """Positions of the documents that have the article among their candidates: its
+        topics' time neighbours and the documents sharing one of its rare-enough words whose
+        own candidate search reaches it (what decides whether it can enter their lists)."""
+        i = self.pos[article_id]
+        found: set[int] = set()
+        for t in self.docs[i].topics:
+            members = self.by_topic[t]
+            at = members.index(i)
+            found.update(members[max(0, at - _TOPIC_NEIGHBOURS): at + _TOPIC_NEIGHBOURS + 1])
+        sharing = {j for w in self.docs[i].words for j in self.postings.get(w, ())} - found
+        found.update(j for j in sharing if i in self.candidates(j))
+        found.discard(i)
+        return found
+
+    def rank(self, i: int, candidates: Iterable[int], k: int = COMPUTED_RELATED) -> list[str]:
+        """The ids of the ``k`` best-scoring ``candidates`` (document positions) for the
+        document at position ``i``, best first, one per URL and none sharing its own URL or
+        one it curates."""
         doc, norm = self.docs[i], self.norms[i]
         words, topics = self.sets[i], self.topic_sets[i]
         idf2, sets, norms = self.idf2, self.sets, self.norms
         scored = []
-        for j in self._candidates(i):
+        for j in set(candidates) - {i}:
             other = self.docs[j]
             if other.norm_url == doc.norm_url or other.norm_url in doc.exclude_urls:
                 continue

@@ -138,6 +138,13 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
         """"sqlite" or "postgresql"."""
         return self._engine.dialect.name
 
+    def count_statements(self) -> list[int]:
+        """A one-item list whose item counts the SQL statements this store runs from now on
+        (bench/write_bench.py reports statements per write; the database stays behind the store)."""
+        counter = [0]
+        event.listen(self._engine, "before_cursor_execute", lambda *_: counter.__setitem__(0, counter[0] + 1))
+        return counter
+
     def close(self) -> None:
         """Close pooled connections (the store opens new ones if used again)."""
         self._engine.dispose()

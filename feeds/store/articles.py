@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, union_all, update
 
 from ..query import FeedQuery
 from .access import Access
@@ -332,15 +332,30 @@ class ArticleWrites(ChangeWrites):
         return [DocRow(*r) for r in self.conn.execute(
             select(*_DOC_COLUMNS).where(articles.c.id.in_(sorted(ids)), articles.c.public.is_(True)))]
 
-    def nearest_in_time(self, slug: str | None, ts: int, limit: int) -> set[str]:
-        """Ids of up to ``limit`` public articles on each side of ``ts`` (Unix seconds), in the
-        topic ``slug`` or among all articles when None."""
-        if slug is None:
-            base = select(articles.c.id.label("i"), articles.c.published_ts.label("t")).where(articles.c.public.is_(True))
-        else:
-            base = select(article_topics.c.article_id.label("i"), article_topics.c.published_ts.label("t")).where(
-                article_topics.c.topic_slug == slug, article_topics.c.public.is_(True))
-        when = base.selected_columns.t
-        ids = set(self.conn.execute(base.where(when <= ts).order_by(when.desc()).limit(limit)).scalars())
-        ids.update(self.conn.execute(base.where(when > ts).order_by(when).limit(limit)).scalars())
-        return ids
+    def docs(self, ids: Iterable[str]) -> list[DocRow]:
+        """Ranking inputs of those among ``ids`` that exist, public or not."""
+        return [DocRow(*r) for r in self.conn.execute(select(*_DOC_COLUMNS).where(articles.c.id.in_(sorted(ids))))]
+
+    def docs_near(self, anchors: Iterable[tuple[str | None, int]], limit: int, also: Iterable[str] = ()) -> list[DocRow]:
+        """In one statement, the ranking inputs of the public articles among the ``limit``
+        nearest on each side in time of every anchor (topic slug, or None for all articles;
+        Unix seconds), plus the public ones among ``also``."""
+        parts: list[Select[Any]] = []
+        for slug, ts in sorted(set(anchors), key=lambda a: (a[0] or "", a[1])):
+            if slug is None:
+                base = select(articles.c.id.label("i"), articles.c.published_ts.label("t")).where(articles.c.public.is_(True))
+            else:
+                base = select(article_topics.c.article_id.label("i"), article_topics.c.published_ts.label("t")).where(
+                    article_topics.c.topic_slug == slug, article_topics.c.public.is_(True))
+            when = base.selected_columns.t
+            for side in (base.where(when <= ts).order_by(when.desc()), base.where(when > ts).order_by(when)):
+                sub = side.limit(limit).subquery()  # SQLite takes ORDER BY/LIMIT only inside a subquery of a UNION
+                parts.append(select(sub.c.i))
+        wanted = sorted(set(also))
+        if wanted:
+            parts.append(select(articles.c.id.label("i")).where(articles.c.id.in_(wanted)))
+        if not parts:
+            return []
+        near = union_all(*parts).subquery()
+        stmt = select(*_DOC_COLUMNS).where(articles.c.id.in_(select(near.c.i)), articles.c.public.is_(True))
+        return [DocRow(*r) for r in self.conn.execute(stmt)]
