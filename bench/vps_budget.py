@@ -28,18 +28,28 @@ CGROUP_ROOT = Path("/sys/fs/cgroup/memory")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def pss_mb(root_pid: int) -> float:
-    """PSS of a process and its descendants, in MB (/proc/PID/smaps_rollup)."""
-    total, pids = 0, [root_pid]
+def process_tree(root_pid: int) -> list[int]:
+    """A process and its descendants (/proc/PID/task/TID/children)."""
+    tree, pids = [], [root_pid]
     while pids:
         pid = pids.pop()
+        tree.append(pid)
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                pids.extend(int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return tree
+
+
+def pss_mb(root_pid: int) -> float:
+    """PSS of a process and its descendants, in MB (/proc/PID/smaps_rollup)."""
+    total = 0
+    for pid in process_tree(root_pid):
         try:
             for line in open(f"/proc/{pid}/smaps_rollup"):
                 if line.startswith("Pss:"):
                     total += int(line.split()[1])
-            for task in os.listdir(f"/proc/{pid}/task"):
-                children = open(f"/proc/{pid}/task/{task}/children").read().split()
-                pids.extend(int(c) for c in children)
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return total / 1024
@@ -124,7 +134,8 @@ def main() -> None:
             health = {}
     else:
         health = {}
-    leftovers = [int(p) for p in (cg / "cgroup.procs").read_text().split() if int(p) not in (server.pid,)]
+    serving = set(process_tree(server.pid))  # the server's own worker processes (granian) are not leftovers
+    leftovers = [int(p) for p in (cg / "cgroup.procs").read_text().split() if int(p) not in serving]
     kills = oom_kills(cg)
     peak = int((cg / "memory.max_usage_in_bytes").read_text()) / 2**20
     failcnt = int((cg / "memory.failcnt").read_text())
@@ -149,7 +160,7 @@ def main() -> None:
         f"- server during the import: {polls['ok']} feed polls answered, {polls['failed']} failed; "
         f"{'alive' if server_alive else 'dead'} afterwards"
         + (f", /healthz: {health.get('articles', '?')} articles, last import {health.get('last_import', {}) and health['last_import']['result']}" if health else ""),
-        f"- processes left in the cgroup after the import ended: {len(leftovers)} (killed by the script)",
+        f"- processes of the import left in the cgroup after it ended: {len(leftovers)} (killed by the script)",
     ])
     shutil.rmtree(work, ignore_errors=True)
 
