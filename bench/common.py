@@ -6,6 +6,7 @@ import os
 import platform
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -68,23 +69,43 @@ def record(section: str, lines: list[str]) -> None:
     RESULTS.write_text(text)
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (``/proc/PID/task/TID/children``)."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                todo += [int(c) for c in open(f"/proc/{current}/task/{task}/children").read().split()]
+        except (OSError, ValueError):
+            continue  # the process ended while being read
+    return tree
+
+
 def tree_pss_mb(pid: int) -> float:
     """PSS of ``pid`` and all its descendants, summed (MB): forked workers share pages, so PSS
     counts each shared page once across the tree (``/proc/PID/smaps_rollup``)."""
-    total_kb, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
+    total_kb = 0
+    for current in process_tree(pid):
         try:
             for line in open(f"/proc/{current}/smaps_rollup"):
                 if line.startswith("Pss:"):
                     total_kb += int(line.split()[1])
                     break
-            for task in os.listdir(f"/proc/{current}/task"):
-                children = open(f"/proc/{current}/task/{task}/children").read().split()
-                todo += [int(c) for c in children]
         except (OSError, ValueError):
             continue  # the process ended while being read
     return total_kb / 1024
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; waits for the exit."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class PeakSampler:

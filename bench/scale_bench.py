@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not the installed one
 
-from common import OUT, machine, real_corpus, record, tree_pss_mb  # noqa: E402
+from common import OUT, machine, real_corpus, record, stop_process, tree_pss_mb  # noqa: E402
 from pgcluster import REPO, cli_env, free_port, imported_cluster, proc_cpu_seconds, write_instance  # noqa: E402
 
 BASE_URL = "https://feeds.example.net"  # one public base URL for every process
@@ -123,12 +123,7 @@ class App:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 

@@ -25,7 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import BENCH, OUT, record, tree_pss_mb
+from common import BENCH, OUT, record, stop_process, tree_pss_mb
 
 BASE = "https://feeds.example.net"  # public_base_url: the same bytes under every server, fast path on
 SERVERS = {  # name: (server, threads, workers)
@@ -72,12 +72,7 @@ class Server:
         raise RuntimeError(f"{server} {target} did not come up")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
         shutil.rmtree(self.metrics, ignore_errors=True)
 

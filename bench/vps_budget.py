@@ -22,37 +22,10 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import corpus, record  # noqa: E402
+from bench.common import corpus, process_tree, record, tree_pss_mb  # noqa: E402
 
 CGROUP_ROOT = Path("/sys/fs/cgroup/memory")
 REPO = Path(__file__).resolve().parents[1]
-
-
-def process_tree(root_pid: int) -> list[int]:
-    """A process and its descendants (/proc/PID/task/TID/children)."""
-    tree, pids = [], [root_pid]
-    while pids:
-        pid = pids.pop()
-        tree.append(pid)
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                pids.extend(int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split())
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return tree
-
-
-def pss_mb(root_pid: int) -> float:
-    """PSS of a process and its descendants, in MB (/proc/PID/smaps_rollup)."""
-    total = 0
-    for pid in process_tree(root_pid):
-        try:
-            for line in open(f"/proc/{pid}/smaps_rollup"):
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return total / 1024
 
 
 def oom_kills(cg: Path) -> int:
@@ -107,8 +80,8 @@ def main() -> None:
     def sample() -> None:
         feed = url + "/feeds/all.atom"
         while not done.is_set():
-            peaks["server"] = max(peaks["server"], pss_mb(server.pid))
-            peaks["import"] = max(peaks["import"], pss_mb(importer.pid))
+            peaks["server"] = max(peaks["server"], tree_pss_mb(server.pid))
+            peaks["import"] = max(peaks["import"], tree_pss_mb(importer.pid))
             try:  # a reader polling meanwhile: the server must keep answering
                 urllib.request.urlopen(feed, timeout=10).read()
                 polls["ok"] += 1
