@@ -14,9 +14,10 @@ from typing import Literal, Protocol
 from urllib.parse import urlencode
 
 from .entry import EPOCH, Entry
+from .entrycache import EntryCache
 from .errors import UnknownFeed
 from .query import DEFAULT_LIMIT, FeedQuery
-from .render import FORMATS, FeedSpec, OutlineFeed, render_opml
+from .render import FORMATS, FeedSpec, Kept, OutlineFeed, entry_key, render_opml
 from .store import Store, provider_identity, topic_identity
 from .text import clean_text
 from .store.changes import ALL
@@ -113,17 +114,22 @@ def _image(data: Mapping[str, object]) -> str | None:
     return None
 
 
-def feed_spec(store: Store, ref: FeedRef, query: FeedQuery, links: LinkBuilder) -> FeedSpec:
+def feed_spec(store: Store, ref: FeedRef, query: FeedQuery, links: LinkBuilder,
+              entry_cache: EntryCache | None = None, ext: str | None = None) -> FeedSpec:
     """What the feed ``ref`` filtered by ``query`` says; raises ``UnknownFeed`` with close matches.
 
     Its date is the store's change time of the unfiltered feed (``Store.feed_changes``): a
-    filtered view changes no more often than the feed it filters."""
-    names = store.topic_names()
+    filtered view changes no more often than the feed it filters. With an ``entry_cache`` and
+    the format ``ext`` it will be rendered in, entries an earlier render of that format built
+    for the same article version are reused (their rows are not read) and new ones are kept.
+    The taxonomy's names are read only when some entry is built here, the store's creation
+    time only for an untracked feed (what dates it when it has no entries)."""
     image = None
     if ref.scope == "topic":
         assert ref.key is not None
         topic = store.topic(ref.key)
         if topic is None:
+            names = store.topic_names()
             raise UnknownFeed("topic", ref.key,
                               _suggest(ref.key, list(names)) or _suggest(ref.key, [n.lower() for n in names.values()]))
         title = feed_title(ref, topic.name)
@@ -145,14 +151,27 @@ def feed_spec(store: Store, ref: FeedRef, query: FeedQuery, links: LinkBuilder) 
     if described:
         title += f" ({described})"
     state = store.feed_changes([ref.identity]).get(ref.identity)
-    provider_names = store.provider_names()
+    scheme = links.home()
+    kept: dict[str, object] = {}
+    reuse = None
+    # an untracked feed is dated by its newest entry, so every entry must be read
+    if entry_cache is not None and ext is not None and state is not None:
+        def reuse(article_id: str, version: str) -> bool:
+            fragment = entry_cache.get(entry_key(article_id, version, ext, scheme))
+            if fragment is not None:
+                kept[article_id] = fragment
+            return fragment is not None
+    rows = store.recent_reusing(ref.scope, ref.key, query, reuse)
+    if any(row is not None for _, row in rows):
+        names, provider_names = store.topic_names(), store.provider_names()
     return FeedSpec(
         identity=ref.identity + (f"?{_identity_query(params)}" if params else ""),
         title=title, description=description,
-        self_links={ext: links.feed(ref, ext, params) for ext in FORMATS}, home_url=links.home(),
-        entries=[Entry.of(row, names, provider_names) for row in store.recent(ref.scope, ref.key, query)],
-        icon=links.icon(), logo=image or links.logo(), category_scheme=links.home(),
-        changed_at=state.changed_at if state else None, created_at=store.created(),
+        self_links={f: links.feed(ref, f, params) for f in FORMATS}, home_url=scheme,
+        entries=[Kept(i, kept[i]) if row is None else Entry.of(row, names, provider_names) for i, row in rows],
+        icon=links.icon(), logo=image or links.logo(), category_scheme=scheme,
+        changed_at=state.changed_at if state else None, created_at=None if state else store.created(),
+        entry_cache=entry_cache if reuse is not None else None,
     )
 
 

@@ -6,13 +6,16 @@ possible. feedgen writes every element; ``tests/test_feed_validity.py`` checks t
 """
 from __future__ import annotations
 
+import copy
 import html
 import json
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
@@ -20,6 +23,7 @@ from lxml.etree import SubElement
 
 from .article import feed_id
 from .entry import EPOCH, Entry
+from .entrycache import EntryCache
 from .richtext import Enclosure
 
 GENERATOR = "topicfeed"
@@ -35,13 +39,14 @@ class FeedSpec:
     description: str
     self_links: dict[str, str]    # format -> this feed's own URL in that format
     home_url: str
-    entries: list[Entry]
+    entries: list[Entry | Kept]   # newest first; ``Kept``: an entry an earlier render built
     icon: str                     # a square icon (the site's favicon when the feed has no image)
     logo: str                     # the topic's or provider's image, else the site's logo (PNG)
     category_scheme: str          # one URL naming the whole taxonomy (Atom scheme, RSS domain)
     changed_at: datetime | None = None   # when the feed's entries last changed (the store's record)
     created_at: datetime | None = None   # the store's creation time: an empty feed's date
     hub_url: str | None = None    # WebSub hub to advertise (public feeds with a hub only)
+    entry_cache: EntryCache | None = None  # where the entries this render builds are kept
 
     @property
     def feed_id(self) -> str:
@@ -54,12 +59,61 @@ class FeedSpec:
         date; for an empty feed the store's creation time. Never the render clock, so renders
         are byte-identical. It may run a second or two ahead of the clock after a burst of
         writes (``feeds.store.changes``); ``updated`` and the HTTP header cap it at now."""
-        return self.changed_at or max((e.updated for e in self.entries), default=None) or self.created_at or EPOCH
+        return (self.changed_at or max((e.updated for e in self.entries if isinstance(e, Entry)), default=None)
+                or self.created_at or EPOCH)
 
     @property
     def updated(self) -> datetime:
         """``last_modified``, never in the future (a record dated ahead would pin readers' caches)."""
         return min(self.last_modified, datetime.now(timezone.utc).replace(microsecond=0))
+
+
+@dataclass(frozen=True)
+class Kept:
+    """An entry as an earlier render of ``format`` built it (``EntryCache``), shown unchanged:
+    a ``FeedEntry`` for Atom and RSS, a JSON Feed item for JSON."""
+
+    article_id: str
+    fragment: Any
+
+
+def entry_key(article_id: str, version: str, ext: str, category_scheme: str) -> tuple[str, str, str, str]:
+    """The ``EntryCache`` key of one rendered entry: everything its bytes depend on (the entry
+    version covers the record and the taxonomy names it shows; the scheme is the site's URL)."""
+    return (article_id, version, ext, category_scheme)
+
+
+def _keep(spec: FeedSpec, e: Entry, ext: str, fragment: Any, size: int) -> None:
+    """Offer a freshly built entry to the spec's cache (tracked articles only)."""
+    version = e.row.entry_version
+    if spec.entry_cache is not None and version is not None:
+        spec.entry_cache.put(entry_key(e.article_id, version, ext, spec.category_scheme), fragment, size)
+
+
+_COPY_LOCK = threading.Lock()  # lxml trees are not to be read by two threads at once
+
+
+class _KeptEntry(FeedEntry):
+    """A ``FeedEntry`` that builds its Atom and RSS elements once and hands out copies: feedgen
+    appends what ``atom_entry``/``rss_entry`` return to the document it is building, so a kept
+    entry must never give away its own element."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._built: dict[str, Any] = {}
+
+    def _element(self, kind: str, build: Any) -> Any:
+        element = self._built.get(kind)
+        if element is None:
+            element = self._built[kind] = build(True)
+        with _COPY_LOCK:
+            return copy.deepcopy(element)
+
+    def atom_entry(self, extensions: bool = True) -> Any:
+        return self._element("atom", super().atom_entry)
+
+    def rss_entry(self, extensions: bool = True) -> Any:
+        return self._element("rss", super().rss_entry)
 
 
 class _AtomEnclosure(BaseEntryExtension):
@@ -103,39 +157,49 @@ def _generator(spec: FeedSpec, ext: str) -> FeedGenerator:
     fg.logo(spec.logo)
     fg.image(url=spec.logo, title=spec.title, link=spec.home_url)
     for e in spec.entries:
-        if not e.link:
-            continue
-        fe = fg.add_entry(order="append")
-        fe.id(e.entry_id)
-        fe.guid(e.entry_id, permalink=False)
-        fe.title(e.title or "(untitled)")
-        fe.link(href=e.link, rel="alternate")
-        if e.excerpt:
-            # HTML in RSS <description> and Atom type="html": the text escaped once more, so
-            # every reader shows exactly what the curator wrote (&, <tag>-like text, &amp;).
-            fe.summary(html.escape(e.excerpt, quote=False), type="html")
-        body = e.body_html()
-        if body:
-            fe.content(body, type="html")  # also RSS content:encoded
-        fe.published(e.published)
-        fe.updated(e.updated)
-        if e.categories:  # one call: feedgen checks every call's arguments (a third of its time)
-            fe.category([{"term": name, "scheme": spec.category_scheme} for _, name in e.categories])
-        if e.author:
-            fe.author(name=e.author.name, uri=e.author.uri) if e.author.uri else fe.author(name=e.author.name)
-            if ext == "rss":
-                fe.dc.dc_creator(e.author.name)
-        if ext == "atom":
-            fe.enclosure.set(e.enclosure)
-        elif e.enclosure:
-            fe.enclosure(e.enclosure.url, str(e.enclosure.length), e.enclosure.type)
-        if e.image:
-            thumb = {"url": e.image["url"]}
-            for dim in ("width", "height"):
-                if isinstance(e.image.get(dim), int):
-                    thumb[dim] = str(e.image[dim])
-            fe.media.thumbnail(thumb, group=None)
+        if isinstance(e, Kept):
+            fg.add_entry(e.fragment, order="append")  # its extensions are already registered: kept
+        elif e.link:
+            fe = fg.add_entry(_KeptEntry() if spec.entry_cache is not None else None, order="append")
+            _fill(fe, e, spec, ext)
+            _keep(spec, e, ext, fe, _XML_ENTRY_FACTOR * (len(e.content) + len(e.excerpt) + len(e.title)) + 4096)
     return fg
+
+
+_XML_ENTRY_FACTOR = 6  # bytes an lxml entry (with its body as text) holds per character shown
+
+
+def _fill(fe: FeedEntry, e: Entry, spec: FeedSpec, ext: str) -> None:
+    """Set one entry's fields through feedgen's API."""
+    fe.id(e.entry_id)
+    fe.guid(e.entry_id, permalink=False)
+    fe.title(e.title or "(untitled)")
+    fe.link(href=e.link, rel="alternate")
+    if e.excerpt:
+        # HTML in RSS <description> and Atom type="html": the text escaped once more, so
+        # every reader shows exactly what the curator wrote (&, <tag>-like text, &amp;).
+        fe.summary(html.escape(e.excerpt, quote=False), type="html")
+    body = e.body_html()
+    if body:
+        fe.content(body, type="html")  # also RSS content:encoded
+    fe.published(e.published)
+    fe.updated(e.updated)
+    if e.categories:  # one call: feedgen checks every call's arguments (a third of its time)
+        fe.category([{"term": name, "scheme": spec.category_scheme} for _, name in e.categories])
+    if e.author:
+        fe.author(name=e.author.name, uri=e.author.uri) if e.author.uri else fe.author(name=e.author.name)
+        if ext == "rss":
+            fe.dc.dc_creator(e.author.name)
+    if ext == "atom":
+        fe.enclosure.set(e.enclosure)
+    elif e.enclosure:
+        fe.enclosure(e.enclosure.url, str(e.enclosure.length), e.enclosure.type)
+    if e.image:
+        thumb = {"url": e.image["url"]}
+        for dim in ("width", "height"):
+            if isinstance(e.image.get(dim), int):
+                thumb[dim] = str(e.image[dim])
+        fe.media.thumbnail(thumb, group=None)
 
 
 def render_rss(spec: FeedSpec) -> bytes:
@@ -165,40 +229,20 @@ def render_atom(spec: FeedSpec) -> bytes:
 
 def render_json(spec: FeedSpec) -> bytes:
     """JSON Feed 1.1 (https://jsonfeed.org/version/1.1); items also carry the 1.0 ``author``
-    so readers of either version show one."""
+    so readers of either version show one.
+
+    The bytes are ``json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True)``; each item is
+    serialised on its own (and kept as text in the entry cache), then placed where that call
+    would put it: ``items`` is at depth 1, so its items are indented by 4 more spaces (JSON text
+    has no raw newlines inside strings, so every line of an item is one of its own lines)."""
     items = []
     for e in spec.entries:
-        if not e.link:
-            continue
-        item: dict[str, Any] = {
-            "id": e.entry_id,
-            "url": e.link,
-            "title": e.title or "(untitled)",
-            "content_text": e.excerpt or e.title,
-            "date_published": e.published.isoformat(),
-            "date_modified": e.updated.isoformat(),
-            "tags": [name for _, name in e.categories],
-        }
-        body = e.body_html()
-        if body:
-            item["content_html"] = body
-        if e.excerpt:
-            item["summary"] = e.excerpt
-        if e.author:
-            author = {"name": e.author.name}
-            if e.author.uri:
-                author["url"] = e.author.uri
-            item["authors"] = [author]
-            item["author"] = author
-        if e.image:
-            item["image"] = e.image["url"]
-        enclosure = e.enclosure
-        if enclosure:
-            attachment: dict[str, Any] = {"url": enclosure.url, "mime_type": enclosure.type}
-            if enclosure.length:
-                attachment["size_in_bytes"] = enclosure.length
-            item["attachments"] = [attachment]
-        items.append(item)
+        if isinstance(e, Kept):
+            items.append(e.fragment)
+        elif e.link:
+            text = _json_item_text(_json_item(e))
+            items.append(text)
+            _keep(spec, e, "json", text, 2 * len(text))  # a str holds 1-4 bytes per character
     doc: dict[str, Any] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": spec.title,
@@ -208,11 +252,55 @@ def render_json(spec: FeedSpec) -> bytes:
         "language": "en",
         "icon": spec.logo,
         "favicon": spec.icon,
-        "items": items,
+        "items": _ITEMS_MARK,
     }
     if spec.hub_url:
         doc["hubs"] = [{"type": "WebSub", "url": spec.hub_url}]
-    return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+    text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True)
+    # the mark's quotes are JSON syntax only here: any quote inside a value is escaped
+    listed = "[\n" + ",\n".join(items) + "\n  ]" if items else "[]"
+    return text.replace(f'"items": "{_ITEMS_MARK}"', f'"items": {listed}', 1).encode("utf-8") + b"\n"
+
+
+_ITEMS_MARK = "topicfeed-items-8c1f0d6e"  # stands for the items while the rest is serialised
+
+
+def _json_item_text(item: dict[str, Any]) -> str:
+    """One item as ``render_json``'s ``json.dumps`` call writes it inside ``items``."""
+    return "\n".join("    " + line for line in json.dumps(item, ensure_ascii=False, indent=2, sort_keys=True).split("\n"))
+
+
+def _json_item(e: Entry) -> dict[str, Any]:
+    """One JSON Feed item."""
+    item: dict[str, Any] = {
+        "id": e.entry_id,
+        "url": e.link,
+        "title": e.title or "(untitled)",
+        "content_text": e.excerpt or e.title,
+        "date_published": e.published.isoformat(),
+        "date_modified": e.updated.isoformat(),
+        "tags": [name for _, name in e.categories],
+    }
+    body = e.body_html()
+    if body:
+        item["content_html"] = body
+    if e.excerpt:
+        item["summary"] = e.excerpt
+    if e.author:
+        author = {"name": e.author.name}
+        if e.author.uri:
+            author["url"] = e.author.uri
+        item["authors"] = [author]
+        item["author"] = author
+    if e.image:
+        item["image"] = e.image["url"]
+    enclosure = e.enclosure
+    if enclosure:
+        attachment: dict[str, Any] = {"url": enclosure.url, "mime_type": enclosure.type}
+        if enclosure.length:
+            attachment["size_in_bytes"] = enclosure.length
+        item["attachments"] = [attachment]
+    return item
 
 
 RENDERERS = {"rss": render_rss, "atom": render_atom, "json": render_json}

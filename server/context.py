@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from feeds.entrycache import EntryCache
 from feeds.store import Store
 
 from .httpcache import RenderCache
 from .instance import KeyRing
 
-_STORE, _KEYS, _CACHE = "topicfeed.store", "topicfeed.keys", "topicfeed.cache"
+_STORE, _KEYS, _CACHE, _ENTRIES = "topicfeed.store", "topicfeed.keys", "topicfeed.cache", "topicfeed.entries"
 
 
 def init_app(app: Flask, store: Store, keyring: KeyRing) -> None:
-    """Attach the store, the key ring and a render cache sized by the app's settings."""
+    """Attach the store, the key ring, a render cache and an entry cache sized by the app's settings."""
     app.extensions[_STORE] = store
     app.extensions[_KEYS] = keyring
     app.extensions[_CACHE] = RenderCache(store, app.config["RENDER_CACHE_MB"] * 1024 * 1024, app.config["VERSION_TTL"],
                                            targeted=app.config["TARGETED_INVALIDATION"])
+    entry_bytes = int(app.config["ENTRY_CACHE_MB"] * 1024 * 1024)
+    app.extensions[_ENTRIES] = EntryCache(entry_bytes) if entry_bytes else None
 
 
 def get_store(app: Flask | None = None) -> Store:
@@ -33,3 +36,8 @@ def master_keys(app: Flask | None = None) -> list[str]:
 def render_cache(app: Flask | None = None) -> RenderCache:
     """The process-wide cache of rendered documents."""
     return (app or current_app).extensions[_CACHE]
+
+
+def entry_cache(app: Flask | None = None) -> EntryCache | None:
+    """The process-wide cache of rendered feed entries (None when ``entry_cache_mb`` is 0)."""
+    return (app or current_app).extensions[_ENTRIES]

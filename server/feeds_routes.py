@@ -9,7 +9,7 @@ from feeds.query import FeedQuery, parse_query
 from feeds.render import CONTENT_TYPES, FORMATS, RENDERERS
 from feeds.store import LISTS
 
-from .context import get_store, render_cache
+from .context import entry_cache, get_store, render_cache
 from .httpcache import ANY_PROVIDER, ANY_TOPIC, Rendered, feed_deps, respond
 from .links import Links, hub_url, links
 from .private_feeds import private_feed
@@ -20,7 +20,7 @@ FORMAT = f"<any({', '.join(FORMATS)}):ext>"
 
 def render_feed(ref: FeedRef, ext: str, query: FeedQuery, link_builder: Links, hub: str | None) -> Rendered:
     """One feed document advertising ``hub`` (if any): what readers get and what WebSub distributes."""
-    spec = feed_spec(get_store(), ref, query, link_builder)
+    spec = feed_spec(get_store(), ref, query, link_builder, entry_cache(), ext)
     spec.hub_url = hub
     return Rendered.of(RENDERERS[ext](spec), CONTENT_TYPES[ext], spec.last_modified)
 

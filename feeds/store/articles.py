@@ -2,7 +2,7 @@
 importer's writes (rows, duplicates, related lists)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -27,15 +27,29 @@ class ArticleRow:
     related: list[str]
     public: bool
     changed_ts: int | None = None  # when its entry last changed (Unix seconds; ``changes``), if tracked
+    digest: str | None = None      # SHA-256 of what its entry shows (``changes._digest``), if tracked
 
     @classmethod
     def from_row(cls, row: Any) -> ArticleRow:
         """From a result row with the ``_ROW_COLUMNS``."""
-        return cls(row.id, row.published_ts, row.record, row.topics, row.related, bool(row.public), row.changed_ts)
+        return cls(row.id, row.published_ts, row.record, row.topics, row.related, bool(row.public), row.changed_ts,
+                   row.digest)
+
+    @property
+    def entry_version(self) -> str | None:
+        """What identifies this article's entry as feeds show it (``entry_version``), if tracked."""
+        return entry_version(self.digest, self.changed_ts)
+
+
+def entry_version(digest: str | None, changed_ts: int | None) -> str | None:
+    """An entry's version: its digest (record, topic names, provider name: ``changes._digest``)
+    and the time it last changed (its default ``updated``); None for an untracked article (an
+    index not re-imported since change tracking came), whose entries are never reused."""
+    return f"{digest}@{changed_ts}" if digest is not None and changed_ts is not None else None
 
 
 _ROW_COLUMNS = (articles.c.id, articles.c.published_ts, articles.c.record, articles.c.topics,
-                articles.c.related, articles.c.public, article_changes.c.changed_ts)
+                articles.c.related, articles.c.public, article_changes.c.changed_ts, article_changes.c.digest)
 _ROWS = articles.outerjoin(article_changes, article_changes.c.article_id == articles.c.id)
 
 
@@ -110,6 +124,35 @@ class ArticleReads(Access):
         Ids come first from a covering index (deep pages skip index entries, not records),
         then the returned rows are read by primary key.
         """
+        return [row for _, row in self.recent_reusing(scope, key, query, None, offset) if row is not None]
+
+    def recent_reusing(self, scope: str, key: str | None, query: FeedQuery, reuse: Callable[[str, str], bool] | None,
+                       offset: int = 0) -> list[tuple[str, ArticleRow | None]]:
+        """``recent`` as ``(id, row)``, newest first, where ``row`` is None for the articles whose
+        entry the caller already holds: ``reuse(id, entry version)`` said so (``entry_version``;
+        untracked articles are always read). The versions are read right after the ids, so an
+        entry kept under an older version is never taken for the current one; only the other
+        rows (and their JSON) are read. ``reuse=None``: read every row."""
+        stmt = self._recent_ids(scope, key, query).limit(query.limit).offset(offset)
+        with self._conn() as conn:
+            ids = conn.execute(stmt).scalars().all()
+            wanted = ids
+            if ids and reuse is not None:
+                # by primary key, apart from the ids: a join could make a planner read every change row
+                kept = {r.article_id for r in conn.execute(
+                    select(article_changes.c.article_id, article_changes.c.digest, article_changes.c.changed_ts)
+                    .where(article_changes.c.article_id.in_(ids)))
+                    if (version := entry_version(r.digest, r.changed_ts)) and reuse(r.article_id, version)}
+                wanted = [i for i in ids if i not in kept]
+            by_id = {r.id: ArticleRow.from_row(r)
+                     for r in conn.execute(_select_rows().where(articles.c.id.in_(wanted)))} if wanted else {}
+        read = set(wanted)  # an article unpublished between the reads is left out
+        return [(i, by_id.get(i)) for i in ids if i not in read or i in by_id]
+
+    @staticmethod
+    def _recent_ids(scope: str, key: str | None, query: FeedQuery) -> Select[Any]:
+        """Ids of the public articles of all/topic/provider matching ``query``, newest first
+        (from a covering index)."""
         filtered = query.min_quality is not None or query.min_heat is not None or query.type or query.q
         stmt: Select[Any]
         if scope == "topic":
@@ -131,12 +174,7 @@ class ArticleReads(Access):
         if query.q:
             escaped = query.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             stmt = stmt.where(articles.c.search.like(f"%{escaped}%", escape="\\"))
-        stmt = stmt.order_by(when.desc(), ident).limit(query.limit).offset(offset)
-        with self._conn() as conn:
-            ids = conn.execute(stmt).scalars().all()
-            by_id = {r.id: ArticleRow.from_row(r)
-                     for r in conn.execute(_select_rows().where(articles.c.id.in_(ids)))} if ids else {}
-        return [by_id[i] for i in ids]
+        return stmt.order_by(when.desc(), ident)
 
     def article(self, article_id: str, *, public_only: bool = True) -> ArticleRow | None:
         """One article by id; unpublished and duplicate ones only with ``public_only=False``."""
