@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import copy
 import html
-import json
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from xml.etree import ElementTree as ET
 
+import orjson
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -231,18 +231,19 @@ def render_json(spec: FeedSpec) -> bytes:
     """JSON Feed 1.1 (https://jsonfeed.org/version/1.1); items also carry the 1.0 ``author``
     so readers of either version show one.
 
-    The bytes are ``json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True)``; each item is
-    serialised on its own (and kept as text in the entry cache), then placed where that call
-    would put it: ``items`` is at depth 1, so its items are indented by 4 more spaces (JSON text
-    has no raw newlines inside strings, so every line of an item is one of its own lines)."""
+    Serialised by orjson with two-space indents and sorted keys: the same bytes as
+    ``json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True)`` (which earlier versions
+    used; ``tests/test_feeds.py`` compares the two), without the standard library's pure-Python
+    indenting encoder, which took most of a JSON render."""
     items = []
     for e in spec.entries:
         if isinstance(e, Kept):
             items.append(e.fragment)
         elif e.link:
-            text = _json_item_text(_json_item(e))
-            items.append(text)
-            _keep(spec, e, "json", text, 2 * len(text))  # a str holds 1-4 bytes per character
+            item = _json_item(e)
+            items.append(item)
+            # a dict of str holds about twice its UTF-8 text (object headers, key and value pointers)
+            _keep(spec, e, "json", item, 2 * len(orjson.dumps(item)))
     doc: dict[str, Any] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": spec.title,
@@ -252,26 +253,18 @@ def render_json(spec: FeedSpec) -> bytes:
         "language": "en",
         "icon": spec.logo,
         "favicon": spec.icon,
-        "items": _ITEMS_MARK,
+        "items": items,
     }
     if spec.hub_url:
         doc["hubs"] = [{"type": "WebSub", "url": spec.hub_url}]
-    text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True)
-    # the mark's quotes are JSON syntax only here: any quote inside a value is escaped
-    listed = "[\n" + ",\n".join(items) + "\n  ]" if items else "[]"
-    return text.replace(f'"items": "{_ITEMS_MARK}"', f'"items": {listed}', 1).encode("utf-8") + b"\n"
+    return orjson.dumps(doc, option=JSON_OPTIONS) + b"\n"
 
 
-_ITEMS_MARK = "topicfeed-items-8c1f0d6e"  # stands for the items while the rest is serialised
-
-
-def _json_item_text(item: dict[str, Any]) -> str:
-    """One item as ``render_json``'s ``json.dumps`` call writes it inside ``items``."""
-    return "\n".join("    " + line for line in json.dumps(item, ensure_ascii=False, indent=2, sort_keys=True).split("\n"))
+JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 
 
 def _json_item(e: Entry) -> dict[str, Any]:
-    """One JSON Feed item."""
+    """One JSON Feed item (kept items are shared: never changed once built)."""
     item: dict[str, Any] = {
         "id": e.entry_id,
         "url": e.link,

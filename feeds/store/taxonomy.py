@@ -98,7 +98,10 @@ class TaxonomyWrites(ChangeWrites):
                         if old_topics.get(s) != new_topics.get(s))
         self.note_feeds(provider_identity(d) for d in old_providers.keys() | new_providers.keys()
                         if old_providers.get(d) != new_providers.get(d))
-        self.note_topics_renamed(s for s in old_topics.keys() & new_topics.keys() if old_topics[s][0] != new_topics[s][0])
+        # an entry shows a topic by its taxonomy name, by its slug when the taxonomy lacks it:
+        # a topic added or removed renames its articles' category too
+        self.note_topics_renamed(s for s in old_topics.keys() | new_topics.keys()
+                                 if old_topics.get(s, (s,))[0] != new_topics.get(s, (s,))[0])
         # a provider's taxonomy name is every one of its entries' author, in all and topic feeds too
         self.note_providers_renamed(d for d in old_providers.keys() | new_providers.keys()
                                     if old_providers.get(d, (None,))[0] != new_providers.get(d, (None,))[0])
