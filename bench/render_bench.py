@@ -1,11 +1,16 @@
 """Cold render latency of a 50-entry topic feed (query + feedgen + HTTP layer, cache bypassed)
 at 10k and 100k corpus-derived articles: the index must keep it flat as the store grows.
 
+This tree is measured twice: with its entry cache (``feeds/entrycache.py``) emptied before
+every render (nothing reused: every entry built), and warm (every entry kept from an earlier
+render of that format, as when other feeds or an earlier version of this one showed them).
+
 With ``--base COMMIT`` the same cold renders also run with that commit's code (extracted with
 ``git archive`` to $TMPDIR/topicfeed-base-<commit>, on a copy of the instance downgraded to its schema),
 one after the other in this run, so the two are compared under the same machine load.
 
-Usage: python bench/render_bench.py [--base 63c6736] [--sizes 10000,100000] [--rounds 200]
+Usage: python bench/render_bench.py [--base 63c6736] [--sizes 10000,100000] [--rounds 200] [--title SUFFIX]
+(prefix with ``taskset -c 0`` for one core: the measuring subprocesses inherit it)
 (reuses bench/import_bench.py's instances, else imports)
 """
 from __future__ import annotations
@@ -30,7 +35,7 @@ sys.path.insert(0, sys.argv[3])
 from feeds.importer import sync
 from server import create_app, get_store
 from server.httpcache import RenderCache
-instance, n, rounds = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[4])
+instance, n, rounds, mode = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[4]), sys.argv[5]
 app = create_app({"API_ACCESS": "public"}, instance)
 store = get_store(app)
 if store.stats()["articles"] != n:
@@ -38,10 +43,15 @@ if store.stats()["articles"] != n:
     sync(store, [real_corpus(n)])
 client = app.test_client()
 app.extensions["topicfeed.cache"] = RenderCache(store, 0, 3600)  # cold: it keeps nothing (every get misses)
+entries = app.extensions.get("topicfeed.entries")  # absent in code before the entry cache
+assert (entries is None) == (mode == "plain"), mode
 out = {}
 for ext in ("atom", "rss", "json"):
     samples, cpu = [], []
+    client.get(f"/feeds/topics/ai.{ext}")  # warm-up, untimed (for "warm": keeps every entry)
     for _ in range(rounds):
+        if mode == "empty":
+            entries.clear()  # untimed: the render below builds every entry
         start, start_cpu = time.perf_counter(), time.thread_time()
         resp = client.get(f"/feeds/topics/ai.{ext}")
         samples.append(time.perf_counter() - start)
@@ -56,9 +66,10 @@ print(json.dumps(out))
 '''
 
 
-def measure(code: Path, instance: Path, n: int, rounds: int) -> dict[str, float]:
-    """Cold-render figures of ``code``'s tree on ``instance`` (a subprocess: its own imports)."""
-    out = subprocess.run([sys.executable, "-c", MEASURE, str(instance), str(n), str(code), str(rounds)],
+def measure(code: Path, instance: Path, n: int, rounds: int, mode: str = "plain") -> dict[str, float]:
+    """Cold-render figures of ``code``'s tree on ``instance`` (a subprocess: its own imports);
+    ``mode``: ``plain`` (code without an entry cache), ``empty`` or ``warm`` (its entry cache)."""
+    out = subprocess.run([sys.executable, "-c", MEASURE, str(instance), str(n), str(code), str(rounds), mode],
                          env={"PYTHONPATH": f"{code}:{BENCH}", "PATH": "/usr/bin:/bin"}, cwd=BENCH,
                          capture_output=True, text=True)
     if out.returncode:
@@ -98,38 +109,44 @@ def main() -> None:
     parser.add_argument("--base", help="also measure this commit's code, side by side")
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="cold renders per format and size")
+    parser.add_argument("--title", default="", help="appended to the RESULTS.md section title (e.g. one core)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     sys.path.insert(0, str(REPO))
-    runs: dict[str, dict[int, dict[str, float]]] = {"this tree": {}}
+    empty, warm = "this tree, entry cache empty", "this tree, entry cache warm"
+    runs: dict[str, dict[int, dict[str, float]]] = {empty: {}, warm: {}}
     base = base_tree(args.base) if args.base else None
     if base:
         runs[f"base {args.base}"] = {}
-    for n in sizes:
+    for n in sizes:  # the runs one after the other for each size, so they share the machine's load
         instance = OUT / f"import-instance-{n}"
-        runs["this tree"][n] = measure(REPO, instance, n, args.rounds)
+        runs[empty][n] = measure(REPO, instance, n, args.rounds, "empty")
+        runs[warm][n] = measure(REPO, instance, n, args.rounds, "warm")
         if base:
             runs[f"base {args.base}"][n] = measure(base[0], base_instance(instance, base[1]), n, args.rounds)
     small, large = sizes[0], sizes[-1]
-    lines = [f"| code | format | p50 at {small:,} | p50 at {large:,} | p95 at {large:,} | ratio | p50 CPU time at {large:,} |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [f"| code | format | p50 at {small:,} | p50 at {large:,} | p95 at {large:,} | ratio | "
+             f"p50 CPU time at {small:,} | p50 CPU time at {large:,} |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, run in runs.items():
         for ext in ("atom", "rss", "json"):
             lo, hi = run[small], run[large]
             lines.append(f"| {name} | {ext} | {lo[ext]:.2f} ms | {hi[ext]:.2f} ms | {hi[ext + '_p95']:.2f} ms | "
-                         f"{hi[ext] / lo[ext]:.2f} | {hi[ext + '_cpu']:.2f} ms |")
+                         f"{hi[ext] / lo[ext]:.2f} | {lo[ext + '_cpu']:.2f} ms | {hi[ext + '_cpu']:.2f} ms |")
     if base:
-        same = all(runs["this tree"][n][f"{e}_sha"] == runs[f"base {args.base}"][n][f"{e}_sha"]
-                   for n in sizes for e in ("atom", "rss", "json"))
-        cpu = {name: sum(run[large][e + "_cpu"] for e in ("atom", "rss", "json")) for name, run in runs.items()}
-        lines += ["", f"CPU time, this tree / base, summed over the three formats at {large:,}: "
-                  f"{cpu['this tree'] / cpu[f'base {args.base}']:.2f}x. Documents byte-identical to the base's: "
-                  f"{'yes' if same else 'NO (the instances differ or the output changed)'}."]
-    lines += ["", f"{args.rounds} cold renders each of /feeds/topics/ai.<ext> (50 entries) of the corpus-derived trees through "
+        name = f"base {args.base}"
+        same = all(runs[mine][n][f"{e}_sha"] == runs[name][n][f"{e}_sha"]
+                   for mine in (empty, warm) for n in sizes for e in ("atom", "rss", "json"))
+        cpu = {key: sum(run[large][e + "_cpu"] for e in ("atom", "rss", "json")) for key, run in runs.items()}
+        lines += ["", f"CPU time / base's, summed over the three formats at {large:,}: entry cache empty "
+                  f"{cpu[empty] / cpu[name]:.2f}x, warm {cpu[warm] / cpu[name]:.2f}x. Documents (both runs of this tree) "
+                  f"byte-identical to the base's: {'yes' if same else 'NO (the instances differ or the output changed)'}."]
+    lines += ["", f"{args.rounds} cold renders (after one untimed) each of /feeds/topics/ai.<ext> (50 entries) of the corpus-derived trees through "
               "the Flask test client, with a render cache that keeps nothing. Targets: p50 <= 5 ms, ratio <= 1.5. CPU time: "
               "the request thread's own (time.thread_time), which the machine's load inflates less than wall time. "
               f"Load average at the end: {open('/proc/loadavg').read().split()[1]} (the machine is shared)."]
-    record("Cold feed render latency (bench/render_bench.py)", lines)
+    record("Cold feed render latency, entry cache empty and warm (bench/render_bench.py)"
+           + (f", {args.title}" if args.title else ""), lines)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 Atom, JSON Feed and the API (as python-feedgen's one ``FeedEntry`` serialises to both)."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -69,8 +70,9 @@ class Entry:
         """URL field -> url (the API's; feeds never need it, so it is not built per row)."""
         return article_urls(self.row.record)
 
-    @property
+    @functools.cached_property
     def enclosure(self) -> Enclosure | None:
+        """The image as an enclosure (worked out once: the renderers ask several times)."""
         return enclosure(self.image)
 
     def body_html(self) -> str:
