@@ -91,29 +91,61 @@ def _keep(spec: FeedSpec, e: Entry, ext: str, fragment: Any, size: int) -> None:
 
 
 _COPY_LOCK = threading.Lock()  # lxml trees are not to be read by two threads at once
+_LENT = threading.local()      # ``items``: the kept elements this thread's render borrowed
 
 
 class _KeptEntry(FeedEntry):
-    """A ``FeedEntry`` that builds its Atom and RSS elements once and hands out copies: feedgen
-    appends what ``atom_entry``/``rss_entry`` return to the document it is building, so a kept
-    entry must never give away its own element."""
+    """A ``FeedEntry`` that builds its Atom and RSS elements once. feedgen appends what
+    ``atom_entry``/``rss_entry`` return to the document it is building, so an element serves
+    one render at a time: it is lent (a spare one, else a copy of the one built), and
+    ``_serialise`` gives it back once the document is written. Spares are as many as renders
+    ever ran at once with this entry."""
 
     def __init__(self) -> None:
         super().__init__()
         self._built: dict[str, Any] = {}
+        self._spare: dict[str, list[Any]] = {"atom": [], "rss": []}
 
     def _element(self, kind: str, build: Any) -> Any:
-        element = self._built.get(kind)
-        if element is None:
-            element = self._built[kind] = build(True)
         with _COPY_LOCK:
-            return copy.deepcopy(element)
+            spare = self._spare[kind]
+            element = spare.pop() if spare else None
+        if element is None:
+            built = self._built.get(kind)
+            if built is None:
+                built = build(True)  # outside the lock: a race builds the same element twice
+                self._built.setdefault(kind, built)
+            with _COPY_LOCK:
+                element = copy.deepcopy(built)
+        lent = getattr(_LENT, "items", None)
+        if lent is not None:
+            lent.append((self, kind, element))
+        return element
+
+    def give_back(self, kind: str, element: Any) -> None:
+        """Take back an element lent to a finished render (detached from its document)."""
+        parent = element.getparent()
+        if parent is not None:
+            parent.remove(element)
+        with _COPY_LOCK:
+            self._spare[kind].append(element)
 
     def atom_entry(self, extensions: bool = True) -> Any:
         return self._element("atom", super().atom_entry)
 
     def rss_entry(self, extensions: bool = True) -> Any:
         return self._element("rss", super().rss_entry)
+
+
+def _serialise(fg: FeedGenerator, kind: str) -> bytes:
+    """``fg``'s document (pretty-printed, as always), then every kept element back to its entry."""
+    _LENT.items = []
+    try:
+        return fg.atom_str(pretty=True) if kind == "atom" else fg.rss_str(pretty=True)
+    finally:
+        lent, _LENT.items = _LENT.items, None
+        for entry, lent_kind, element in lent:
+            entry.give_back(lent_kind, element)
 
 
 class _AtomEnclosure(BaseEntryExtension):
@@ -203,7 +235,7 @@ def _fill(fe: FeedEntry, e: Entry, spec: FeedSpec, ext: str) -> None:
 
 
 def render_rss(spec: FeedSpec) -> bytes:
-    xml = _generator(spec, "rss").rss_str(pretty=True)
+    xml = _serialise(_generator(spec, "rss"), "rss")
     return _with_rss_hub(xml, spec.hub_url) if spec.hub_url else xml
 
 
@@ -224,7 +256,7 @@ def _with_rss_hub(xml: bytes, hub_url: str) -> bytes:
 
 
 def render_atom(spec: FeedSpec) -> bytes:
-    return _generator(spec, "atom").atom_str(pretty=True)
+    return _serialise(_generator(spec, "atom"), "atom")
 
 
 def render_json(spec: FeedSpec) -> bytes:
