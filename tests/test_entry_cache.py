@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -102,6 +102,21 @@ def test_a_taxonomy_edit_shows_in_every_kept_entry(site, edit):
     marker = {"rename topic": b" Renamed", "remove topic": b"robots", "add topic": b"Robot World",
               "rename provider": b" Renamed"}[edit]
     assert marker in after["/feeds/all.atom"][1] and marker in after["/feeds/all.json"][1]
+
+
+def test_threads_rendering_the_same_kept_entries_get_whole_documents(site):
+    """Kept Atom/RSS elements are lent to one render at a time: renders running at once never
+    take an element out of each other's document."""
+    reader = cold(site["reader"])
+    expected = documents(reader)
+
+    def render_all(_: int) -> dict[str, tuple[int, bytes]]:
+        return documents(reader)
+
+    with ThreadPoolExecutor(8) as pool:
+        for got in pool.map(render_all, range(16)):
+            assert got == expected
+    assert entry_cache(reader).hits > 16 * len(FEEDS)
 
 
 def test_kept_entries_stay_within_the_byte_bound():
