@@ -153,15 +153,18 @@ def feed_spec(store: Store, ref: FeedRef, query: FeedQuery, links: LinkBuilder,
     state = store.feed_changes([ref.identity]).get(ref.identity)
     scheme = links.home()
     kept: dict[str, object] = {}
-    reuse = None
+
+    def reuse(article_id: str, version: str) -> bool:
+        fragment = entry_cache.get(entry_key(article_id, version, ext or "", scheme)) if entry_cache is not None else None
+        if fragment is not None:
+            kept[article_id] = fragment
+        return fragment is not None
+
     # an untracked feed is dated by its newest entry, so every entry must be read
-    if entry_cache is not None and ext is not None and state is not None:
-        def reuse(article_id: str, version: str) -> bool:
-            fragment = entry_cache.get(entry_key(article_id, version, ext, scheme))
-            if fragment is not None:
-                kept[article_id] = fragment
-            return fragment is not None
-    rows = store.recent_reusing(ref.scope, ref.key, query, reuse)
+    reusing = entry_cache is not None and ext is not None and state is not None
+    rows = store.recent_reusing(ref.scope, ref.key, query, reuse if reusing else None)
+    names: dict[str, str] = {}
+    provider_names: dict[str, str] = {}
     if any(row is not None for _, row in rows):
         names, provider_names = store.topic_names(), store.provider_names()
     return FeedSpec(
@@ -171,7 +174,7 @@ def feed_spec(store: Store, ref: FeedRef, query: FeedQuery, links: LinkBuilder,
         entries=[Kept(i, kept[i]) if row is None else Entry.of(row, names, provider_names) for i, row in rows],
         icon=links.icon(), logo=image or links.logo(), category_scheme=scheme,
         changed_at=state.changed_at if state else None, created_at=None if state else store.created(),
-        entry_cache=entry_cache if reuse is not None else None,
+        entry_cache=entry_cache if reusing else None,
     )
 
 
