@@ -19,7 +19,7 @@ import click
 
 from .instance import default_instance, init_instance
 from .logs import TEXT_FORMAT, configure_logging
-from .serving import DEFAULT_THREADS, SERVERS
+from .serving import DEFAULT_THREADS, ONE_PROCESS, SERVERS
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -423,7 +423,7 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int 
         init_instance(state.path)  # the README's quick start: one command from nothing
     elif not state.exists():  # before _metrics_dir, which would leave a stray ./instance/metrics
         state.app()  # raises the one-line "no instance at …"
-    if workers > 1 and server_name in ("waitress", "cheroot"):
+    if workers > 1 and server_name in ONE_PROCESS:
         raise click.UsageError(f"--workers: {server_name} runs one process; use --threads, or granian or gunicorn")
     _metrics_dir(state.path)
     app = state.app()
@@ -445,9 +445,11 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int 
     _check_port(host, port)
     click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/ "
                f"({server_name}, {workers} process(es) x {threads} threads)", err=True)
-    if lease is not None:
+    if server_name in ONE_PROCESS:  # the server runs here: it serves this app (one store pool per process)
+        _SERVED[os.getpid()] = app
+    elif lease is not None:  # the server's processes claim and renew it themselves
         lease.stop()
-    store.close()
+    store.close()  # idle connections (in the server's processes the pool fills again as needed)
     os.environ["TOPICFEED_INSTANCE"] = str(state.path)  # the server's workers build the app from it
     # As a container's PID 1 the kernel ignores SIGTERM unless a handler is installed: exit cleanly
     # on it (gunicorn and granian install their own in their supervisor).
@@ -458,6 +460,12 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int 
         raise click.UsageError(str(exc)) from None
     except OSError as exc:  # lost a race for the port after _check_port
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+# The app `serve` built, by the pid of the process that built it: a server that runs in that
+# process (ONE_PROCESS) serves it rather than a second app with a second store pool; forked
+# workers (gunicorn) see another pid and build their own.
+_SERVED: dict[int, Flask] = {}
 
 
 def _check_port(host: str, port: int) -> None:
@@ -851,8 +859,10 @@ def websub_deliver(state: CliState) -> None:
 
 def wsgi_app() -> Any:
     """WSGI entry point for HTTP servers (``server.serving``; workers call it in each process):
-    the app of the instance named by ``TOPICFEED_INSTANCE``, one access-log line per request,
-    and the WebSub worker in one process of the server (``server.serving.claim``)."""
+    the app of the instance named by ``TOPICFEED_INSTANCE`` (the one ``serve`` built, when the
+    server runs in its process: one store pool per process), one access-log line per request,
+    the writer lease renewed on a writer, and the WebSub worker in one process of the server
+    (``server.serving.claim``)."""
     from . import create_app, front
     from .serving import SUPERVISOR_ENV
     from .settings import load_settings
@@ -868,7 +878,7 @@ def wsgi_app() -> Any:
     logging.getLogger("topicfeed").setLevel(logging.INFO)  # whatever level the server gave the root logger
     instance = default_instance().resolve()
     configure_logging(load_settings(instance)["LOG_FORMAT"])
-    app = create_app(None, instance, init=False)
+    app = _SERVED.get(os.getpid()) or create_app(None, instance, init=False)
     from .roles import writer_lease
 
     lease = writer_lease(app)

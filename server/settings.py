@@ -29,7 +29,7 @@ SETTINGS = [
     Setting("ROLE", "single", "'single' (one process does everything), 'writer' (the one process that writes record files, imports and migrates) or 'reader' (serves reads, refuses writes with 421)"),
     Setting("WRITER_URL", "", "base URL of the writer process, named in a reader's refusals (needed when role = 'reader')"),
     Setting("WRITER_LEASE_SECONDS", 30.0, "seconds the writer's lease lasts unless renewed (every third of it while a writer runs); another writer may start once it has run out", 2, 3600),
-    Setting("DB_POOL_SIZE", 10, "PostgreSQL connections one pool keeps at most (a serve process has two: requests, WebSub worker); see README Scaling out", 1, 1000),
+    Setting("DB_POOL_SIZE", 10, "PostgreSQL connections one pool keeps at most (one pool per serve process or worker: requests and the WebSub worker share it); see README Scaling out", 1, 1000),
     Setting("AUTO_UPGRADE", True, "migrate the index to this version's schema at start (locked); false: `topicfeed upgrade` does it"),
     Setting("CONTENT_DIRS", [], "content roots in the everyday-cc layout; later ones override earlier ones"),
     Setting("PUBLIC_BASE_URL", "", "absolute URL the service is reached at (feeds' self links); empty = from the request"),

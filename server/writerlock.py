@@ -28,7 +28,8 @@ from pathlib import Path
 from feeds.atomic import create_atomic
 from feeds.store import Lease, Store
 
-ID_FILE = "instance-id"
+from .instance import ID_FILE
+
 log = logging.getLogger(__name__)
 
 
