@@ -34,7 +34,6 @@ from .api_objects import article_objects
 from .auth import admin_required
 from .context import get_store, render_cache
 from .links import links
-from .renderahead import after_write
 
 bp = Blueprint("curator", __name__, url_prefix="/v1/articles")
 
@@ -155,7 +154,6 @@ def _write(article_id: str, change_files: Change) -> Response:
             except ImportRefused as exc:  # the write itself is committed; the operator must look
                 current_app.logger.warning("curator write of %s: taxonomy not re-resolved: %s", article_id, exc)
         render_cache().invalidate()
-        after_write(current_app._get_current_object())  # type: ignore[attr-defined]
         return Response(status=204) if written is None else _article_response(article_id, *written)
 
 

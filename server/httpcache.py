@@ -8,7 +8,7 @@ import gzip
 import hashlib
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -138,9 +138,6 @@ class RenderCache:
         self.on_lookup: Callable[[bool], None] = lambda hit: None  # /metrics counts hits and misses
         self.hits = self.misses = self.dropped = 0  # this cache's own counts (tests and benches)
         self._bytes = 0
-        # fast-path request keys (path, query) of documents a change dropped, newest last: what a
-        # writer renders again at once (``take_dropped``, ``server.curator``)
-        self._dropped_keys: deque[Hashable] = deque(maxlen=64)
 
     @property
     def size(self) -> int:
@@ -189,7 +186,6 @@ class RenderCache:
             for key in self._by_dep.pop(tag, ()):
                 entry = self._items.pop(key, None)
                 if entry is not None:
-                    self._dropped_keys.extend(entry.aliases)
                     self._drop(key, entry)
 
     def _clear(self) -> None:
@@ -201,14 +197,6 @@ class RenderCache:
         self._by_dep.clear()
         self._dropped.clear()
         self._bytes = 0
-
-    def take_dropped(self) -> list[Hashable]:
-        """The fast-path request keys ``(path, sorted query pairs)`` of the documents dropped by
-        targeted invalidations since the last call, each once, oldest first (at most 64)."""
-        with self._lock:
-            keys = list(dict.fromkeys(self._dropped_keys))
-            self._dropped_keys.clear()
-        return keys
 
     def invalidate(self) -> None:
         """Read the change log at the next request (after a write made by this process)."""
