@@ -293,7 +293,7 @@ def main() -> None:
                                       f"both with targeted invalidation, {args.before}'s code first")
     section = "Mixed load with curator writes (bench/mixed_bench.py)"
     if args.before:  # a section of its own, next to the invalidation comparison
-        section = f"Mixed load with curator writes, write path before/after ({args.instance.name}, bench/mixed_bench.py)"
+        section = f"Mixed load, write → visible before/after ({args.instance.name}, bench/mixed_bench.py --before)"
     record(section, lines)
 
 
