@@ -46,7 +46,7 @@ class Lease(NamedTuple):
 def _now_ms(conn: Connection) -> int:
     """The lease clock: the database server's on PostgreSQL (one clock for every machine)."""
     if conn.dialect.name == "postgresql":
-        return int(conn.execute(text("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")).scalar())
+        return int(conn.execute(text("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")).scalar_one())
     return int(time.time() * 1000)
 
 
