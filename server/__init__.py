@@ -62,10 +62,12 @@ def create_app(test_config: dict[str, Any] | None = None, instance: Path | None 
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = True  # type: ignore[attr-defined]
     store, keyring = open_store(app.config, instance), KeyRing(instance)
-    if app.config["ROLE"] == "writer":
-        roles.publish_signing_key(store, keyring.keys())
-    elif roles.is_reader(app.config):
+    if roles.is_reader(app.config):
         roles.check_signing_key(store, keyring.keys(), str(instance))
+    else:  # one writer per database: a second one stops here (WriterBusy), before it writes anything
+        roles.claim_writer(app, store, instance)
+        if app.config["ROLE"] == "writer":
+            roles.publish_signing_key(store, keyring.keys())
     context.init_app(app, store, keyring)
 
     from . import api, feeds_routes, home, metrics, websub_hub

@@ -1,6 +1,7 @@
 """``topicfeed backup`` and ``restore``: what no import can rebuild, in one ``.tar.gz``.
 
 Members: ``topicfeed-backup.json`` (manifest), ``config.toml``, ``keys.json`` (mode 0600),
+``instance-id`` (the writer identity: the restored instance is the same writer, README "Scaling out"),
 ``topicfeed.db`` (SQLite only, copied with the online backup API: paired clients, import log)
 and ``records/*.md`` — the record files of the *last* content root's ``_news/``, the folder
 curator writes go to. Only that folder is kept because the other roots (and the rest of the
@@ -23,7 +24,7 @@ from pathlib import Path
 from feeds.atomic import write_atomic
 from feeds.store.backup import copy_sqlite, sqlite_path
 
-from .instance import KEYS_FILE
+from .instance import ID_FILE, KEYS_FILE
 from .settings import load_settings
 
 MANIFEST, CONFIG, DATABASE, RECORDS = "topicfeed-backup.json", "config.toml", "topicfeed.db", "records/"
@@ -68,7 +69,7 @@ def backup(instance: Path, database_url: str, records_root: Path | None, out: Pa
         buffer = Path(tmp) / "backup.tar.gz"
         with tarfile.open(buffer, "w:gz", format=tarfile.PAX_FORMAT) as tar:
             _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode(), 0o644)
-            for name in (CONFIG, KEYS_FILE):
+            for name in (CONFIG, KEYS_FILE, ID_FILE):  # the instance id: a restore is the same writer
                 if (instance / name).exists():
                     tar.add(instance / name, name)
             if db:
@@ -153,7 +154,7 @@ def restore(archive: Path, instance: Path, records_root: Path | None, force: boo
             raise BackupError(f"{archive}: not a topicfeed backup ({exc})") from None
         root = records_root
         for member in members:  # check every name before writing anything
-            if not member.isfile() or not (member.name in (CONFIG, KEYS_FILE, DATABASE) or _record_name(member.name)):
+            if not member.isfile() or not (member.name in (CONFIG, KEYS_FILE, ID_FILE, DATABASE) or _record_name(member.name)):
                 raise BackupError(f"{archive}: unexpected member {member.name!r}")
             if _record_name(member.name) and root is None:
                 root = _records_target(archive, manifest.get("records_root"), _root_after_restore(archive, tar, instance))
@@ -166,7 +167,7 @@ def restore(archive: Path, instance: Path, records_root: Path | None, force: boo
                 for suffix in ("-wal", "-shm"):  # a stale log would be replayed over the restored file
                     (instance / (DATABASE + suffix)).unlink(missing_ok=True)
                 write_atomic(instance / DATABASE, data, mode=0o600)
-            elif member.name in (CONFIG, KEYS_FILE):
+            elif member.name in (CONFIG, KEYS_FILE, ID_FILE):
                 write_atomic(instance / member.name, data, mode=0o600 if member.name == KEYS_FILE else 0o644)
             else:
                 target = root / "_news" / _record_name(member.name)  # type: ignore[operator]

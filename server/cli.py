@@ -19,13 +19,15 @@ import click
 
 from .instance import default_instance, init_instance
 from .logs import TEXT_FORMAT, configure_logging
-from .serving import DEFAULT_THREADS, SERVERS
+from .serving import DEFAULT_THREADS, ONE_PROCESS, SERVERS
 
 if TYPE_CHECKING:
     from flask import Flask
 
     from feeds.importer import SyncReport
     from feeds.store import Store
+
+    from .writerlock import WriterLease
 
 
 @contextmanager
@@ -237,15 +239,18 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
         raise click.UsageError("give CONTENT_DIRS or set content_dirs in config.toml")
     share = 1.0 if allow_mass_removal else config["IMPORT_MAX_REMOVAL"]
     store = state.store()
+    lease = _hold_writer_lease(state, store)
     try:
         if watch:
-            _watch(store, state.path, roots, config)
+            _watch(store, state.path, roots, config, lease)
             return
         report = run_import(store, roots, state.path, progress=_progress, max_removal=share)
     except ImportRefused as exc:
         raise click.ClickException(f"{exc}; nothing was changed") from None
     except FileNotFoundError as exc:  # a configured content root that is not there
         raise click.ClickException(str(exc)) from None
+    finally:
+        lease.stop()
     print_report(report)
     if config["PUBLIC_BASE_URL"]:  # a WebSub hub can only be enabled with it (websub_worker.Hub.enabled)
         store.close()
@@ -254,8 +259,22 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
         sys.exit(1)
 
 
-def _watch(store: Store, instance: Path, roots: list[Path], config: dict[str, Any]) -> None:
-    """Run the watcher until SIGTERM or SIGINT."""
+def _hold_writer_lease(state: CliState, store: Store) -> WriterLease:
+    """Claim the writer lease for this instance and renew it while the command runs (a
+    one-line refusal when another writer holds it; the server on this instance folder is this
+    same writer)."""
+    from .writerlock import WriterBusy, WriterLease
+
+    lease = WriterLease(store, state.path, state.settings()["WRITER_LEASE_SECONDS"])
+    try:
+        lease.hold()
+    except WriterBusy as exc:
+        raise click.ClickException(str(exc)) from None
+    return lease
+
+
+def _watch(store: Store, instance: Path, roots: list[Path], config: dict[str, Any], lease: WriterLease) -> None:
+    """Run the watcher until SIGTERM or SIGINT, or until another writer takes the lease over."""
     import signal
     import threading
 
@@ -264,7 +283,11 @@ def _watch(store: Store, instance: Path, roots: list[Path], config: dict[str, An
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    lease.hold(on_lost=stop.set)  # already held: this only names what to do when it is lost
     watch(store, roots, instance, config["WATCH_DEBOUNCE"], stop, config["IMPORT_MAX_REMOVAL"])
+    if lease.lost.is_set():
+        raise click.ClickException("stopped watching: another writer took the writer lease over "
+                                   "(`topicfeed writer status` names it)")
 
 
 @main.command()
@@ -400,11 +423,16 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int 
         init_instance(state.path)  # the README's quick start: one command from nothing
     elif not state.exists():  # before _metrics_dir, which would leave a stray ./instance/metrics
         state.app()  # raises the one-line "no instance at …"
-    if workers > 1 and server_name in ("waitress", "cheroot"):
+    if workers > 1 and server_name in ONE_PROCESS:
         raise click.UsageError(f"--workers: {server_name} runs one process; use --threads, or granian or gunicorn")
     _metrics_dir(state.path)
     app = state.app()
     store = _store(app)
+    from .roles import writer_lease
+
+    lease = writer_lease(app)
+    if lease is not None:  # renewed through a long start-up reconcile; the serving processes take over
+        lease.hold()
     if demo and store.stats()["articles"] == 0:
         from feeds.demo import write_demo_content
 
@@ -417,7 +445,11 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int 
     _check_port(host, port)
     click.echo(f"topicfeed serving {store.stats()['public']} articles on http://{host}:{port}/ "
                f"({server_name}, {workers} process(es) x {threads} threads)", err=True)
-    store.close()
+    if server_name in ONE_PROCESS:  # the server runs here: it serves this app (one store pool per process)
+        _SERVED[os.getpid()] = app
+    elif lease is not None:  # the server's processes claim and renew it themselves
+        lease.stop()
+    store.close()  # idle connections (in the server's processes the pool fills again as needed)
     os.environ["TOPICFEED_INSTANCE"] = str(state.path)  # the server's workers build the app from it
     # As a container's PID 1 the kernel ignores SIGTERM unless a handler is installed: exit cleanly
     # on it (gunicorn and granian install their own in their supervisor).
@@ -428,6 +460,12 @@ def serve(state: CliState, host: str, port: int, server_name: str, threads: int 
         raise click.UsageError(str(exc)) from None
     except OSError as exc:  # lost a race for the port after _check_port
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+# The app `serve` built, by the pid of the process that built it: a server that runs in that
+# process (ONE_PROCESS) serves it rather than a second app with a second store pool; forked
+# workers (gunicorn) see another pid and build their own.
+_SERVED: dict[int, Flask] = {}
 
 
 def _check_port(host: str, port: int) -> None:
@@ -731,6 +769,44 @@ def restore(state: CliState, file: Path, records_root: Path | None, force: bool)
         raise click.ClickException(str(exc)) from None
     click.echo(f"restored {summary} into {state.path}")
 
+@main.group()
+def writer() -> None:
+    """The writer lease: which instance owns the write path of the database (README "Scaling out")."""
+
+
+@writer.command("status")
+@instance_option
+@pass_state
+def writer_status(state: CliState) -> None:
+    """Name the writer that holds the lease (or held it last) and this instance's id."""
+    from .writerlock import describe, instance_id
+
+    lease = state.store().lease.current()
+    mine = instance_id(state.path)
+    if lease is None or not lease.holder:
+        click.echo(f"no writer has claimed this database yet; this instance is {mine}")
+    else:
+        click.echo(f"writer: {describe(lease)}; this instance is {mine}"
+                   + (" (the writer)" if lease.holder == mine else ""))
+
+
+@writer.command("take-over")
+@instance_option
+@pass_state
+def writer_take_over(state: CliState) -> None:
+    """Make this instance the writer now, whoever holds the lease: for a writer that is gone
+    for good (its machine died) whose lease has not run out. The old writer, if it still runs,
+    refuses writes from its next renewal on. Its record files are not here: restore them first."""
+    from .writerlock import WriterLease, describe
+
+    _writer_only(state.path, "take-overs of the writer lease")
+    store = state.store()
+    before = store.lease.current()
+    lease = WriterLease(store, state.path, state.settings()["WRITER_LEASE_SECONDS"]).claim(force=True)
+    was = f" (was {describe(before)})" if before is not None and before.holder and before.holder != lease.holder else ""
+    click.echo(f"this instance ({lease.holder}) holds the writer lease now{was}; start `topicfeed serve` here")
+
+
 def _websub_pass(app: Flask) -> None:
     """After an import: distribute what changed now (the server's worker retries what fails later)."""
     from .websub_worker import Hub
@@ -783,8 +859,10 @@ def websub_deliver(state: CliState) -> None:
 
 def wsgi_app() -> Any:
     """WSGI entry point for HTTP servers (``server.serving``; workers call it in each process):
-    the app of the instance named by ``TOPICFEED_INSTANCE``, one access-log line per request,
-    and the WebSub worker in one process of the server (``server.serving.claim``)."""
+    the app of the instance named by ``TOPICFEED_INSTANCE`` (the one ``serve`` built, when the
+    server runs in its process: one store pool per process), one access-log line per request,
+    the writer lease renewed on a writer, and the WebSub worker in one process of the server
+    (``server.serving.claim``)."""
     from . import create_app, front
     from .serving import SUPERVISOR_ENV
     from .settings import load_settings
@@ -800,7 +878,13 @@ def wsgi_app() -> Any:
     logging.getLogger("topicfeed").setLevel(logging.INFO)  # whatever level the server gave the root logger
     instance = default_instance().resolve()
     configure_logging(load_settings(instance)["LOG_FORMAT"])
-    app = create_app(None, instance, init=False)
+    app = _SERVED.get(os.getpid()) or create_app(None, instance, init=False)
+    from .roles import writer_lease
+
+    lease = writer_lease(app)
+    if lease is not None:  # a writer: keep the lease while this process serves, end it on a clean stop
+        lease.hold()
+        lease.release_at_exit()
     from .serving import claim
     from .websub_worker import start_worker
 

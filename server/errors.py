@@ -63,7 +63,7 @@ def _database_unavailable(exc: Exception) -> Response:
     ``Retry-After`` (behind nginx a read is then retried on another process), and one log line
     with the driver's reason; the body does not repeat it (it names hosts and ports)."""
     reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
-    log.error("database unavailable: %.300s (PostgreSQL down, or processes x 2 x db_pool_size past its "
+    log.error("database unavailable: %.300s (PostgreSQL down, or processes x db_pool_size past its "
               "max_connections? README \"Scaling out\")", reason)
     resp = error_response(503, "the database is unavailable at the moment; retry later")
     resp.headers["Retry-After"] = str(RETRY_AFTER)

@@ -9,6 +9,7 @@ from pathlib import Path
 from feeds.atomic import create_atomic, write_atomic
 
 KEYS_FILE = "keys.json"
+ID_FILE = "instance-id"  # the writer identity (server.writerlock); kept by backups, so a restore is the same writer
 
 
 def default_instance() -> Path:

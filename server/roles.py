@@ -14,6 +14,11 @@ One key set: the writer records the id of its signing key (``server.signing.key_
 not the key) in the shared index; a reader refuses to start when none of its keys has that id
 (its keys.json is not the writer's: tokens would fail and signatures differ on it).
 
+One writer: every ``single`` or ``writer`` process claims the writer lease when its app is built
+(``claim_writer``, ``server.writerlock``): a second writer instance on the same database is
+refused in one line. A writer whose lease another writer took over (``topicfeed writer
+take-over``) answers writes 421 like a reader, naming the instance that holds it now.
+
 Writes that touch only the shared database are allowed on any process: the WebSub hub's
 subscribe requests queue a row (``server.websub_hub``). Client pairing and admin tokens are
 command-line only and write only the database, so they work on any instance folder.
@@ -21,11 +26,13 @@ command-line only and write only the database, so they work on any instance fold
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from feeds.store import Store
 
 from .signing import key_id
+from .writerlock import WriterLease, describe
 
 if TYPE_CHECKING:  # Flask is imported where requests are handled: the CLI's import checks is_reader without it
     from flask import Flask, Response
@@ -33,6 +40,7 @@ if TYPE_CHECKING:  # Flask is imported where requests are handled: the CLI's imp
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # endpoints that write only the shared database: safe on any process
 DATABASE_ONLY_WRITES = frozenset({"websub.hub"})
+_LEASE = "topicfeed.lease"
 SIGNING_KEY_META = "writer_signing_key"  # meta row: key_id of the writer's newest (signing) master key
 
 
@@ -62,10 +70,42 @@ def _refuse_writes() -> Response | None:
     return error_response(421, refusal(config, f"{request.method} requests"), writer=config["WRITER_URL"])
 
 
+def _refuse_writes_after_take_over() -> Response | None:
+    """``before_request`` of a writer: 421 for a write method once another writer took the
+    lease over (this process's record files are no longer the ones imported)."""
+    from flask import current_app, request
+
+    from .errors import error_response
+
+    lease = writer_lease(current_app)
+    if request.method in READ_METHODS or lease is None or not lease.lost.is_set():
+        return None
+    now = lease.store.lease.current()
+    holder = describe(now) if now else "another instance"
+    return error_response(421, f"this process is no longer the writer: {holder} took the writer lease over; "
+                               "send writes there", writer=holder)
+
+
 def init_app(app: Flask) -> None:
-    """On a reader, refuse writes (every method but GET/HEAD/OPTIONS) before any view runs."""
+    """On a reader, refuse writes (every method but GET/HEAD/OPTIONS) before any view runs; on
+    a writer, the same once its lease was taken over."""
     if is_reader(app.config):
         app.before_request(_refuse_writes)
+    else:
+        app.before_request(_refuse_writes_after_take_over)
+
+
+def claim_writer(app: Flask, store: Store, instance: Path) -> None:
+    """Claim the writer lease for ``instance`` (``WriterBusy`` when another writer holds it)
+    and keep it on the app for ``serve`` to renew (``writer_lease``)."""
+    lease = WriterLease(store, instance, app.config["WRITER_LEASE_SECONDS"])
+    lease.claim()
+    app.extensions[_LEASE] = lease
+
+
+def writer_lease(app: Flask) -> WriterLease | None:
+    """The app's writer lease (None on a reader)."""
+    return app.extensions.get(_LEASE)
 
 
 def publish_signing_key(store: Store, keys: list[str]) -> None:

@@ -27,6 +27,7 @@ SERVERS = ("granian", "waitress", "gunicorn", "cheroot")
 # runtime reads and writes the sockets): two keep one core busy without the GIL hand-offs that
 # cost 8 threads most of their throughput under slow clients on one core (bench/RESULTS.md).
 # The Python servers' threads also do the socket I/O, so they need more.
+ONE_PROCESS = ("waitress", "cheroot")  # servers that run the app in the process that calls ``run``
 SUPERVISOR_ENV = "TOPICFEED_SERVER_PID"  # set by `run`: the pid of the process that supervises the workers
 DEFAULT_THREADS = {"granian": 2, "waitress": 8, "gunicorn": 8, "cheroot": 8}
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -93,7 +94,7 @@ def run(server: str, target: str, host: str, port: int, threads: int, workers: i
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
     if server not in SERVERS:
         raise ValueError(f"--server must be one of {', '.join(SERVERS)}, got {server!r}")
-    if workers > 1 and server in ("waitress", "cheroot"):
+    if workers > 1 and server in ONE_PROCESS:
         raise ValueError(f"--workers: {server} runs one process; use --threads, or granian or gunicorn")
     if server == "granian":
         # Replace this process with granian's own command line: its supervisor then holds only

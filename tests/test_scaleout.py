@@ -384,18 +384,46 @@ def test_killing_a_reader_under_load_loses_no_request_and_a_restart_catches_up(t
     assert shows(victim, "Written while a reader was down")
 
 
-def test_each_process_stays_within_its_connection_pools(topology):
+def test_each_process_stays_within_its_connection_pool_under_load(topology):
+    """One store pool per serve process (its request threads and its WebSub worker share it):
+    while every process is loaded past its pool with uncached lookups and feeds, no process
+    holds more than ``db_pool_size`` pooled connections, plus the writer's one lease session
+    (server/writerlock.py), from pg_stat_activity."""
     import psycopg
 
     url = topology.database.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url) as conn:
-        held = dict(conn.execute("SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = 'scaleout' "
-                                 "AND pid <> pg_backend_pid() GROUP BY application_name").fetchall())
-    # a `serve` process may run its app in worker processes (granian): count per process tree
-    per_tree = [sum(held.get(f"topicfeed/{pid}", 0) for pid in process_tree(p.proc.pid)) for p in topology.processes]
-    assert all(per_tree), held  # every process is connected, and says which it is
-    # each `serve` process has two pools (request threads, WebSub worker) of at most POOL_SIZE
-    assert all(count <= 2 * POOL_SIZE for count in per_tree), held
+    done = threading.Event()
+
+    def load(process: Process, worker: int) -> None:
+        rng = random.Random(worker)
+        while not done.is_set():
+            http("GET", f"{process.url}/api/v1/lookup?prefix={rng.getrandbits(32):08x}", token=topology.admin)
+            http("GET", f"{process.url}/feeds/all.atom?limit={rng.randint(1, 100)}&q=a{rng.randint(1, 10**6)}")
+
+    pooled: dict[str, int] = {}
+    sessions: dict[str, int] = {}
+    with ThreadPoolExecutor(8 * len(topology.processes)) as pool, psycopg.connect(url, autocommit=True) as conn:
+        futures = [pool.submit(load, p, i) for p in topology.processes for i in range(8)]
+        try:
+            for _ in range(30):
+                held = dict(conn.execute(
+                    "SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = 'scaleout' "
+                    "AND pid <> pg_backend_pid() GROUP BY application_name").fetchall())
+                for process in topology.processes:
+                    # a `serve` process may run its app in worker processes (granian): per process
+                    for pid in process_tree(process.proc.pid):
+                        name = f"{process.name}/{pid}"
+                        pooled[name] = max(pooled.get(name, 0), held.get(f"topicfeed/{pid}", 0))
+                        sessions[name] = max(sessions.get(name, 0), held.get(f"topicfeed/{pid}-lease", 0))
+                time.sleep(0.1)
+        finally:
+            done.set()
+        for future in futures:
+            future.result()
+    assert max(pooled.values()) == POOL_SIZE, pooled  # the load did fill the pools: the bound below is tested
+    assert all(count <= POOL_SIZE for count in pooled.values()), pooled
+    assert sum(v for k, v in sessions.items() if k.startswith("writer/")) == 1, sessions
+    assert sum(v for k, v in sessions.items() if not k.startswith("writer/")) == 0, sessions
 
 
 def process_tree(root: int) -> set[int]:

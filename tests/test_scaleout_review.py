@@ -135,13 +135,13 @@ def test_a_reader_with_another_key_set_refuses_to_start(tmp_path):
     assert create_app(reader, tmp_path / "reader").config["ROLE"] == "reader"
 
 
-@pytest.mark.xfail(strict=True, reason="nothing stops a second role = 'writer' process on the same database: each "
-                   "writes record files on its own disk and each one's import removes the other's curator "
-                   "articles (a lock the writer holds while it runs, e.g. a PostgreSQL session advisory lock, would say so)")
 def test_a_second_writer_on_the_same_database_refuses_to_start(tmp_path):
+    """Nothing stopped a second role = 'writer' process on the same database: each wrote record
+    files on its own disk and each one's import removed the other's curator articles. The
+    writer lease (server/writerlock.py) refuses it; tests/test_writer_lease.py has the cases."""
     index = _shared_sqlite(tmp_path)
     shutil.copy2(tmp_path / "writer" / "keys.json", tmp_path / "keys.json")
-    with pytest.raises((RuntimeError, ValueError), match="writer"):
+    with pytest.raises((RuntimeError, ValueError), match="another writer holds this database"):
         create_app({"ROLE": "writer", "DATABASE_URL": index, "PUBLIC_BASE_URL": "http://feeds.test"},
                    tmp_path / "second-writer")
 

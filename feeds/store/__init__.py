@@ -32,12 +32,13 @@ from .articles import ArticleReads, ArticleRow, ArticleWrites, DocRow, IndexRow,
 from .clients import Client, ClientReads, ClientWrites
 from .files import BadFile, FileReads, FileState, FileWrites
 from .imports import ImportLog, ImportStatus
+from .lease import Lease, LeaseStore
 from .migrate import SchemaError
 from .schema import meta
 from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
 from .websub import WebSubStore
 
-__all__ = ["EVERYTHING", "LISTS", "UNAVAILABLE", "AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow",
+__all__ = ["EVERYTHING", "LISTS", "UNAVAILABLE", "AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow", "Lease", "LeaseStore",
            "NewArticle", "Provider", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "dumps",
            "index_revision", "upgrade_index", "downgrade_index", "feeds_of_row", "provider_identity", "topic_identity"]
 
@@ -129,6 +130,7 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
             raise
         self._memo: dict[str, tuple[str, Any]] = {}
         self.websub = WebSubStore(self._engine)  # the WebSub hub's tables (writes keep the version)
+        self.lease = LeaseStore(self._engine)  # which writer owns the write path (writes keep the version)
 
     def _conn(self) -> AbstractContextManager[Connection]:
         return self._engine.connect()

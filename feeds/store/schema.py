@@ -180,3 +180,15 @@ websub_outcomes = Table(
     Column("delay_ms", BigInteger, nullable=False),  # from enqueueing to the end of the last attempt
     Index("ix_websub_outcomes_done", "done_ms"),
 )
+
+
+# The writer lease (``lease``): the one row (id 1) naming the writer instance that owns the
+# write path and until when; times in milliseconds since the epoch.
+writer_lease = Table(
+    "writer_lease", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("holder", String(64), nullable=False),    # the writer's instance id ("" = nobody yet)
+    Column("location", Text, nullable=False),        # host:/instance/folder pid N, for people
+    Column("renewed_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+)

@@ -1,0 +1,133 @@
+"""One writer per database (README "Scaling out"): the writer lease, seen from a process.
+
+A writer's identity is its instance folder's id (``instance-id``, made once, kept with the
+folder): the server and an import on the same instance folder are the same writer; another
+instance folder — another machine's disk, with other record files — is another writer. Every
+process of role ``single`` or ``writer`` claims the lease when it starts (``create_app``, the
+import), and the long-running ones (``serve``, ``import``/``import --watch``) renew it every
+third of ``writer_lease_seconds`` (``hold``). A process of another writer is refused in one line
+naming the current writer and how to take over, until that writer's lease expires (it stopped
+renewing: stopped cleanly it released it, killed it stops renewing), at once on PostgreSQL when
+no process of it is running any more (``feeds.store.lease``), or after an explicit
+``topicfeed writer take-over`` on the new writer's instance. A writer whose lease was taken over
+refuses writes from its next renewal on (``lost``). Readers never claim.
+
+The store's SQL is in ``feeds.store.lease``; this module names instances and keeps the lease.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from multiprocessing import util as mp_util
+from collections.abc import Callable
+from pathlib import Path
+
+from feeds.atomic import create_atomic
+from feeds.store import Lease, Store
+
+from .instance import ID_FILE
+
+log = logging.getLogger(__name__)
+
+
+class WriterBusy(RuntimeError):
+    """Another writer holds the lease: the one-line message names it and how to take over."""
+
+
+def instance_id(instance: Path) -> str:
+    """The instance folder's writer id (16 hex digits), made on first use: several processes
+    starting together on one folder all read the one that was created first."""
+    path = instance / ID_FILE
+    create_atomic(path, (secrets.token_hex(8) + "\n").encode(), 0o644)
+    return path.read_text(encoding="ascii").strip()
+
+
+def location(instance: Path) -> str:
+    """Where this process runs, for people reading a refusal: ``host:/instance/folder pid N``."""
+    return f"{socket.gethostname()}:{instance} pid {os.getpid()}"
+
+
+def describe(lease: Lease) -> str:
+    """``instance 3f2a… at host:/srv/instance pid 12, lease ends in 25 s`` (or ``ended 3 s ago``)."""
+    left = (lease.expires_ms - lease.now_ms) / 1000
+    when = f"lease ends in {left:.0f} s" if left > 0 else f"lease ended {-left:.0f} s ago"
+    return f"instance {lease.holder} at {lease.where}, {when}"
+
+
+class WriterLease:
+    """The lease as one process of one writer instance holds it."""
+
+    def __init__(self, store: Store, instance: Path, seconds: float) -> None:
+        self.store, self.instance, self.seconds = store, instance, seconds
+        self.id = instance_id(instance)
+        self.lost = threading.Event()  # set when another writer took the lease over
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._on_lost: Callable[[], None] | None = None
+
+    def claim(self, force: bool = False) -> Lease:
+        """Hold the lease for ``seconds`` from now; ``WriterBusy`` when another writer holds it
+        (unless ``force``: ``topicfeed writer take-over``)."""
+        lease = self.store.lease.claim(self.id, location(self.instance), self.seconds, force=force)
+        if lease.holder != self.id:
+            raise WriterBusy(
+                f"another writer holds this database ({describe(lease)}): one writer per database "
+                f"(README \"Scaling out\"); stop it, wait for its lease to end, or, if it is gone for good, "
+                f"run `topicfeed writer take-over --instance {self.instance}`")
+        return lease
+
+    def hold(self, on_lost: Callable[[], None] | None = None) -> None:
+        """Claim, then renew every third of the lease on a daemon thread until ``stop`` (on
+        PostgreSQL holding the advisory-lock session too). When another writer took over,
+        ``lost`` is set, renewals end and ``on_lost`` is called (e.g. to stop a watch; a later call
+        may name it for a lease already held)."""
+        if on_lost is not None:
+            self._on_lost = on_lost
+        self.claim()
+        self.store.lease.hold_session()
+        if self._thread is not None:
+            return
+
+        def renew() -> None:
+            while not self._stop.wait(self.seconds / 3):
+                try:
+                    held = self.store.lease.renew(self.id, location(self.instance), self.seconds)
+                except Exception as exc:  # the database briefly unreachable: the lease has two more tries
+                    log.warning("writer lease: renewal failed: %.200s", " ".join(str(exc).split()))
+                    continue
+                if not held:
+                    lease = self.store.lease.current()
+                    log.error("writer lease: taken over by another writer (%s); this process refuses writes "
+                              "from now on", describe(lease) if lease else "?")
+                    self.lost.set()
+                    self.store.lease.drop_session()
+                    if self._on_lost is not None:
+                        self._on_lost()
+                    return
+
+        self._thread = threading.Thread(target=renew, name="writer-lease", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End the renewals and the advisory-lock session (the lease itself runs out on its own)."""
+        self._stop.set()
+        self.store.lease.drop_session()
+
+    def release_at_exit(self) -> None:
+        """On a clean exit of this process, end the lease at once so that a successor need not
+        wait (a killed process cannot: its lease runs out, or the advisory lock says so)."""
+        def release() -> None:
+            self.stop()
+            if not self.lost.is_set():
+                try:
+                    self.store.lease.release(self.id)
+                except Exception as exc:  # exiting anyway: the lease will run out
+                    log.warning("writer lease: not released: %.200s", " ".join(str(exc).split()))
+
+        # multiprocessing runs finalizers with a priority at the exit of the main process (its
+        # atexit hook) and of its child processes, which end with os._exit and skip atexit
+        # hooks: granian's workers are such children
+        mp_util.Finalize(None, release, exitpriority=10)
