@@ -38,7 +38,7 @@ from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
 from .websub import WebSubStore
 
 __all__ = ["EVERYTHING", "LISTS", "UNAVAILABLE", "AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow",
-           "NewArticle", "Provider", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "dumps",
+           "NewArticle", "Provider", "RawJSON", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "dumps",
            "index_revision", "upgrade_index", "downgrade_index", "feeds_of_row", "provider_identity", "topic_identity"]
 
 
@@ -56,8 +56,16 @@ class StoreBusy(Exception):
     nothing was written."""
 
 
+class RawJSON(str):
+    """JSON text already in ``dumps`` form. The importer encodes each record where it was parsed
+    (a worker process), so the writing process neither unpickles the record's object tree nor
+    encodes it again: ``dumps`` returns such text unchanged."""
+
+
 def dumps(value: Any) -> str:
-    """Canonical compact JSON: how JSON columns and meta values are stored."""
+    """Canonical compact JSON: how JSON columns and meta values are stored (``RawJSON`` as is)."""
+    if type(value) is RawJSON:
+        return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 

@@ -62,7 +62,7 @@ class NewArticle:
     heat: int | None
     search: str
     topics: list[str]
-    record: dict[str, Any]
+    record: dict[str, Any] | str  # or its JSON text (``RawJSON``)
     curated: list[str]
     url_hashes: dict[str, str] = field(default_factory=dict)
 
