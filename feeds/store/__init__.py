@@ -11,7 +11,6 @@ articles from them (clients exist only here).
 """
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from .articles import ArticleReads, ArticleRow, ArticleWrites, DocRow, IndexRow,
 from .clients import Client, ClientReads, ClientWrites
 from .files import BadFile, FileReads, FileState, FileWrites
 from .imports import ImportLog, ImportStatus
+from .jsontext import RawJSON, dumps
 from .migrate import SchemaError
 from .schema import meta
 from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
@@ -54,19 +54,6 @@ UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, PoolTimeout)
 class StoreBusy(Exception):
     """Another writer (an import, another process) held the write lock past the caller's bound;
     nothing was written."""
-
-
-class RawJSON(str):
-    """JSON text already in ``dumps`` form. The importer encodes each record where it was parsed
-    (a worker process), so the writing process neither unpickles the record's object tree nor
-    encodes it again: ``dumps`` returns such text unchanged."""
-
-
-def dumps(value: Any) -> str:
-    """Canonical compact JSON: how JSON columns and meta values are stored (``RawJSON`` as is)."""
-    if type(value) is RawJSON:
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def _engine(url: str, pool_size: int | None = None) -> Engine:
