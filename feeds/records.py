@@ -305,14 +305,17 @@ def parse_article(data: bytes, path: str, article_id: str) -> Article:
 
 def _no_floats(value: Any) -> None:
     """Floats anywhere in the record become integers or text: signed objects hold no floats."""
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in list(items):
-        if isinstance(item, float):
-            # 1e308 is "whole" too: only integers the JavaScript verifier holds exactly become ints.
-            whole = item.is_integer() and JSON_INT_RANGE[0] <= item <= JSON_INT_RANGE[1]
-            value[key] = int(item) if whole else str(item)
-        else:
-            _no_floats(item)
+    # one walk with a stack, not a call per value: it visits every value of every record
+    stack = [value] if isinstance(value, (dict, list)) else []
+    while stack:
+        container = stack.pop()
+        for key, item in container.items() if isinstance(container, dict) else enumerate(container):
+            if isinstance(item, float):
+                # 1e308 is "whole" too: only integers the JavaScript verifier holds exactly become ints.
+                whole = item.is_integer() and JSON_INT_RANGE[0] <= item <= JSON_INT_RANGE[1]
+                container[key] = int(item) if whole else str(item)  # same key: no resize while iterating
+            elif isinstance(item, (dict, list)):
+                stack.append(item)
 
 
 def _iso_related_dates(related: list[dict[str, Any]]) -> None:

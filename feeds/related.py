@@ -54,14 +54,12 @@ class Doc:
     exclude_urls: frozenset[str] = field(default_factory=frozenset)
 
 
-def _score(text: float, topics_a: frozenset[str], topics_b: frozenset[str], dt: int, quality: int | None) -> float:
-    union = len(topics_a | topics_b)
-    topic = len(topics_a & topics_b) / union if union else 0.0
-    recency = 1.0 / (1.0 + abs(dt) / (3 * _DAY))
-    qual = min(max(quality if quality is not None else 50, 0), 100) / 100
-    # Weights tuned on the corpus' curated lists (bench/related_eval.py): curators pick
-    # same-week stories, so closeness in time weighs almost as much as the text.
-    return 0.4 * text + 0.2 * topic + 0.35 * recency + 0.05 * qual
+_RECENCY_SCALE = 3 * _DAY
+
+
+def _quality_term(quality: int | None) -> float:
+    """The quality part of the score (0 to 0.05; a missing quality counts as 50)."""
+    return 0.05 * (min(max(quality if quality is not None else 50, 0), 100) / 100)
 
 
 class RelatedIndex:
@@ -82,6 +80,7 @@ class RelatedIndex:
         self.sets = [frozenset(d.words) for d in self.docs]
         self.topic_sets = [frozenset(d.topics) for d in self.docs]
         self.norms = [math.sqrt(sum(self.idf2[w] for w in d.words)) for d in self.docs]
+        self.quality = [_quality_term(d.quality) for d in self.docs]
         self.postings: dict[int, list[int]] = defaultdict(list)
         for i, d in enumerate(self.docs):
             for w in d.words:
@@ -134,19 +133,31 @@ class RelatedIndex:
         document at position ``i``, best first, one per URL and none sharing its own URL or
         one it curates."""
         doc, norm = self.docs[i], self.norms[i]
-        words, topics = self.sets[i], self.topic_sets[i]
-        idf2, sets, norms = self.idf2, self.sets, self.norms
+        words, topics, ts = self.sets[i], self.topic_sets[i], doc.ts
+        own_url, excluded = doc.norm_url, doc.exclude_urls
+        idf2, sets, norms, docs, topic_sets, quality = self.idf2, self.sets, self.norms, self.docs, self.topic_sets, self.quality
+        weight = idf2.__getitem__
         scored = []
         for j in set(candidates) - {i}:
-            other = self.docs[j]
-            if other.norm_url == doc.norm_url or other.norm_url in doc.exclude_urls:
+            other = docs[j]
+            url = other.norm_url
+            if url == own_url or url in excluded:
                 continue
             # the shared words in ascending word-number order (the order of ``Doc.words``), so
             # sums stay bit-identical whichever window ranks the pair; C-level set intersection
             # first, since two articles share a handful of their dozens of words
-            shared = sum(idf2[w] for w in sorted(words & sets[j]))
-            text = shared / (norm * norms[j]) if norm and norms[j] else 0.0
-            scored.append((-_score(text, topics, self.topic_sets[j], other.ts - doc.ts, other.quality), other.id, other.norm_url))
+            shared = sum(map(weight, sorted(words & sets[j])))
+            other_norm = norms[j]
+            text = shared / (norm * other_norm) if norm and other_norm else 0.0
+            # Score = 0.4 text + 0.2 shared topics (Jaccard) + 0.35 closeness in time + 0.05
+            # quality, written out here since this loop is the ranking's hot path. Weights tuned
+            # on the corpus' curated lists (bench/related_eval.py): curators pick same-week
+            # stories, so closeness in time weighs almost as much as the text.
+            other_topics = topic_sets[j]
+            union = len(topics | other_topics)
+            topic = len(topics & other_topics) / union if union else 0.0
+            recency = 1.0 / (1.0 + abs(other.ts - ts) / _RECENCY_SCALE)
+            scored.append((-(0.4 * text + 0.2 * topic + 0.35 * recency + quality[j]), other.id, url))
         scored.sort()
         picked: list[str] = []
         seen_urls: set[str] = set()

@@ -124,7 +124,9 @@ def _normalize(url: str) -> str:
     if parts["protocol"] not in ("http:", "https:") or not parts["hostname"]:
         raise ValueError(f"not an http(s) URL: {url[:200]!r}")
     host = parts["hostname"].rstrip(".")
-    if not host or _written_as_unicode(url) and not _is_bidi_valid(host):
+    # the bidi check first: it returns at once for a host without punycode (nearly every
+    # host), while the written-form check re-splits the URL
+    if not host or not _is_bidi_valid(host) and _written_as_unicode(url):
         raise ValueError(f"not a valid host: {url[:200]!r}")
     path = parts["pathname"] or "/"
     unwrapped = _unwrap_amp_cache(host, path)

@@ -85,6 +85,11 @@ def _fast_resolve(self: Any, kind: type, value: str | None, implicit: tuple[bool
 
 
 _CoreResolver.resolve = _fast_resolve  # type: ignore[method-assign]
+# libyaml's composer calls these two hooks around every node to track path resolvers, which
+# this schema has none of: C builtins taking the same arguments and doing nothing replace two
+# Python calls per node.
+_CoreResolver.descend_resolver = staticmethod(slice)  # type: ignore[assignment]
+_CoreResolver.ascend_resolver = staticmethod(tuple)  # type: ignore[assignment]
 
 
 class _Unusual(Exception):

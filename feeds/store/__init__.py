@@ -11,7 +11,6 @@ articles from them (clients exist only here).
 """
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from .articles import ArticleReads, ArticleRow, ArticleWrites, DocRow, IndexRow,
 from .clients import Client, ClientReads, ClientWrites
 from .files import BadFile, FileReads, FileState, FileWrites
 from .imports import ImportLog, ImportStatus
+from .jsontext import RawJSON, dumps
 from .lease import Lease, LeaseStore
 from .migrate import SchemaError
 from .schema import meta
@@ -39,7 +39,7 @@ from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
 from .websub import WebSubStore
 
 __all__ = ["EVERYTHING", "LISTS", "UNAVAILABLE", "AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow", "Lease", "LeaseStore",
-           "NewArticle", "Provider", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "dumps",
+           "NewArticle", "Provider", "RawJSON", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "dumps",
            "index_revision", "upgrade_index", "downgrade_index", "feeds_of_row", "provider_identity", "topic_identity"]
 
 
@@ -55,11 +55,6 @@ UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, PoolTimeout)
 class StoreBusy(Exception):
     """Another writer (an import, another process) held the write lock past the caller's bound;
     nothing was written."""
-
-
-def dumps(value: Any) -> str:
-    """Canonical compact JSON: how JSON columns and meta values are stored."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def _engine(url: str, pool_size: int | None = None) -> Engine:
