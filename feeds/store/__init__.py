@@ -150,10 +150,11 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
         self._engine.dispose()
 
     def analyze(self) -> None:
-        """Refresh the planner's statistics after a large change (SQLite has no autovacuum)."""
-        if self.dialect == "sqlite":
-            with self._engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE")
+        """Refresh the planner's statistics after a large change: SQLite has no autovacuum, and
+        PostgreSQL's would analyze the new rows only a while after the commit, so the first
+        queries after a large import would be planned for the tables as they were."""
+        with self._engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
 
     @contextmanager
     def write(self, lock_timeout: float | None = None) -> Iterator[Transaction]:
@@ -167,6 +168,13 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
         (``changes.ChangeWrites.settle_changes``).
         """
         with self._engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Plan every statement for the tables as they are now: psycopg prepares a statement
+                # after 5 runs and PostgreSQL then keeps a generic plan costed for the tables as they
+                # were. In an import's one long transaction that froze seq scans chosen while the
+                # tables were empty (DELETE ... WHERE article_id IN (1000 ids) scanning the whole
+                # growing table: quadratic, 1 s per statement at 10k articles, never ending at 1M).
+                conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
             tx = Transaction(conn)
             if lock_timeout is not None:
                 self._claim_write_lock(conn, tx, lock_timeout)
