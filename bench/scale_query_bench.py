@@ -161,9 +161,7 @@ def main() -> None:
     # the sizes and databases are in the title: a run of other sizes adds its own section
     sizes = " and ".join(f"{n:,}" for n in sorted(args.sizes))
     dbs = " and ".join(sorted({db for _, db in results}))
-    title = ("Query figures at scale, SQLite and PostgreSQL" if sizes == "100,000" and dbs == "PostgreSQL and SQLite"
-             else f"Query figures at scale, {sizes} articles, {dbs}")
-    record(f"{title} (bench/scale_query_bench.py)", lines)
+    record(f"Query figures at scale, {sizes} articles, {dbs} (bench/scale_query_bench.py)", lines)
 
 
 if __name__ == "__main__":
