@@ -127,3 +127,26 @@ def test_write_transactions_plan_for_the_tables_as_they_are_and_analyze_counts_r
     with store._conn() as conn:
         planned = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE relname = 'articles'").scalar()
     assert planned == store.stats()["articles"] == len(report.added)
+
+
+def test_a_long_import_refreshes_statistics_inside_its_transaction(pg_app, monkeypatch):
+    """Each time a write transaction has doubled the articles it put (from ANALYZE_FIRST), the
+    article tables are analyzed inside it, so its later statements are planned for the rows it
+    wrote (a dry run shows it: the data is rolled back, the ANALYZE counts are not)."""
+    import feeds.store
+
+    store = get_store(pg_app)
+
+    def analyzed() -> int:
+        with store._conn() as conn:
+            conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+            return conn.exec_driver_sql(
+                "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'articles'").scalar()
+
+    before = analyzed()
+    added = len(sync(store, corpus_roots(), dry_run=True).added)
+    assert 100 < added < feeds.store.ANALYZE_FIRST and analyzed() == before  # too few to be worth it
+    monkeypatch.setattr(feeds.store, "ANALYZE_FIRST", 100)
+    assert len(sync(store, corpus_roots(), dry_run=True).added) == added
+    assert analyzed() > before
+    assert store.stats()["articles"] == 0  # rolled back

@@ -28,7 +28,7 @@ from . import migrate
 from .admin_tokens import AdminToken, AdminTokenReads, AdminTokenWrites
 from .changes import (EVERYTHING, LISTS, ChangeReads, ChangeWrites, FeedState, feeds_of_row, provider_identity,
                       topic_identity)
-from .articles import ArticleReads, ArticleRow, ArticleWrites, DocRow, IndexRow, NewArticle
+from .articles import ANALYZE_FIRST, ArticleReads, ArticleRow, ArticleWrites, DocRow, IndexRow, NewArticle
 from .clients import Client, ClientReads, ClientWrites
 from .files import BadFile, FileReads, FileState, FileWrites
 from .imports import ImportLog, ImportStatus
@@ -97,6 +97,8 @@ class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, Fi
         # Set by a writer whose changes readers cannot see (an import that only re-stamped
         # touched files): the commit then keeps the version, so caches stay valid.
         self.keep_version = False
+        # articles put so far and the count at which statistics are refreshed (PostgreSQL)
+        self.articles_put, self.analyze_at = 0, ANALYZE_FIRST
 
     def _conn(self) -> AbstractContextManager[Connection]:
         return nullcontext(self.conn)
