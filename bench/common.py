@@ -8,11 +8,13 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
 RESULTS = BENCH / "RESULTS.md"
+TREE_WAIT = 3 * 3600  # seconds to wait for a shared tree another process is generating
 
 
 def corpus(articles: int, seed: int = 7) -> Path:
@@ -28,13 +30,27 @@ def corpus(articles: int, seed: int = 7) -> Path:
 
 def real_corpus(articles: int, seed: int = 11) -> Path:
     """A content tree of ``articles`` records derived from the real corpus (bench/corpus_tree.py),
-    generated once and reused."""
+    generated once and reused.
+
+    A shared, pre-generated tree is used read-only and never (re)written: ``bench/out/corpus-N``
+    as a symlink to it, or ``$TOPICFEED_TREES/corpus-N`` when that variable is set and the folder
+    exists. Another process may still be writing it, so this waits for its ``.complete`` file
+    (up to ``TREE_WAIT`` seconds)."""
     from corpus_tree import write_tree
 
     path = OUT / f"corpus-{articles}"
+    trees = os.environ.get("TOPICFEED_TREES")
+    shared = path if path.is_symlink() else Path(trees) / f"corpus-{articles}" if trees else None
+    if shared is not None and shared.is_dir():
+        deadline = time.monotonic() + TREE_WAIT
+        while not (shared / ".complete").exists():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{shared}: no .complete after {TREE_WAIT} s (is its generation still running?)")
+            time.sleep(10)
+        return shared.resolve()
     if not (path / ".complete").exists():
         shutil.rmtree(path, ignore_errors=True)
-        write_tree(path, articles, seed)
+        write_tree(path, articles, seed, processes=os.cpu_count() or 1)
         (path / ".complete").write_text("ok")
     return path
 

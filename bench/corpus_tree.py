@@ -9,11 +9,12 @@ provider, quality, heat, curated ``related`` lists, unpublished items) and gets 
 topics from the corpus' topic names, so records carry several topics each. The taxonomy and
 organisation files of the corpus are copied once.
 
-Usage: python bench/corpus_tree.py N OUT_DIR [--seed S]
+Usage: python bench/corpus_tree.py N OUT_DIR [--seed S] [--processes P]
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import shutil
 import sys
@@ -69,19 +70,22 @@ def _unique_url(url: str, n: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + f"-v{n}", parts.query, ""))
 
 
-def write_tree(out: Path, articles: int, seed: int = 11) -> Path:
-    """Write ``articles`` records under ``out`` (``_news/`` plus the corpus' ``_data/``)."""
-    corpus = corpus_dir()
-    rng = random.Random(seed)
-    pool = templates(corpus)
+CHUNK = 10_000  # records per deterministic chunk: each chunk has its own seeded generator
+
+
+def _chunk_rng(seed: int, chunk: int) -> random.Random:
+    """The generator of one chunk, seeded from (seed, chunk) alone, so a chunk's records are the
+    same whichever process writes it and in whatever order."""
+    return random.Random(f"{seed}:{chunk}")
+
+
+def _write_chunk(job: tuple[Path, int, int, int, list[tuple[dict, str]], list[str]]) -> int:
+    """Write records ``[chunk*CHUNK, min(articles, (chunk+1)*CHUNK))``; returns how many."""
+    news, articles, seed, chunk, pool, topic_names = job
     titles = [str(front.get("title") or "").split() for front, _ in pool]
-    topic_names = sorted({t for front, _ in pool for t in front.get("topics") or [] if isinstance(t, str)})
-    news = out / "_news"
-    news.mkdir(parents=True, exist_ok=True)
-    data = out / "_data"
-    if not data.exists():
-        shutil.copytree(corpus / "everyday-cc-ai" / "_data", data, ignore=shutil.ignore_patterns("theguardian.com"))
-    for n in range(articles):
+    rng = _chunk_rng(seed, chunk)
+    stop = min(articles, (chunk + 1) * CHUNK)
+    for n in range(chunk * CHUNK, stop):
         front, body = pool[n % len(pool)]
         rec = dict(front)
         for key in URL_KEYS:
@@ -100,6 +104,33 @@ def write_tree(out: Path, articles: int, seed: int = 11) -> Path:
         rec["topics"] = topics
         text = yaml.dump(rec, Dumper=_DUMPER, allow_unicode=True, sort_keys=False, width=10_000)
         (news / f"{when:%Y-%m-%d}-bench-{n:07d}.md").write_text(f"---\n{text}---\n{body}")
+    return stop - chunk * CHUNK
+
+
+def write_tree(out: Path, articles: int, seed: int = 11, processes: int = 1) -> Path:
+    """Write ``articles`` records under ``out`` (``_news/`` plus the corpus' ``_data/``).
+
+    Records are generated in chunks of ``CHUNK``, each from its own generator seeded by
+    (seed, chunk), so the tree is byte-identical for any ``processes`` (>= 1) count; with more
+    than one, chunks are written by a pool of forked worker processes (1M records: ~4 GB).
+    """
+    corpus = corpus_dir()
+    pool = templates(corpus)
+    topic_names = sorted({t for front, _ in pool for t in front.get("topics") or [] if isinstance(t, str)})
+    news = out / "_news"
+    news.mkdir(parents=True, exist_ok=True)
+    data = out / "_data"
+    if not data.exists():
+        shutil.copytree(corpus / "everyday-cc-ai" / "_data", data, ignore=shutil.ignore_patterns("theguardian.com"))
+    jobs = [(news, articles, seed, chunk, pool, topic_names) for chunk in range(-(-articles // CHUNK))]
+    if processes <= 1:
+        for job in jobs:
+            _write_chunk(job)
+    else:
+        # fork: workers inherit the parsed templates instead of re-reading the corpus
+        with multiprocessing.get_context("fork").Pool(processes) as workers:
+            for _ in workers.imap_unordered(_write_chunk, jobs):
+                pass
     return out
 
 
@@ -108,8 +139,11 @@ def main() -> None:
     parser.add_argument("articles", type=int)
     parser.add_argument("out", type=Path)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--processes", type=int, default=1, help="worker processes (same output for any count)")
     args = parser.parse_args()
-    write_tree(args.out, args.articles, args.seed)
+    if args.articles < 0 or args.processes < 1:
+        sys.exit("articles must be >= 0 and --processes >= 1")
+    write_tree(args.out, args.articles, args.seed, args.processes)
     print(f"wrote {args.articles} corpus-derived records to {args.out}")
 
 

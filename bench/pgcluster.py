@@ -106,19 +106,26 @@ def proc_cpu_seconds(root: int) -> float:
 
 def timed_import(instance: Path, content: Path, postgres_pid: int | None = None) -> dict[str, float | str]:
     """``topicfeed import`` of ``content`` in a fresh process: wall seconds, CPU seconds of the
-    import's process tree and of the PostgreSQL server meanwhile, and the import's summary line."""
+    import's process tree and of the PostgreSQL server meanwhile, the peak PSS (MB) of the
+    import's process tree (main + workers, sampled every 0.2 s; PostgreSQL's backends are not
+    in it), the import's summary line and the 5-minute load average at the end."""
+    from common import PeakSampler
+
     pg_before = proc_cpu_seconds(postgres_pid) if postgres_pid else 0.0
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "server", "import", "--instance", str(instance), str(content)],
-                          env=cli_env(), capture_output=True, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "server", "import", "--instance", str(instance), str(content)],
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = PeakSampler(proc.pid, 0.2)
+    stdout, stderr = proc.communicate()
+    peak = sampler.stop()
     wall = time.perf_counter() - start
-    if done.returncode:
-        raise RuntimeError(f"import into {instance} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    if proc.returncode:
+        raise RuntimeError(f"import into {instance} failed ({proc.returncode}): {stderr.strip()[-500:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"seconds": wall, "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
             "pg_cpu": (proc_cpu_seconds(postgres_pid) - pg_before) if postgres_pid else 0.0,
-            "summary": done.stdout.strip().splitlines()[0] if done.stdout.strip() else "",
+            "pss_peak": peak, "summary": stdout.strip().splitlines()[0] if stdout.strip() else "",
             "load": float(open("/proc/loadavg").read().split()[1])}
 
 

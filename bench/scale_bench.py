@@ -264,7 +264,8 @@ def main() -> None:
         started = time.perf_counter()
         apps.append(App(out / "app1", base, {"database_url": url, "content_dirs": [str(real_corpus(args.articles)),
                                                                                       str(writable)]}, args.server))
-        wait_up(apps[0].url + "/healthz", apps[0].proc, "writer")  # its start re-syncs the tree; readers do not
+        # its start re-syncs the tree (readers do not): allow ~2 ms per article on a loaded machine
+        wait_up(apps[0].url + "/healthz", apps[0].proc, "writer", 600 + args.articles / 500)
         writer_start = time.perf_counter() - started
         for i in range(2, max(procs) + 1):
             apps.append(App(out / f"app{i}", base, {"database_url": url, "content_dirs": [str(empty)]}, args.server))

@@ -96,43 +96,72 @@ def sqlite_instance(articles: int) -> tuple[Path, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[100000])
+    parser.add_argument("--import-only", choices=("sqlite", "postgresql"),
+                        help="only import the trees into this database (once; the figures are kept for a later run)")
+    parser.add_argument("--databases", default="sqlite,postgresql",
+                        help="which of sqlite,postgresql to measure (comma-separated)")
     args = parser.parse_args()
+    databases = {d.strip().lower() for d in args.databases.split(",")}
+    if not databases or databases - {"sqlite", "postgresql"}:
+        parser.error(f"--databases: expected sqlite and/or postgresql, got {args.databases!r}")
+    if args.import_only:
+        # a long import (1M: ~30 min) runs on its own, in the background, next to the other one
+        for n in args.sizes:
+            if args.import_only == "sqlite":
+                print(n, "SQLite", sqlite_instance(n)[1], flush=True)
+            else:
+                cluster, _, figures = imported_cluster(OUT / f"scale-{n}", n, real_corpus(n))
+                cluster.stop()
+                print(n, "PostgreSQL", figures, flush=True)
+        return
     results: dict[tuple[int, str], dict] = {}
     imports: dict[tuple[int, str], dict] = {}
     for n in args.sizes:
-        folder, imports[n, "SQLite"] = sqlite_instance(n)
-        results[n, "SQLite"] = measure(folder, {})
-        cluster, base, imports[n, "PostgreSQL"] = imported_cluster(OUT / f"scale-{n}", n, real_corpus(n))
-        try:
-            results[n, "PostgreSQL"] = measure(base, {"DATABASE_URL": cluster.url("topicfeed")}, cluster.postmaster_pid())
-        finally:
-            cluster.stop()
+        if "sqlite" in databases:
+            folder, imports[n, "SQLite"] = sqlite_instance(n)
+            results[n, "SQLite"] = measure(folder, {})
+        if "postgresql" in databases:
+            cluster, base, imports[n, "PostgreSQL"] = imported_cluster(OUT / f"scale-{n}", n, real_corpus(n))
+            try:
+                results[n, "PostgreSQL"] = measure(base, {"DATABASE_URL": cluster.url("topicfeed")},
+                                                   cluster.postmaster_pid())
+            finally:
+                cluster.stop()
         print(json.dumps({f"{k[0]} {k[1]}": v for k, v in results.items()}), flush=True)
     lines = ["| articles | database | cold feed p50 | its CPU: app thread + PostgreSQL | lookup hit p50 | its CPU | lookup miss "
-             "p50 | its CPU | import: wall, records/s, CPU s (import tree + PostgreSQL), load |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+             "p50 | its CPU | import: wall, records/s, CPU s (import tree + PostgreSQL), load | import peak PSS |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|"]
     for (n, db), r in results.items():
         imp = imports[n, db]
         cells = [f"{r[k][0]:.1f} ms | {r[k][1]:.1f} + {r[k][2]:.1f} ms" if db == "PostgreSQL" else
                  f"{r[k][0]:.1f} ms | {r[k][1]:.1f} ms" for k in ("cold feed", "lookup hit", "lookup miss")]
         lines.append(f"| {n:,} | {db} | " + " | ".join(cells) + f" | {imp['seconds']:.0f} s, {n / imp['seconds']:,.0f}/s, "
-                     f"{imp['cpu']:.0f} + {imp['pg_cpu']:.0f}, {imp['load']:.1f} |")
+                     f"{imp['cpu']:.0f} + {imp['pg_cpu']:.0f}, {imp['load']:.1f} | "
+                     + (f"{imp['pss_peak']:.0f} MB |" if "pss_peak" in imp else "- |"))
     smallest = min(args.sizes)
     for n in sorted(args.sizes):
         if n != smallest:
-            for db in ("SQLite", "PostgreSQL"):
+            for db in sorted({db for _, db in results}):
                 lines.append("")
                 big, small = results[n, db], results[smallest, db]
                 lines.append(f"{db} {n:,} / {smallest:,}: " + ", ".join(
                     f"{k} {big[k][0] / small[k][0]:.2f}x wall, {(big[k][1] + big[k][2]) / (small[k][1] + small[k][2]):.2f}x CPU"
                     for k in ("cold feed", "lookup hit")))
+                bi, si = imports[n, db], imports[smallest, db]
+                lines[-1] += (f"; import records/s {(n / bi['seconds']) / (smallest / si['seconds']):.2f}x, CPU-s per record "
+                              f"(import tree + PostgreSQL) {((bi['cpu'] + bi['pg_cpu']) / n) / ((si['cpu'] + si['pg_cpu']) / smallest):.2f}x"
+                              + (f", import peak PSS {bi['pss_peak'] / si['pss_peak']:.2f}x" if "pss_peak" in bi and "pss_peak" in si
+                                 else ""))
     lines += ["", f"{ROUNDS} requests of each kind, one at a time, through the Flask test client in one process: {FEED} "
               "(50 entries) with a render cache that keeps nothing; lookups by an 8-hex prefix of a known article (hit) or a "
               "random one (miss), API access public (signed answers as for a client). PostgreSQL 15 (fsync off) on the same "
               "machine over TCP. Target (issue 11 part 4): the 1M figures within 2x of the 100k ones. The machine is shared: "
               f"load average {open('/proc/loadavg').read().split()[1]} at the end, so wall p50s are inflated; the CPU columns "
               "(p50 of the request thread's own time, plus PostgreSQL's process-tree CPU per request) are not."]
-    record("Query figures at scale, SQLite and PostgreSQL (bench/scale_query_bench.py)", lines)
+    # the sizes and databases are in the title: a run of other sizes adds its own section
+    sizes = " and ".join(f"{n:,}" for n in sorted(args.sizes))
+    dbs = " and ".join(sorted({db for _, db in results}))
+    record(f"Query figures at scale, {sizes} articles, {dbs} (bench/scale_query_bench.py)", lines)
 
 
 if __name__ == "__main__":

@@ -111,3 +111,42 @@ def test_fuzzed_requests_never_get_5xx_on_postgres(cluster, tmp_path):
         assert statuses[200] > 100 and statuses[400] > 100 and statuses[404] > 100
     finally:
         server.stop()
+
+
+def test_write_transactions_plan_for_the_tables_as_they_are_and_analyze_counts_rows(pg_app):
+    """An import is one long transaction whose repeated statements (psycopg prepares them after
+    5 runs) must not keep a generic plan costed while the tables were empty: write transactions
+    plan every statement afresh, and ``analyze()`` gives the planner the imported row counts."""
+    store = get_store(pg_app)
+    with store.write() as tx:
+        assert tx.conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+    with store._conn() as conn:  # SET LOCAL: reads outside a write keep the server's default
+        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+    report = sync(store, corpus_roots())
+    store.analyze()
+    with store._conn() as conn:
+        planned = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE relname = 'articles'").scalar()
+    assert planned == store.stats()["articles"] == len(report.added)
+
+
+def test_a_long_import_refreshes_statistics_inside_its_transaction(pg_app, monkeypatch):
+    """Each time a write transaction has doubled the articles it put (from ANALYZE_FIRST), the
+    article tables are analyzed inside it, so its later statements are planned for the rows it
+    wrote (a dry run shows it: the data is rolled back, the ANALYZE counts are not)."""
+    import feeds.store
+
+    store = get_store(pg_app)
+
+    def analyzed() -> int:
+        with store._conn() as conn:
+            conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+            return conn.exec_driver_sql(
+                "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'articles'").scalar()
+
+    before = analyzed()
+    added = len(sync(store, corpus_roots(), dry_run=True).added)
+    assert 100 < added < feeds.store.ANALYZE_FIRST and analyzed() == before  # too few to be worth it
+    monkeypatch.setattr(feeds.store, "ANALYZE_FIRST", 100)
+    assert len(sync(store, corpus_roots(), dry_run=True).added) == added
+    assert analyzed() > before
+    assert store.stats()["articles"] == 0  # rolled back

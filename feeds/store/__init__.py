@@ -27,7 +27,7 @@ from . import migrate
 from .admin_tokens import AdminToken, AdminTokenReads, AdminTokenWrites
 from .changes import (EVERYTHING, LISTS, ChangeReads, ChangeWrites, FeedState, feeds_of_row, provider_identity,
                       topic_identity)
-from .articles import ArticleReads, ArticleRow, ArticleWrites, DocRow, IndexRow, NewArticle
+from .articles import ANALYZE_FIRST, ArticleReads, ArticleRow, ArticleWrites, DocRow, IndexRow, NewArticle
 from .clients import Client, ClientReads, ClientWrites
 from .files import BadFile, FileReads, FileState, FileWrites
 from .imports import ImportLog, ImportStatus
@@ -93,6 +93,8 @@ class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, Fi
         # Set by a writer whose changes readers cannot see (an import that only re-stamped
         # touched files): the commit then keeps the version, so caches stay valid.
         self.keep_version = False
+        # articles put so far and the count at which statistics are refreshed (PostgreSQL)
+        self.articles_put, self.analyze_at = 0, ANALYZE_FIRST
 
     def _conn(self) -> AbstractContextManager[Connection]:
         return nullcontext(self.conn)
@@ -147,10 +149,11 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
         self._engine.dispose()
 
     def analyze(self) -> None:
-        """Refresh the planner's statistics after a large change (SQLite has no autovacuum)."""
-        if self.dialect == "sqlite":
-            with self._engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE")
+        """Refresh the planner's statistics after a large change: SQLite has no autovacuum, and
+        PostgreSQL's would analyze the new rows only a while after the commit, so the first
+        queries after a large import would be planned for the tables as they were."""
+        with self._engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
 
     @contextmanager
     def write(self, lock_timeout: float | None = None) -> Iterator[Transaction]:
@@ -164,6 +167,13 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
         (``changes.ChangeWrites.settle_changes``).
         """
         with self._engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Plan every statement for the tables as they are now: psycopg prepares a statement
+                # after 5 runs and PostgreSQL then keeps a generic plan costed for the tables as they
+                # were. In an import's one long transaction that froze seq scans chosen while the
+                # tables were empty (DELETE ... WHERE article_id IN (1000 ids) scanning the whole
+                # growing table: quadratic, 1 s per statement at 10k articles, never ending at 1M).
+                conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
             tx = Transaction(conn)
             if lock_timeout is not None:
                 self._claim_write_lock(conn, tx, lock_timeout)
