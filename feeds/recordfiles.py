@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 RECORD_DIRS = ("_archive/_news", "_news")  # later wins: _news/ shadows _archive/_news/
 
@@ -26,32 +28,48 @@ class Override:
         return f"{self.path}: same id as {self.winner}, which is used instead"
 
 
-def scan_roots(roots: list[Path]) -> tuple[dict[str, str], list[Override]]:
-    """Map article id -> file path. Later roots override earlier ones; within a root ``_news/``
-    overrides ``_archive/_news/``. Files with an id that lost are returned as overrides.
+class RecordFile(NamedTuple):
+    """One record file found in a content root, with its ``stat`` stamp (``size`` -1 and an
+    ``error`` when it could not be stat'ed). ``precedence`` orders the folders: among files with
+    the same id the highest wins (later roots, and ``_news/`` over ``_archive/_news/``)."""
 
-    Paths are strings and each folder is read with one ``os.scandir`` (file types come with
-    the entries): at 100k files, ``Path`` objects and their sorting were most of a re-sync."""
-    chosen: dict[str, str] = {}
-    overrides: list[Override] = []
+    path: str
+    article_id: str
+    precedence: int
+    size: int
+    mtime_ns: int
+    error: str | None
+
+
+def list_records(roots: list[Path]) -> Iterator[RecordFile]:
+    """Every record file of ``roots``, folder by folder, streamed (nothing of the tree is held:
+    the importer writes them to the database in batches and resolves the ids there).
+
+    Each folder is read with one ``os.scandir`` (file types come with the entries) and each
+    record file costs one ``stat``; paths are ``<root>/<folder>/<id>.md`` strings. A folder
+    that is missing or unreadable holds nothing to import."""
+    precedence = 0
     for root in roots:
         for sub in RECORD_DIRS:
-            folder = os.path.join(root, sub)
+            precedence += 1
             try:
-                with os.scandir(folder) as it:
-                    names = sorted(e.name for e in it if is_record_name(e.name) and e.is_file())
-            except OSError:  # no such folder (or not a readable one): nothing to import from it
+                entries = os.scandir(os.path.join(root, sub))
+            except OSError:
                 continue
-            for name in names:
-                article_id, path = name[:-3], os.path.join(folder, name)
-                if article_id in chosen:
-                    overrides.append(Override(chosen[article_id], path))
-                chosen[article_id] = path
-    return chosen, overrides
+            with entries:
+                for entry in entries:
+                    if not is_record_name(entry.name) or not entry.is_file():
+                        continue
+                    try:
+                        st = entry.stat()
+                    except OSError as exc:
+                        yield RecordFile(entry.path, entry.name[:-3], precedence, -1, 0, f"cannot read: {exc.strerror}")
+                        continue
+                    yield RecordFile(entry.path, entry.name[:-3], precedence, st.st_size, st.st_mtime_ns, None)
 
 
 def find_record(roots: list[Path], article_id: str) -> Path | None:
-    """The file that holds ``article_id`` under the same precedence as ``scan_roots``."""
+    """The file that holds ``article_id`` under the same precedence as ``list_records``."""
     if not is_record_name(f"{article_id}.md"):
         return None
     for root in reversed(roots):

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from feeds import yamlio
-from feeds.importer import Workers, _record_files_hint, sync, worker_count
-from feeds.recordfiles import scan_roots
+from feeds.importer import SAMPLE, Workers, _record_files_hint, sync, worker_count
+from feeds.recordfiles import list_records
 from feeds.store import Store
 
 from .conftest import copy_site
@@ -35,12 +35,12 @@ def test_unchanged_and_touched_resyncs_keep_the_version(site_store):
     site, store, first = site_store
     version = store.version()
     again = sync(store, [site])
-    assert again.unchanged == len(first.added) and again.added == again.updated == again.removed == []
+    assert again.unchanged == len(first.added) and len(again.added) == len(again.updated) == len(again.removed) == 0
     assert store.version() == version
     target = _record(site)
     os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))  # touched, same bytes
     touched = sync(store, [site])
-    assert touched.unchanged == len(first.added) and touched.updated == []
+    assert touched.unchanged == len(first.added) and len(touched.updated) == 0
     assert store.version() == version
     # the new stamp was stored: the next sync does not even read the file
     assert store.file_states()[str(target)].mtime_ns == target.stat().st_mtime_ns
@@ -54,7 +54,7 @@ def test_edit_with_new_stamp_is_picked_up_and_bumps_the_version(site_store):
     target.write_text(text.replace("title: ", "title: EDITED-", 1) if "title: \"" not in text
                       else text.replace("title: \"", "title: \"EDITED ", 1), encoding="utf-8")
     report = sync(store, [site])
-    assert report.updated == [target.stem]
+    assert report.updated.sample == [target.stem] and len(report.updated) == 1
     assert store.article(target.stem, public_only=False).record["title"].startswith("EDITED")
     assert store.version() != version
 
@@ -82,10 +82,34 @@ def test_scan_reports_overrides_and_ignores_hidden_and_non_record_files(tmp_path
     (root / "_news/.a.md.123.tmp").write_text("x")
     (root / "_news/notes.txt").write_text("x")
     (root / "_news/dir.md").mkdir()
-    files, overrides = scan_roots([root])
-    assert files == {"a": str(root / "_news/a.md"), "b": str(root / "_news/b.md")}
-    assert [(o.path, o.winner) for o in overrides] == [(str(root / "_archive/_news/a.md"), str(root / "_news/a.md"))]
-    assert _record_files_hint([root]) == 4  # a quick count (directories and overrides included)
+    (root / "_news/.hidden.md").write_text("x")
+    found = sorted((f.path, f.article_id, f.precedence) for f in list_records([root]))
+    assert found == [(str(root / "_archive/_news/a.md"), "a", 1), (str(root / "_news/a.md"), "a", 2),
+                     (str(root / "_news/b.md"), "b", 2)]
+    assert _record_files_hint([root]) == 5  # a quick count (directories, hidden files and overrides included)
+
+
+def test_listing_keeps_the_strongest_file_per_id_and_reports_the_others(tmp_path):
+    sites = [copy_site(tmp_path / "one"), tmp_path / "two"]
+    record = _record(sites[0])
+    archived, winner = sites[1] / "_archive/_news" / record.name, sites[1] / "_news" / record.name
+    for copy in (archived, winner):
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(record.read_bytes())
+    store = Store(f"sqlite:///{tmp_path}/o.db")
+    report = sync(store, sites)
+    # the first root's copy loses to both of the second root's; the archived one to its _news/ one
+    assert sorted((o.path, o.winner) for o in report.overrides) == sorted(
+        [(str(record), str(winner)), (str(archived), str(winner))])
+    assert store.file_states()[str(winner)].article_id == record.stem
+    assert len(report.added) == store.stats()["articles"] and str(record) not in store.file_states()
+    store.close()
+
+
+def test_report_counts_every_article_and_keeps_a_bounded_sample(site_store):
+    _, store, first = site_store
+    assert len(first.added) == first.added.count == store.stats()["articles"] > SAMPLE == len(first.added.sample)
+    assert all(store.article(i, public_only=False) for i in first.added.sample)
 
 
 def test_worker_pool_can_start_before_the_tree_is_read_and_parses_in_order(tmp_path):
