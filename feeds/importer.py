@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from .errors import RecordError
 from .indexer import (FULL_RANK, Prepared, RowWriter, prepare, refresh_derived, refresh_local, reresolve_topics,
                       taxonomy_fingerprint, write_taxonomy)
-from .recordfiles import RECORD_DIRS, Override, find_record, list_records
+from .recordfiles import Override, find_record, list_records
 from .records import parse_article
 from .store import ListedFile, Store, Transaction, dumps
 from .taxonomy import Taxonomy, load_taxonomy
@@ -89,25 +89,22 @@ def check_roots(roots: list[Path]) -> None:
             raise ImportRefused(f"content directory not found: {root}")
 
 
-def list_tree(tx: Transaction, roots: list[Path], report: SyncReport) -> int:
+def list_tree(tx: Transaction, roots: list[Path], report: SyncReport) -> None:
     """Write the record files of ``roots`` to ``tx``'s listing table in batches, keep one per id
-    (later roots, and ``_news/`` over ``_archive/_news/``; the others go to ``report.overrides``)
-    and report files that cannot be stat'ed; returns how many could not. ``ImportRefused`` when
-    the roots hold no record at all (an import would empty the index)."""
+    (later roots, and ``_news/`` over ``_archive/_news/``; the others go to ``report.overrides``),
+    diff it against the index, and report files that cannot be stat'ed; ``report.unchanged``
+    counts the files whose stamps match the index. ``ImportRefused`` when the roots hold no
+    record at all (an import would empty the index)."""
     tx.start_listing()
-    unreadable = 0
     files = list_records(roots)
     while batch := list(islice(files, LIST_BATCH)):
-        for f in batch:
-            if f.error:
-                report.skipped.append(RecordError(f.path, f.error))
-                unreadable += 1
-        tx.add_listed((f.path, f.article_id, f.precedence, f.size, f.mtime_ns) for f in batch)
-    report.overrides += [Override(path, winner) for path, winner in tx.settle_listing()]
+        report.skipped += [RecordError(f.path, f.error) for f in batch if f.error]
+        tx.add_listed([(f.path, f.article_id, f.precedence, f.size, f.mtime_ns) for f in batch])
+    overrides, report.unchanged = tx.settle_listing()
+    report.overrides += [Override(path, winner) for path, winner in overrides]
     if not tx.listed_count():
         raise ImportRefused(f"no record files (_news/*.md or _archive/_news/*.md) under {', '.join(map(str, roots))}: "
                             "is this the content root (the folder that holds _news/)?")
-    return unreadable
 
 
 def guard_mass_removal(indexed: int, removed: int, share: float) -> None:
@@ -214,9 +211,9 @@ def worker_count() -> int:
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
     """Start the import's worker processes (forked: they share this process's pages).
 
-    ``sync`` starts them before it reads the tree when a large import is coming, so what they
-    inherit is the interpreter and its modules, not the tree's listing: a page the parent
-    changes after the fork stays in the workers as a private copy. The garbage collector's
+    ``sync`` starts them once the tree is listed and diffed, when enough files changed; this
+    process holds nothing of the tree then (the listing is in the database), so what they
+    inherit is the interpreter and its modules. The garbage collector's
     generations are frozen while forking, so a collection in a worker does not write to (and
     so copy) every object it inherited. Each worker dies with this process (``die_with_parent``).
     """
@@ -272,20 +269,6 @@ class Workers:
             self._pool.shutdown(cancel_futures=True)
 
 
-def _record_files_hint(roots: list[Path]) -> int:
-    """About how many record files ``roots`` hold (directory entries named ``*.md``), counted
-    without building anything: milliseconds at 100k files."""
-    count = 0
-    for root in roots:
-        for sub in RECORD_DIRS:
-            try:
-                with os.scandir(os.path.join(root, sub)) as it:
-                    count += sum(1 for e in it if e.name.endswith(".md"))
-            except OSError:
-                continue
-    return count
-
-
 def _parse_all(jobs: Iterable[ListedFile], count: int, resolver: dict[str, str],
                workers: Workers) -> Iterator[tuple[ListedFile, tuple]]:
     """(job, ``_parse_one`` result) in job order, on every core when there are enough jobs
@@ -334,8 +317,6 @@ def sync(store: Store, roots: list[Path], progress: Progress | None = None,
     roots = [Path(r) for r in roots]
     check_roots(roots)
     with Workers() as workers:
-        if workers.count >= 2 and _record_files_hint(roots) - store.stats()["articles"] >= PARALLEL_THRESHOLD:
-            workers.start()  # a large import is coming: fork before this process grows
         return _sync(store, roots, workers, progress, max_removal, dry_run)
 
 
@@ -350,12 +331,11 @@ def _sync(store: Store, roots: list[Path], workers: Workers, progress: Progress 
     resolver = taxonomy.resolver()
 
     with _transaction(store, dry_run) as tx:
-        unreadable = list_tree(tx, roots, report)
+        list_tree(tx, roots, report)
         guard_mass_removal(tx.stats()["articles"], tx.unlisted_count(), max_removal)
         if taxonomy_changed:  # before parsing: what is parsed now is resolved with the new taxonomy anyway
             reresolve_topics(tx, resolver, tx.listed_indexed_ids())
             tx.set_meta("taxonomy", taxonomy_fingerprint(taxonomy))
-        report.unchanged = tx.unchanged_listed()
         # the ids written or removed, for the ranking pass; None past FULL_RANK (everything is re-ranked)
         changed: set[str] | None = set()
         bad_changed = False
@@ -368,7 +348,7 @@ def _sync(store: Store, roots: list[Path], workers: Workers, progress: Progress 
                 else:
                     yield job
 
-        count = tx.listed_count() - report.unchanged - unreadable
+        count = tx.changed_count()
         results = _parse_all(to_parse(), count, resolver, workers)
         for job, (_, outcome) in (progress(results, count) if progress else results):
             if outcome is None:  # touched, same bytes
