@@ -98,8 +98,8 @@ def list_tree(tx: Transaction, roots: list[Path], report: SyncReport) -> None:
     tx.start_listing()
     files = list_records(roots)
     while batch := list(islice(files, LIST_BATCH)):
-        report.skipped += [RecordError(f.path, f.error) for f in batch if f.error]
-        tx.add_listed([(f.path, f.article_id, f.precedence, f.size, f.mtime_ns) for f in batch])
+        report.skipped += [RecordError(path, error) for path, *_, error in batch if error]
+        tx.add_listed([f[:5] for f in batch])
     overrides, report.unchanged = tx.settle_listing()
     report.overrides += [Override(path, winner) for path, winner in overrides]
     if not tx.listed_count():
