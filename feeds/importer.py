@@ -164,11 +164,31 @@ def _parse_chunk(chunk: tuple[list[ListedFile], dict[str, str]]) -> list[tuple[s
 WORKER_MEMORY_MB = 96  # what one worker may add to the import's memory at its peak (a ranking window)
 
 
+def _cgroup_headroom_mb(root: str, path: str, limit_file: str, stat_key: str, v2: bool) -> list[float]:
+    """What the memory cgroup ``path`` (under the hierarchy mounted at ``root``) and, for
+    cgroup v2, each of its ancestors leaves above the anon memory charged to it, in MB: a limit
+    set on a parent (a systemd slice, a container) binds too. cgroup v1 gives the ancestors'
+    limit itself, as ``hierarchical_memory_limit``."""
+    found: list[float] = []
+    while True:
+        try:
+            limit = open(f"{root}{path}/{limit_file}").read().strip()
+            stats = dict(line.split() for line in open(f"{root}{path}/memory.stat"))
+        except (OSError, ValueError):
+            stats, limit = {}, ""
+        limits = [int(x) for x in (limit, stats.get("hierarchical_memory_limit", "")) if x.isdigit()]
+        used = int(stats.get(stat_key, 0))
+        found += [(x - used) / 2**20 for x in limits if x < 1 << 60]  # "max" / a huge number: no limit
+        if not v2 or path in ("", "/"):
+            return found
+        path = os.path.dirname(path.rstrip("/"))
+
+
 def _memory_headroom_mb() -> float | None:
     """Memory this process may still take (MB): the machine's ``MemAvailable``, capped by what
-    its memory cgroup (v2 ``memory.max``, v1 ``memory.limit_in_bytes``) leaves above the anon
-    memory already charged to it (page cache does not count: the kernel drops it first).
-    None when neither can be read."""
+    its memory cgroups (v2 ``memory.max`` up the hierarchy, v1 ``memory.limit_in_bytes`` and
+    ``hierarchical_memory_limit``) leave above the anon memory already charged to them (page
+    cache does not count: the kernel drops it first). None when neither can be read."""
     found: list[float] = []
     try:
         with open("/proc/meminfo") as fh:
@@ -180,18 +200,9 @@ def _memory_headroom_mb() -> float | None:
             for line in fh:
                 _, controllers, path = line.rstrip("\n").split(":", 2)
                 if controllers == "":  # cgroup v2
-                    base, limit_file, stat_key = f"/sys/fs/cgroup{path}", "memory.max", "anon"
+                    found += _cgroup_headroom_mb("/sys/fs/cgroup", path, "memory.max", "anon", True)
                 elif "memory" in controllers.split(","):  # cgroup v1
-                    base, limit_file, stat_key = f"/sys/fs/cgroup/memory{path}", "memory.limit_in_bytes", "total_rss"
-                else:
-                    continue
-                try:
-                    limit = open(f"{base}/{limit_file}").read().strip()
-                    stats = dict(line.split() for line in open(f"{base}/memory.stat"))
-                except (OSError, ValueError):
-                    continue
-                if limit.isdigit() and int(limit) < 1 << 60:  # "max" / a huge number: no limit
-                    found.append((int(limit) - int(stats.get(stat_key, 0))) / 2**20)
+                    found += _cgroup_headroom_mb("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes", "total_rss", False)
     except (OSError, ValueError):
         pass
     return min(found) if found else None
@@ -261,12 +272,17 @@ class Workers:
         while pending:
             yield pending.popleft().result()
 
+    def stop(self) -> None:
+        """Stop the workers (the next ``map`` forks fresh ones)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
     def __enter__(self) -> Workers:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+        self.stop()
 
 
 def _parse_all(jobs: Iterable[ListedFile], count: int, resolver: dict[str, str],
@@ -368,6 +384,9 @@ def _sync(store: Store, roots: list[Path], workers: Workers, progress: Progress 
                 changed = _track(changed, [job.article_id])
                 writer.add_prepared(outcome)
         writer.flush()
+        # Parsing leaves each worker's heap fragmented (freed YAML objects keep their arenas):
+        # ranking gets freshly forked workers, 5-10 MB smaller each.
+        workers.stop()
         stale_bad = tx.unlisted_bad_paths()
         tx.forget_bad_files(stale_bad)
         bad_changed |= bool(stale_bad)
@@ -380,9 +399,8 @@ def _sync(store: Store, roots: list[Path], workers: Workers, progress: Progress 
         write_taxonomy(tx, taxonomy, writer)
         written = len(report.added) + len(report.updated) + len(report.removed)
         if written or taxonomy_changed:
-            # workers for ranking only when they already run or much changed: a small re-sync
-            # inside the server must not fork it
-            large = workers.started or written >= PARALLEL_THRESHOLD
+            # workers for ranking only when much changed: a small re-sync inside the server must not fork it
+            large = written >= PARALLEL_THRESHOLD
             report.duplicates = refresh_derived(tx, changed, workers.map if large else map)
         else:
             report.duplicates = tx.duplicates()

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from feeds import yamlio
-from feeds.importer import SAMPLE, Workers, sync, worker_count
+from feeds.importer import SAMPLE, Workers, _cgroup_headroom_mb, sync, worker_count
 from feeds.recordfiles import list_records
 from feeds.store import Store
 
@@ -123,6 +123,20 @@ def test_worker_pool_runs_jobs_in_forked_workers_in_order(tmp_path):
     assert report.added and store.stats()["articles"] == len(report.added)
     store.close()
     assert 1 <= worker_count() <= 4
+
+
+def test_memory_headroom_counts_a_limit_set_on_a_parent_cgroup(tmp_path):
+    """A cgroup v2 limit on an ancestor (a systemd slice, a container) binds the leaf too."""
+    for folder, limit, anon in (("", None, 0), ("/slice", 400 * 2**20, 100 * 2**20), ("/slice/job", "max", 30 * 2**20)):
+        (tmp_path / folder.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        if limit is not None:
+            (tmp_path / folder.lstrip("/") / "memory.max").write_text(f"{limit}\n")
+        (tmp_path / folder.lstrip("/") / "memory.stat").write_text(f"anon {anon}\nfile 12345\n")
+    assert _cgroup_headroom_mb(str(tmp_path), "/slice/job", "memory.max", "anon", True) == [300.0]
+    # cgroup v1 reads the leaf alone, where the ancestors' limit is spelt out
+    (tmp_path / "slice/job/memory.limit_in_bytes").write_text(f"{2**63 - 4096}\n")
+    (tmp_path / "slice/job/memory.stat").write_text(f"hierarchical_memory_limit {256 * 2**20}\ntotal_rss {56 * 2**20}\n")
+    assert _cgroup_headroom_mb(str(tmp_path), "/slice/job", "memory.limit_in_bytes", "total_rss", False) == [200.0]
 
 
 def _pid(_: int) -> int:
