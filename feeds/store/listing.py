@@ -9,7 +9,7 @@ transaction (a killed import leaves nothing), and is dropped when the import end
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, delete, exists, func, insert, or_, select
