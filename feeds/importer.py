@@ -17,6 +17,7 @@ import os
 from collections import deque
 from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from itertools import islice
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -161,7 +162,22 @@ def _parse_chunk(chunk: tuple[list[ListedFile], dict[str, str]]) -> list[tuple[s
     return [_parse_one(job, resolver) for job in jobs]
 
 
-WORKER_MEMORY_MB = 96  # what one worker may add to the import's memory at its peak (a ranking window)
+WORKER_MEMORY_MB = 96  # what one worker may add to the import's memory at its peak, at most (a ranking window)
+# The peak PSS of an import's process tree that sizes its workers (the import_memory_mb
+# setting): each phase forks as many workers as fit beside this process's own memory, by what
+# one adds to the tree's PSS there (measured at 10k and 100k articles, bench/import_bench.py).
+MEMORY_BUDGET_MB = 150
+PARSE_WORKER_MB = 42
+RANK_WORKER_MB = 50
+
+
+def own_pss_mb() -> float | None:
+    """This process's proportional set size (MB, ``/proc/self/smaps_rollup``); None elsewhere."""
+    try:
+        with open("/proc/self/smaps_rollup") as fh:
+            return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("Pss:"))
+    except (OSError, StopIteration, ValueError):
+        return None
 
 
 def _cgroup_headroom_mb(root: str, path: str, limit_file: str, stat_key: str, v2: bool) -> list[float]:
@@ -241,33 +257,53 @@ def _worker_pool(workers: int) -> ProcessPoolExecutor:
 class Workers:
     """The import's worker processes, started on first use (or by ``start``) and stopped on
     exit. ``map`` keeps at most two jobs per worker in flight, so memory stays bounded however
-    many jobs there are (the database writer in this process is the slower side)."""
+    many jobs there are (the database writer in this process is the slower side). How many run
+    is ``count`` (cores and free memory) capped, for each ``map``, by what fits in ``budget_mb``."""
 
-    def __init__(self, count: int | None = None) -> None:
+    def __init__(self, count: int | None = None, budget_mb: float = MEMORY_BUDGET_MB) -> None:
         self.count = worker_count() if count is None else count
+        self.budget_mb = budget_mb
         self._pool: ProcessPoolExecutor | None = None
+        self._size = 0
 
     @property
     def started(self) -> bool:
         """Whether worker processes are running."""
         return self._pool is not None
 
-    def start(self) -> None:
-        """Fork the workers now (no-op with one core or when already started)."""
+    def start(self, size: int | None = None) -> None:
+        """Fork ``size`` workers (``count`` by default) now; no-op with one core or when started."""
         if self.count >= 2 and self._pool is None:
-            self._pool = _worker_pool(self.count)
+            self._size = self.count if size is None else size
+            self._pool = _worker_pool(self._size)
 
-    def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
-        """``fn`` over ``jobs``, results in order; in this process when there is one core."""
+    def fit(self, worker_mb: float) -> int:
+        """How many workers to use for jobs that add ``worker_mb`` each to the tree's PSS: the
+        running ones, else at most ``count`` and as many as fit beside this process in
+        ``budget_mb`` (0: run the jobs in this process; always 0 on one core)."""
         if self.count < 2:
+            return 0
+        if self._pool is not None:
+            return self._size
+        own = own_pss_mb()
+        if own is None or worker_mb <= 0:
+            return self.count
+        return max(0, min(self.count, int((self.budget_mb - own) // worker_mb)))
+
+    def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any], worker_mb: float = 0,
+            min_size: int = 1) -> Iterator[Any]:
+        """``fn`` over ``jobs``, results in order, in as many workers as ``fit(worker_mb)`` gives,
+        or in this process when that is fewer than ``min_size``."""
+        size = self.fit(worker_mb)
+        if size < min_size:
             yield from map(fn, jobs)
             return
-        self.start()
+        self.start(size)
         assert self._pool is not None
         pending: deque = deque()
         for job in jobs:
             pending.append(self._pool.submit(fn, job))
-            if len(pending) >= self.count * 2:
+            if len(pending) >= self._size * 2:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
@@ -300,7 +336,7 @@ def _parse_all(jobs: Iterable[ListedFile], count: int, resolver: dict[str, str],
             sent.append(chunk)
             yield chunk, resolver
 
-    for parsed in workers.map(_parse_chunk, chunks()):
+    for parsed in workers.map(_parse_chunk, chunks(), PARSE_WORKER_MB):
         yield from zip(sent.popleft(), parsed)
 
 
@@ -321,18 +357,20 @@ def _transaction(store: Store, dry_run: bool) -> Iterator[Transaction]:
 
 
 def sync(store: Store, roots: list[Path], progress: Progress | None = None,
-         max_removal: float = MASS_REMOVAL_SHARE, dry_run: bool = False) -> SyncReport:
+         max_removal: float = MASS_REMOVAL_SHARE, dry_run: bool = False,
+         memory_mb: float = MEMORY_BUDGET_MB) -> SyncReport:
     """Make the index match ``roots`` exactly (later roots override earlier ones).
 
     Raises ``ImportRefused`` (nothing changed) for a missing root, roots without any record,
     or when more than ``max_removal`` (a share, 0..1; >= 1 allows anything) of the indexed
     articles would be removed. ``dry_run`` reports what would change and rolls it all back.
-    A sync that changes no article, bad file or taxonomy entry (at most the stamps of touched
+    ``memory_mb`` sizes the worker processes (``Workers``): the peak PSS of the process tree
+    to stay under, in MB. A sync that changes no article, bad file or taxonomy entry (at most the stamps of touched
     files) keeps the store's version, so the server's caches stay valid.
     """
     roots = [Path(r) for r in roots]
     check_roots(roots)
-    with Workers() as workers:
+    with Workers(budget_mb=memory_mb) as workers:
         return _sync(store, roots, workers, progress, max_removal, dry_run)
 
 
@@ -401,7 +439,11 @@ def _sync(store: Store, roots: list[Path], workers: Workers, progress: Progress 
         if written or taxonomy_changed:
             # workers for ranking only when much changed: a small re-sync inside the server must not fork it
             large = written >= PARALLEL_THRESHOLD
-            report.duplicates = refresh_derived(tx, changed, workers.map if large else map)
+            # one ranking worker would cost a worker's memory (it grows to its full size as
+            # this process touches the pages they shared) for little: this process only writes
+            # the lists meanwhile. So two or more, else ranking runs here.
+            rank = partial(workers.map, worker_mb=RANK_WORKER_MB, min_size=2)
+            report.duplicates = refresh_derived(tx, changed, rank if large else map)
         else:
             report.duplicates = tx.duplicates()
         if roots_changed:
