@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from feeds import yamlio
-from feeds.importer import SAMPLE, Workers, _cgroup_headroom_mb, sync, worker_count
+from feeds.importer import SAMPLE, Workers, _cgroup_headroom_mb, own_pss_mb, sync, worker_count
+from feeds.store import changes
 from feeds.recordfiles import list_records
 from feeds.store import Store
 
@@ -137,6 +138,35 @@ def test_memory_headroom_counts_a_limit_set_on_a_parent_cgroup(tmp_path):
     (tmp_path / "slice/job/memory.limit_in_bytes").write_text(f"{2**63 - 4096}\n")
     (tmp_path / "slice/job/memory.stat").write_text(f"hierarchical_memory_limit {256 * 2**20}\ntotal_rss {56 * 2**20}\n")
     assert _cgroup_headroom_mb(str(tmp_path), "/slice/job", "memory.limit_in_bytes", "total_rss", False) == [200.0]
+
+
+def test_workers_are_sized_by_the_memory_budget():
+    """Each phase forks only as many workers as fit beside this process in the budget; none
+    fit (or fewer than the phase needs): the jobs run in this process."""
+    own = own_pss_mb()
+    assert own is not None and own > 0
+    with Workers(2, budget_mb=own + 10) as tight:
+        assert tight.fit(42) == 0
+        assert set(tight.map(_pid, range(4), worker_mb=42)) == {os.getpid()} and not tight.started
+    with Workers(2, budget_mb=own + 100) as roomy:
+        assert roomy.fit(42) == 2
+        assert set(roomy.map(_pid, range(4), worker_mb=42, min_size=3)) == {os.getpid()}
+        assert os.getpid() not in set(roomy.map(_pid, range(4), worker_mb=42))
+        assert roomy.started
+
+
+def test_noted_ids_moved_to_the_database_settle_like_those_held_in_memory(tmp_path, monkeypatch):
+    """Past NOTE_SPILL noted ids go to a temporary table; the feeds' change states come out the same."""
+    site = copy_site(tmp_path / "ai")
+    states = []
+    for name, spill in (("held", changes.NOTE_SPILL), ("spilled", 5)):
+        monkeypatch.setattr(changes, "NOTE_SPILL", spill)
+        store = Store(f"sqlite:///{tmp_path}/{name}.db")
+        sync(store, [site])
+        identities = ["all", *(f"topics/{t.slug}" for t in store.topics())]
+        states.append(store.feed_changes(identities))
+        store.close()
+    assert states[0] == states[1] and len(states[0]) > 1
 
 
 def _pid(_: int) -> int:
