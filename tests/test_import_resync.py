@@ -164,7 +164,7 @@ def test_noted_ids_moved_to_the_database_settle_like_those_held_in_memory(tmp_pa
         store = Store(f"sqlite:///{tmp_path}/{name}.db")
         sync(store, [site])
         identities = ["all", *(f"topics/{t.slug}" for t in store.topics())]
-        states.append(store.feed_changes(identities))
+        states.append({i: s.version for i, s in store.feed_changes(identities).items()})  # times may read the clock
         store.close()
     assert states[0] == states[1] and len(states[0]) > 1
 
