@@ -124,13 +124,25 @@ def stop_process(proc: subprocess.Popen, timeout: float = 30) -> None:
         proc.wait()
 
 
+def pss_mb(pid: int) -> float:
+    """PSS of one process (MB), 0 when it is gone."""
+    try:
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
 class PeakSampler:
-    """Samples the process tree's PSS every ``interval`` seconds in a thread; ``peak`` in MB."""
+    """Samples the process tree's PSS every ``interval`` seconds in a thread; ``peak`` in MB
+    (``main_peak``: the PSS of ``pid`` alone, at its own peak)."""
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         import threading
 
-        self.pid, self.interval, self.peak = pid, interval, 0.0
+        self.pid, self.interval, self.peak, self.main_peak = pid, interval, 0.0, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -138,6 +150,7 @@ class PeakSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, tree_pss_mb(self.pid))
+            self.main_peak = max(self.main_peak, pss_mb(self.pid))
             self._stop.wait(self.interval)
 
     def stop(self) -> float:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .importer import MASS_REMOVAL_SHARE, Progress, SyncReport, sync
+from .importer import MASS_REMOVAL_SHARE, MEMORY_BUDGET_MB, Progress, SyncReport, sync
 from .store import ImportStatus, Store
 
 LOCK_FILE = "import.lock"
@@ -36,14 +36,15 @@ def import_lock(instance: Path) -> Iterator[None]:
 
 
 def run_import(store: Store, roots: list[Path], instance: Path, progress: Progress | None = None,
-               max_removal: float = MASS_REMOVAL_SHARE) -> SyncReport:
+               max_removal: float = MASS_REMOVAL_SHARE, memory_mb: float = MEMORY_BUDGET_MB) -> SyncReport:
     """``sync`` under the instance's import lock; the outcome (also a failure or a refusal, which
     is re-raised) is recorded in the store with its duration. ``max_removal`` is ``sync``'s
-    mass-removal guard (the share of the index it may remove)."""
+    mass-removal guard (the share of the index it may remove), ``memory_mb`` its memory budget
+    (the ``import_memory_mb`` setting)."""
     with import_lock(instance):
         started = time.monotonic()
         try:
-            report = sync(store, roots, progress=progress, max_removal=max_removal)
+            report = sync(store, roots, progress=progress, max_removal=max_removal, memory_mb=memory_mb)
         except Exception as exc:
             store.record_import(ImportStatus(time.time(), time.monotonic() - started, "failed", str(exc)[:500]))
             raise

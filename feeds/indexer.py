@@ -20,7 +20,7 @@ from .taxonomy import Taxonomy, resolve_topic
 BATCH = 1000
 ROW_BATCH = 200  # parsed rows per insert: a parsed record with its body is ~20 KB of Python objects
 DOC_PAGE = 2000  # ranking inputs read per query while streaming the store in time order
-_FULL_RANK = 20000  # articles to re-rank past which the whole store is ranked
+FULL_RANK = 20000  # articles to re-rank past which the whole store is ranked (and changed ids are not tracked)
 # (function, jobs) -> results in order: builtin ``map``, or the importer's worker processes.
 Runner = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 
@@ -114,11 +114,11 @@ def write_taxonomy(tx: Transaction, taxonomy: Taxonomy, parsed: RowWriter) -> No
     tx.replace_taxonomy(topic_list, provider_list)
 
 
-def reresolve_topics(tx: Transaction, resolver: dict[str, str], skip: set[str]) -> None:
-    """The taxonomy changed: map the topic names of every record not parsed in this sync again."""
-    todo = [i for i in tx.article_ids() if i not in skip]
-    for start in range(0, len(todo), BATCH):
-        records = tx.records(todo[start:start + BATCH])
+def reresolve_topics(tx: Transaction, resolver: dict[str, str], pages: Iterable[list[str]]) -> None:
+    """The taxonomy changed: map the topic names of the records with these ids (pages of ids,
+    read as they are needed) again."""
+    for ids in pages:
+        records = tx.records(ids)
         tx.set_topics({i: topic_slugs(r.get("topics", []), resolver) for i, r in records.items()})
 
 
@@ -173,9 +173,10 @@ def _rank(tx: Transaction, vocabulary: Vocabulary, df: dict[int, int], total: in
     return picked
 
 
-def refresh_derived(tx: Transaction, touched: set[str], run: Runner = map) -> list[tuple[str, str]]:
+def refresh_derived(tx: Transaction, touched: set[str] | None, run: Runner = map) -> list[tuple[str, str]]:
     """Deduplicate by URL, then refresh the related lists the changes may affect; returns the
-    (duplicate, kept) pairs. ``touched`` (the ids written or removed) gains the ids whose public
+    (duplicate, kept) pairs. ``touched`` holds the ids written or removed, or is None when
+    more than ``FULL_RANK`` were (then every list is ranked again); it gains the ids whose public
     state the deduplication flipped.
 
     Memory stays flat as the store grows: deduplication reads only the URL groups that hold
@@ -183,19 +184,20 @@ def refresh_derived(tx: Transaction, touched: set[str], run: Runner = map) -> li
     counts, then windows of ``feeds.related.windows``), holding one window at a time.
     """
     pairs, flipped = deduplicate(tx, tx.index_rows(tx.duplicate_urls()))
-    touched.update(flipped)  # in place, not a copy: the import's set holds every changed id
+    everything = touched is None  # then there is no need to hold the targets' ids
+    wanted = set() if touched is None else touched
+    wanted.update(flipped)  # in place, not a copy
     vocabulary = Vocabulary()
     df: dict[int, int] = defaultdict(int)
     total = 0
     targets: set[str] = set()
-    everything = False  # past _FULL_RANK targets everything is ranked: no need to hold their ids
     for r in _docs_by_time(tx):  # only word counts are kept, not rows
         total += 1
         for w in vocabulary.encode(r.search):
             df[w] += 1
-        if not everything and (r.id in touched or touched.intersection(r.related)):
+        if not everything and (r.id in wanted or wanted.intersection(r.related)):
             targets.add(r.id)
-            if len(targets) >= _FULL_RANK:
+            if len(targets) >= FULL_RANK:
                 everything, targets = True, set()
     if everything or len(targets) * 5 > total:
         _rank(tx, vocabulary, df, total, None, run)

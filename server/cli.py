@@ -244,7 +244,8 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
         if watch:
             _watch(store, state.path, roots, config, lease)
             return
-        report = run_import(store, roots, state.path, progress=_progress, max_removal=share)
+        report = run_import(store, roots, state.path, progress=_progress, max_removal=share,
+                            memory_mb=config["IMPORT_MEMORY_MB"])
     except ImportRefused as exc:
         raise click.ClickException(f"{exc}; nothing was changed") from None
     except FileNotFoundError as exc:  # a configured content root that is not there

@@ -47,6 +47,7 @@ SETTINGS = [
     Setting("HEADER_TIMEOUT", 30, "seconds a connection may stay silent (sending no byte) before it is closed", 1),
     Setting("WRITE_LOCK_TIMEOUT", 5.0, "seconds a curator write waits for the index's write lock, then answers 503", 0.01),
     Setting("IMPORT_MAX_REMOVAL", 0.5, "share (0 to 1) of the index an import may remove without --allow-mass-removal", 0, 1),
+    Setting("IMPORT_MEMORY_MB", 150, "peak memory (MB, PSS of the import's process tree) that sizes an import's worker processes", 40),
     Setting("TRUSTED_HOSTS", [], "Host header values answered (e.g. [\"feeds.example.org\"]); others get 400; empty = any (env: comma-separated)", env_sep=","),
     Setting("PROXY_FIX_HOPS", 0, "reverse proxies in front that set X-Forwarded-For/-Proto/-Host (werkzeug ProxyFix); 0 = none", 0, 5),
     Setting("METRICS_ALLOW", ["127.0.0.1/32", "::1/128"], "client networks (CIDR) that may read /metrics; empty = nobody (env: comma-separated)", env_sep=","),

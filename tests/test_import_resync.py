@@ -1,6 +1,6 @@
 """Re-syncs that change nothing readers see keep the store's version (server caches stay
 valid); the stamp diff skips unchanged files without parsing them and still follows edits;
-the worker pool starts before a large import reads the tree; the YAML fast builder gives what
+jobs run in forked worker processes; the listing keeps one file per id; the YAML fast builder gives what
 PyYAML's constructor gives."""
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from feeds import yamlio
-from feeds.importer import Workers, _record_files_hint, sync, worker_count
-from feeds.recordfiles import scan_roots
+from feeds.importer import SAMPLE, Workers, _cgroup_headroom_mb, own_pss_mb, sync, worker_count
+from feeds.store import changes
+from feeds.recordfiles import list_records
 from feeds.store import Store
 
 from .conftest import copy_site
@@ -35,12 +36,12 @@ def test_unchanged_and_touched_resyncs_keep_the_version(site_store):
     site, store, first = site_store
     version = store.version()
     again = sync(store, [site])
-    assert again.unchanged == len(first.added) and again.added == again.updated == again.removed == []
+    assert again.unchanged == len(first.added) and len(again.added) == len(again.updated) == len(again.removed) == 0
     assert store.version() == version
     target = _record(site)
     os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))  # touched, same bytes
     touched = sync(store, [site])
-    assert touched.unchanged == len(first.added) and touched.updated == []
+    assert touched.unchanged == len(first.added) and len(touched.updated) == 0
     assert store.version() == version
     # the new stamp was stored: the next sync does not even read the file
     assert store.file_states()[str(target)].mtime_ns == target.stat().st_mtime_ns
@@ -54,7 +55,7 @@ def test_edit_with_new_stamp_is_picked_up_and_bumps_the_version(site_store):
     target.write_text(text.replace("title: ", "title: EDITED-", 1) if "title: \"" not in text
                       else text.replace("title: \"", "title: \"EDITED ", 1), encoding="utf-8")
     report = sync(store, [site])
-    assert report.updated == [target.stem]
+    assert report.updated.sample == [target.stem] and len(report.updated) == 1
     assert store.article(target.stem, public_only=False).record["title"].startswith("EDITED")
     assert store.version() != version
 
@@ -82,13 +83,36 @@ def test_scan_reports_overrides_and_ignores_hidden_and_non_record_files(tmp_path
     (root / "_news/.a.md.123.tmp").write_text("x")
     (root / "_news/notes.txt").write_text("x")
     (root / "_news/dir.md").mkdir()
-    files, overrides = scan_roots([root])
-    assert files == {"a": str(root / "_news/a.md"), "b": str(root / "_news/b.md")}
-    assert [(o.path, o.winner) for o in overrides] == [(str(root / "_archive/_news/a.md"), str(root / "_news/a.md"))]
-    assert _record_files_hint([root]) == 4  # a quick count (directories and overrides included)
+    (root / "_news/.hidden.md").write_text("x")
+    found = sorted(f[:3] for f in list_records([root]))
+    assert found == [(str(root / "_archive/_news/a.md"), "a", 1), (str(root / "_news/a.md"), "a", 2),
+                     (str(root / "_news/b.md"), "b", 2)]
 
 
-def test_worker_pool_can_start_before_the_tree_is_read_and_parses_in_order(tmp_path):
+def test_listing_keeps_the_strongest_file_per_id_and_reports_the_others(tmp_path):
+    sites = [copy_site(tmp_path / "one"), tmp_path / "two"]
+    record = _record(sites[0])
+    archived, winner = sites[1] / "_archive/_news" / record.name, sites[1] / "_news" / record.name
+    for copy in (archived, winner):
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(record.read_bytes())
+    store = Store(f"sqlite:///{tmp_path}/o.db")
+    report = sync(store, sites)
+    # the first root's copy loses to both of the second root's; the archived one to its _news/ one
+    assert sorted((o.path, o.winner) for o in report.overrides) == sorted(
+        [(str(record), str(winner)), (str(archived), str(winner))])
+    assert store.file_states()[str(winner)].article_id == record.stem
+    assert len(report.added) == store.stats()["articles"] and str(record) not in store.file_states()
+    store.close()
+
+
+def test_report_counts_every_article_and_keeps_a_bounded_sample(site_store):
+    _, store, first = site_store
+    assert len(first.added) == first.added.count == store.stats()["articles"] > SAMPLE == len(first.added.sample)
+    assert all(store.article(i, public_only=False) for i in first.added.sample)
+
+
+def test_worker_pool_runs_jobs_in_forked_workers_in_order(tmp_path):
     site = copy_site(tmp_path / "ai")
     store = Store(f"sqlite:///{tmp_path}/w.db")
     with Workers(2) as workers:
@@ -100,6 +124,49 @@ def test_worker_pool_can_start_before_the_tree_is_read_and_parses_in_order(tmp_p
     assert report.added and store.stats()["articles"] == len(report.added)
     store.close()
     assert 1 <= worker_count() <= 4
+
+
+def test_memory_headroom_counts_a_limit_set_on_a_parent_cgroup(tmp_path):
+    """A cgroup v2 limit on an ancestor (a systemd slice, a container) binds the leaf too."""
+    for folder, limit, anon in (("", None, 0), ("/slice", 400 * 2**20, 100 * 2**20), ("/slice/job", "max", 30 * 2**20)):
+        (tmp_path / folder.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        if limit is not None:
+            (tmp_path / folder.lstrip("/") / "memory.max").write_text(f"{limit}\n")
+        (tmp_path / folder.lstrip("/") / "memory.stat").write_text(f"anon {anon}\nfile 12345\n")
+    assert _cgroup_headroom_mb(str(tmp_path), "/slice/job", "memory.max", "anon", True) == [300.0]
+    # cgroup v1 reads the leaf alone, where the ancestors' limit is spelt out
+    (tmp_path / "slice/job/memory.limit_in_bytes").write_text(f"{2**63 - 4096}\n")
+    (tmp_path / "slice/job/memory.stat").write_text(f"hierarchical_memory_limit {256 * 2**20}\ntotal_rss {56 * 2**20}\n")
+    assert _cgroup_headroom_mb(str(tmp_path), "/slice/job", "memory.limit_in_bytes", "total_rss", False) == [200.0]
+
+
+def test_workers_are_sized_by_the_memory_budget():
+    """Each phase forks only as many workers as fit beside this process in the budget; none
+    fit (or fewer than the phase needs): the jobs run in this process."""
+    own = own_pss_mb()
+    assert own is not None and own > 0
+    with Workers(2, budget_mb=own + 10) as tight:
+        assert tight.fit(42) == 0
+        assert set(tight.map(_pid, range(4), worker_mb=42)) == {os.getpid()} and not tight.started
+    with Workers(2, budget_mb=own + 100) as roomy:
+        assert roomy.fit(42) == 2
+        assert set(roomy.map(_pid, range(4), worker_mb=42, min_size=3)) == {os.getpid()}
+        assert os.getpid() not in set(roomy.map(_pid, range(4), worker_mb=42))
+        assert roomy.started
+
+
+def test_noted_ids_moved_to_the_database_settle_like_those_held_in_memory(tmp_path, monkeypatch):
+    """Past NOTE_SPILL noted ids go to a temporary table; the feeds' change states come out the same."""
+    site = copy_site(tmp_path / "ai")
+    states = []
+    for name, spill in (("held", changes.NOTE_SPILL), ("spilled", 5)):
+        monkeypatch.setattr(changes, "NOTE_SPILL", spill)
+        store = Store(f"sqlite:///{tmp_path}/{name}.db")
+        sync(store, [site])
+        identities = ["all", *(f"topics/{t.slug}" for t in store.topics())]
+        states.append({i: s.version for i, s in store.feed_changes(identities).items()})  # times may read the clock
+        store.close()
+    assert states[0] == states[1] and len(states[0]) > 1
 
 
 def _pid(_: int) -> int:

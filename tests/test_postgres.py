@@ -63,7 +63,7 @@ def test_resync_edits_and_curator_writes_on_postgres(pg_app, tmp_path):
     assert sync(store, [site]).unchanged == len(first.added)
     target = site / "_news" / "2022-07-18-open-source-isnt-working-for-ai.md"
     target.write_text(target.read_text().replace("heat: 89", "heat: 5"))
-    assert sync(store, [site]).updated == [target.stem]
+    assert sync(store, [site]).updated.sample == [target.stem]
     runner = pg_app.test_cli_runner()
     token = runner.invoke(cli, ["admin-token", "--instance", pg_app.instance_path]).output.strip()
     body = {"title": "Written to PostgreSQL", "publishedDateTime": "2031-01-01T00:00:00Z",

@@ -1,7 +1,8 @@
 """The article index: SQLite by default, PostgreSQL with the same code (SQLAlchemy Core).
 
 All SQL of topicfeed lives in this package, one module per table family: ``articles``,
-``taxonomy`` (topics, providers), ``files`` (file states, bad files), ``clients``, ``imports``
+``taxonomy`` (topics, providers), ``files`` (file states, bad files), ``listing`` (an import's
+listing of the tree, diffed in SQL), ``clients``, ``imports``
 (the import log), ``websub``; the
 tables are in ``schema`` and their history in ``migrations`` (see ``migrate``). ``Store``
 reads; ``Store.write()`` yields a ``Transaction`` that reads and writes in one database
@@ -33,13 +34,14 @@ from .files import BadFile, FileReads, FileState, FileWrites
 from .imports import ImportLog, ImportStatus
 from .jsontext import RawJSON, dumps
 from .lease import Lease, LeaseStore
+from .listing import ListedFile, ListingWrites
 from .migrate import SchemaError
 from .schema import meta
 from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
 from .websub import WebSubStore
 
 __all__ = ["EVERYTHING", "LISTS", "UNAVAILABLE", "AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow", "Lease", "LeaseStore",
-           "NewArticle", "Provider", "RawJSON", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "dumps",
+           "ListedFile", "NewArticle", "Provider", "RawJSON", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "dumps",
            "index_revision", "upgrade_index", "downgrade_index", "feeds_of_row", "provider_identity", "topic_identity"]
 
 
@@ -81,13 +83,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, FileReads, FileWrites,
-                  ClientReads, ClientWrites, AdminTokenReads, AdminTokenWrites, ChangeReads, ChangeWrites):
+                  ClientReads, ClientWrites, AdminTokenReads, AdminTokenWrites, ChangeReads, ChangeWrites,
+                  ListingWrites):
     """One open write transaction (from ``Store.write()``): every read sees its own writes.
     ``changed_feeds`` holds, after commit, the feeds whose entries it changed (``changes``)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.noted_articles, self.noted_feeds = set(), set()
+        self.noted_spilled = False
         self.changed_feeds = {}
         self.membership_changed = self.taxonomy_noted = False
         # Set by a writer whose changes readers cannot see (an import that only re-stamped

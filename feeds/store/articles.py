@@ -260,7 +260,9 @@ class ArticleReads(Access):
         """(duplicate, kept) pairs, sorted."""
         with self._conn() as conn:
             return sorted((r.id, r.duplicate_of) for r in conn.execute(
-                select(articles.c.id, articles.c.duplicate_of).where(articles.c.duplicate_of.is_not(None))))
+                # a duplicate is never public: the condition lets the public index skip the others
+                select(articles.c.id, articles.c.duplicate_of).where(articles.c.public.is_(False),
+                                                                     articles.c.duplicate_of.is_not(None))))
 
     def iter_index_rows(self) -> Iterator[IndexRow]:
         """Every article's dedup columns (published, duplicate_of…), streamed."""

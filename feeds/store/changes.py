@@ -22,12 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Column, Index, MetaData, String, Table, bindparam, delete, func, insert, select, update
 
 from .access import Access, WriteAccess
 from .schema import article_changes, article_topics, articles, change_log, feed_changes, providers, topics
@@ -38,6 +38,13 @@ LISTS = "@lists"     # change-log scope: which articles some feed holds changed 
 EVERYTHING = "*"     # change-log scope: anything may have changed (taxonomy edits, huge writes)
 LOG_KEEP = 1000      # change-log rows kept; a process further behind drops everything it holds
 LOG_MAX_SCOPE = 500  # a write touching more feeds is logged as EVERYTHING (one short row)
+# Noted article ids held in memory; past this they move to a temporary table of the write's
+# connection (an import of a whole tree notes every id: 10 MB of Python strings at 100k).
+NOTE_SPILL = 5000
+
+_temporary = MetaData()
+noted_table = Table("noted_articles", _temporary, Column("id", String(255), nullable=False),
+                    Index("ix_noted_articles_id", "id"), prefixes=["TEMPORARY"])
 
 
 def topic_identity(slug: str) -> str:
@@ -142,7 +149,8 @@ class ChangeReads(Access):
 class ChangeWrites(WriteAccess):
     """Mixed into ``Transaction``: the writes note, ``settle_changes`` decides at commit."""
 
-    noted_articles: set[str]
+    noted_articles: set[str]  # the noted ids not yet moved to ``noted_table``
+    noted_spilled: bool       # whether ``noted_table`` holds noted ids
     noted_feeds: set[str]
     changed_feeds: dict[str, FeedState]
     membership_changed: bool  # some article entered or left some feed (set by ``settle_changes``)
@@ -151,6 +159,39 @@ class ChangeWrites(WriteAccess):
     def note_articles(self, ids: Iterable[str]) -> None:
         """These articles may have changed (written, removed, relinked, (un)published)."""
         self.noted_articles.update(ids)
+        if len(self.noted_articles) > NOTE_SPILL:
+            self._spill_noted()
+
+    def noted_anything(self) -> bool:
+        """Whether any article or feed was noted since the last ``settle_changes``."""
+        return bool(self.noted_articles or self.noted_spilled or self.noted_feeds)
+
+    def _spill_noted(self) -> None:
+        """Move the noted ids to ``noted_table`` (duplicates allowed: read back distinct)."""
+        if not self.noted_spilled:
+            noted_table.drop(self.conn, checkfirst=True)
+            noted_table.create(self.conn)
+            self.noted_spilled = True
+        if self.noted_articles:
+            self.conn.execute(insert(noted_table), [{"id": i} for i in self.noted_articles])
+        self.noted_articles = set()
+
+    def _noted_chunks(self) -> Iterator[list[str]]:
+        """The noted ids, sorted, ``BATCH`` at a time; empties the notes."""
+        if not self.noted_spilled:
+            ids = sorted(self.noted_articles)
+            self.noted_articles = set()
+            for start in range(0, len(ids), BATCH):
+                yield ids[start:start + BATCH]
+            return
+        self._spill_noted()
+        after = ""
+        while chunk := list(self.conn.execute(select(noted_table.c.id).where(noted_table.c.id > after).distinct()
+                                              .order_by(noted_table.c.id).limit(BATCH)).scalars()):
+            yield chunk
+            after = chunk[-1]
+        noted_table.drop(self.conn)
+        self.noted_spilled = False
 
     def note_feeds(self, identities: Iterable[str]) -> None:
         """These feeds changed in themselves (a topic's or provider's name or data)."""
@@ -180,14 +221,13 @@ class ChangeWrites(WriteAccess):
             self.conn.execute(select(providers.c.domain, providers.c.name)).all())  # type: ignore[arg-type]
         touched: dict[str, int] = {}  # identity -> the time a feed first seen would take
         self.membership_changed = False
-        ids = sorted(self.noted_articles)
-        for start in range(0, len(ids), BATCH):
-            self._settle_articles(ids[start:start + BATCH], names, provider_names, now, touched)
+        for chunk in self._noted_chunks():
+            self._settle_articles(chunk, names, provider_names, now, touched)
         self.taxonomy_noted = bool(self.noted_feeds)
         for identity in self.noted_feeds:
             touched.setdefault(identity, now)
         self.changed_feeds = self._bump_feeds(touched, now)
-        self.noted_articles, self.noted_feeds = set(), set()
+        self.noted_feeds = set()
         return self.changed_feeds
 
     def log_change(self, version: str) -> list[str]:

@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from .schema import websub_jobs as jobs
@@ -81,6 +80,10 @@ class WebSubStore:
 
     def _insert(self, table: Any) -> Any:
         """An INSERT that can skip a row whose key exists (both dialects spell it the same)."""
+        # imported here: the PostgreSQL dialect package (with its asyncpg module) cost every
+        # CLI start, also an import's, about 0.1 s
+        from sqlalchemy.dialects import postgresql, sqlite
+
         return (postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert)(table)
 
     # subscriptions ---------------------------------------------------------------------------
