@@ -23,7 +23,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import threading
@@ -68,15 +67,16 @@ def loadavg() -> str:
 
 
 class Server:
-    """``topicfeed serve`` (this worktree's code) on a free port."""
+    """``topicfeed serve`` (the code of checkout ``code``) on ``instance`` on a free port, with
+    ``env`` settings on top of this process's environment; its output goes to ``OUT/<name>.log``."""
 
-    def __init__(self, instance: Path, targeted: bool, code: Path = REPO) -> None:
+    def __init__(self, instance: Path, env: dict[str, str], name: str, code: Path = REPO) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONPATH": str(code), "TOPICFEED_TARGETED_INVALIDATION": str(targeted).lower()}
-        self.log = (OUT / f"mixed-serve-{'targeted' if targeted else 'all'}.log").open("w")
+        self.log = (OUT / f"{name}.log").open("w")
         self.proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--instance", str(instance),
-                                      "--port", str(self.port)], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+                                      "--port", str(self.port)], env={**os.environ, "PYTHONPATH": str(code), **env},
+                                     stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 600  # serve reconciles 100k files first
         while time.monotonic() < deadline:
             try:
@@ -86,14 +86,19 @@ class Server:
                 time.sleep(0.5)
         raise RuntimeError(f"serve did not start: see {self.log.name}")
 
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, body) of one request on a new connection."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
-            conn.request("GET", path, headers=headers or {})
+            conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
             return resp.status, dict(resp.getheaders()), resp.read()
         finally:
             conn.close()
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        return self.request("GET", path, headers=headers)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -205,7 +210,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def phase(instance: Path, targeted: bool, token: str, seconds: int, code: Path = REPO) -> dict[str, float]:
-    server = Server(instance, targeted, code)
+    server = Server(instance, {"TOPICFEED_TARGETED_INVALIDATION": str(targeted).lower()},
+                    f"mixed-serve-{'targeted' if targeted else 'all'}", code)
     try:
         topics = json.loads(server.get("/api/v1/topics")[2])
         topics = topics["value"]  # a signed collection (server/api_objects.py)

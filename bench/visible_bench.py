@@ -14,7 +14,6 @@ Usage: python bench/visible_bench.py [--instance bench/out/import-instance-10000
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
@@ -26,45 +25,10 @@ import time
 from pathlib import Path
 
 from common import OUT, record
-from mixed_bench import free_port, loadavg, pct, wrk_script
+from mixed_bench import Server, loadavg, pct, wrk_script
 
 REPO = Path(__file__).resolve().parents[1]
 CONNECTIONS = 32
-
-
-class Serve:
-    """`topicfeed serve` of this worktree on ``instance`` with ``env`` settings."""
-
-    def __init__(self, instance: Path, env: dict[str, str], name: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = (OUT / f"visible-{name}.log").open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--instance", str(instance),
-                                      "--port", str(self.port)], stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONPATH": str(REPO), **env})
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            try:
-                self.request("GET", "/healthz")
-                return
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError(f"serve did not start: see {self.log.name}")
-
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(60)
-        self.log.close()
 
 
 def prepare(source: Path, corpus: Path) -> tuple[Path, Path, str, str]:
@@ -91,15 +55,15 @@ def prepare(source: Path, corpus: Path) -> tuple[Path, Path, str, str]:
 
 def phase(writer_dir: Path, reader_dir: Path, token: str, ttl: float, seconds: int) -> dict[str, float]:
     env = {"TOPICFEED_VERSION_TTL": str(ttl)}
-    writer = Serve(writer_dir, env, f"writer-{ttl}")
-    reader = Serve(reader_dir, env, f"reader-{ttl}")
+    writer = Server(writer_dir, env, f"visible-writer-{ttl}")
+    reader = Server(reader_dir, env, f"visible-reader-{ttl}")
     try:
-        topics = json.loads(reader.request("GET", "/api/v1/topics")[1])["value"]
+        topics = json.loads(reader.get("/api/v1/topics")[2])["value"]
         largest = sorted(topics, key=lambda t: -t.get("count", 0))[:24]
         paths = [f"/feeds/topics/{t['slug']}.{ext}" for t in largest for ext in ("atom", "rss", "json")]
         for path in paths:
-            reader.request("GET", path)
-            writer.request("GET", path)
+            reader.get(path)
+            writer.get(path)
         script = wrk_script(paths, [f"{random.Random(i).getrandbits(32):08x}" for i in range(200)])
         load = subprocess.Popen(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s",
                                  str(script), reader.url], stdout=subprocess.PIPE, text=True)
@@ -114,16 +78,16 @@ def phase(writer_dir: Path, reader_dir: Path, token: str, ttl: float, seconds: i
             body = json.dumps({"title": title, "publishedDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                "webUrl": f"https://bench.example/visible/{n % 8}", "topics": [topic["name"]],
                                "provider": {"name": "Bench", "domain": "bench.example"}}).encode()
-            status, _ = writer.request("PUT", f"/api/v1/articles/visible-bench-{n % 8}", body,
+            status, _, _ = writer.request("PUT", f"/api/v1/articles/visible-bench-{n % 8}", body,
                                        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
             answered = time.monotonic()
             if status not in (200, 201):
                 continue
             seen: dict[str, float] = {}
 
-            def poll(server: Serve, name: str) -> None:
+            def poll(server: Server, name: str) -> None:
                 while time.monotonic() - answered < 30:
-                    if title.encode() in server.request("GET", f"/feeds/topics/{topic['slug']}.atom")[1]:
+                    if title.encode() in server.get(f"/feeds/topics/{topic['slug']}.atom")[2]:
                         seen[name] = time.monotonic() - answered
                         return
                     time.sleep(0.005)
