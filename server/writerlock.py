@@ -65,6 +65,15 @@ def instance_id(instance: Path) -> str:
     return found.decode("ascii")
 
 
+def _open_running(instance: Path) -> IO[bytes]:
+    """``RUNNING_FILE`` opened for reading (enough for flock(2)), made readable by every user
+    whatever the umask: a command run as root first must not lock the service's user out."""
+    fd = os.open(instance / RUNNING_FILE, os.O_RDONLY | os.O_CREAT, 0o644)
+    if os.fstat(fd).st_uid == os.geteuid():
+        os.fchmod(fd, 0o644)
+    return os.fdopen(fd, "rb")
+
+
 def location(instance: Path) -> str:
     """Where this process runs, for people reading a refusal: ``host:/instance/folder pid N``."""
     return f"{socket.gethostname()}:{instance} pid {os.getpid()}"
@@ -74,6 +83,8 @@ def describe(lease: Lease) -> str:
     """``instance 3f2a… at host:/srv/instance pid 12, lease ends in 25 s`` (or ``ended 3 s ago``)."""
     left = (lease.expires_ms - lease.now_ms) / 1000
     when = f"lease ends in {left:.0f} s" if left > 0 else f"lease ended {-left:.0f} s ago"
+    if lease.expires_ms == 0:  # LeaseStore.release: no time to tell
+        when = "lease released (it stopped cleanly)"
     return f"instance {lease.holder} at {lease.where}, {when}"
 
 
@@ -103,7 +114,7 @@ class WriterLease:
         if lease.holder != self.id:
             raise WriterBusy(busy(lease, self.instance))
         if self._running is None:
-            self._running = (self.instance / RUNNING_FILE).open("ab")
+            self._running = _open_running(self.instance)
             fcntl.flock(self._running, fcntl.LOCK_SH)  # waits only while a sibling's exit probes (below)
         return lease
 
@@ -168,7 +179,7 @@ class WriterLease:
         checked by taking it exclusively; kept so until the lease is released. A worker that forked
         with this process's open file shares its lock: then the answer is False, rightly."""
         self._close_running()
-        probe = (self.instance / RUNNING_FILE).open("ab")
+        probe = _open_running(self.instance)
         try:
             fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,8 @@ def test_a_one_off_command_on_a_stopped_writers_folder_leaves_the_lease_free(tmp
         assert done.returncode == 0, done.stderr
         lease = Store(index).lease.current()
         assert lease.holder == instance_id(a) and not lease.live, (args, lease)
+    status = cli(a, "writer", "status")  # it said "lease ended 1795981802 s ago" (since the epoch)
+    assert status.returncode == 0 and "lease released (it stopped cleanly)" in status.stdout, status.stdout
     done = cli(b, "import", str(content))
     assert done.returncode == 0, done.stderr
     assert Store(index).lease.current().holder == instance_id(b)
@@ -193,3 +196,35 @@ def test_on_postgresql_a_database_restart_does_not_let_a_second_writer_in_beside
         assert done.returncode == 1 and "another writer holds this database" in done.stderr, done.stderr
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("skew", ["-1h", "+1h"])
+def test_on_postgresql_the_lease_follows_the_database_clock_not_a_skewed_writer_machine(cluster, tmp_path, skew):
+    """Writer a's machine clock is an hour off (libfaketime) while its `import --watch` runs: b
+    (right clock) is still refused, and `writer status` tells the lease's time left by the
+    database's clock (an hour behind, a's lease would look long expired; ahead, an hour long)."""
+    faketime = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+    if not faketime.exists():
+        pytest.skip("needs Debian's faketime (.ci/run installs it)")
+    database = cluster.create_db(f"review_skew_{skew[0] == '+'}")
+    content = copy_site(tmp_path / "content")
+    a, b = tmp_path / "a", tmp_path / "b"
+    for instance in (a, b):
+        configure(instance, role="writer", database_url=database, public_base_url=BASE, db_pool_size=2,
+                  content_dirs=[str(content)], writer_lease_seconds=30)
+    log = (tmp_path / "watch.log").open("w")
+    env = {**ENV, "LD_PRELOAD": str(faketime), "FAKETIME": skew, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    seen = subprocess.run([sys.executable, "-c", "import time; print(time.time())"], env=env,
+                          capture_output=True, text=True, check=True)
+    assert abs(float(seen.stdout) - time.time() - (3600 if skew[0] == "+" else -3600)) < 60  # the skew is real
+    watch = subprocess.Popen([sys.executable, "-m", "server", "import", "--watch", "--instance", str(a)],
+                             stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for(lambda: "watching" in (tmp_path / "watch.log").read_text(), timeout=60, what="the watch to start")
+        assert "another writer holds this database" in _one_line_error(cli(b, "import"))
+        status = cli(b, "writer", "status").stdout
+        left = int(status.split("lease ends in ")[1].split(" s")[0])
+        assert 0 < left <= 30, status
+    finally:
+        watch.terminate()
+        watch.wait(30)
