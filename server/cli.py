@@ -176,6 +176,9 @@ class _Commands(click.Group):
     command met it and whenever (at start or midway)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # made here, before any sub-context: every nested command's --instance lands in this one
+        # object, so the message below names the folder given (not ./instance)
+        ctx.ensure_object(CliState)
         try:
             return super().invoke(ctx)
         except Exception as exc:

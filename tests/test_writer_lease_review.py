@@ -61,6 +61,17 @@ def test_an_empty_or_garbled_instance_id_is_refused_in_one_line_naming_the_file(
     assert Store(index).lease.current().holder == ""  # nothing claimed
 
 
+def test_an_unreachable_database_is_reported_for_the_instance_given_to_a_writer_subcommand(tmp_path):
+    """`topicfeed writer status --instance B` with PostgreSQL down named ./instance (the
+    default folder), not B: the nested command's --instance was not seen by the group's handler."""
+    b = tmp_path / "b"
+    configure(b, role="writer", database_url=f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none",
+              public_base_url=BASE)
+    for args in (("writer", "status"), ("writer", "take-over"), ("status",)):
+        message = _one_line_error(cli(b, *args))
+        assert f"instance {b}: setting 'database_url'" in message, (args, message)
+
+
 def test_a_one_off_command_on_a_stopped_writers_folder_leaves_the_lease_free(tmp_path):
     """`topicfeed status` (or an `import`) on writer a's folder while no server of a runs: the
     command exits and the lease is free again, so writer b starts at once (it waited for
@@ -159,6 +170,66 @@ def test_a_copy_of_the_writers_folder_elsewhere_is_refused_while_the_writer_runs
         assert done.returncode == 1 and "another writer" in done.stderr, done.stderr
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def big_content(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic content whose import takes many seconds on this machine (tens of leases of 2 s)."""
+    out = tmp_path_factory.mktemp("big") / "content"
+    done = subprocess.run([sys.executable, "-m", "server", "demo-content", str(out), "--articles", "20000"],
+                          capture_output=True, text=True, env=ENV, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def _long_import(tmp_path: Path, content: Path) -> tuple[str, Path, Path, subprocess.Popen]:
+    """Writers a and b (2 s leases) on a fresh SQLite index, a's long import of ``content`` started."""
+    index = f"sqlite:///{tmp_path / 'shared.db'}"
+    Store(index).close()
+    a, b = tmp_path / "a", tmp_path / "b"
+    for instance in (a, b):
+        configure(instance, role="writer", database_url=index, public_base_url=BASE, writer_lease_seconds=2)
+    log = (tmp_path / "import.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "server", "import", str(content), "--instance", str(a)],
+                            stdout=log, stderr=subprocess.STDOUT, env=ENV)
+    wait_for(lambda: Store(index).lease.current().holder == instance_id(a), timeout=60, what="a's import to claim")
+    return index, a, b, proc
+
+
+@pytest.mark.xfail(strict=True, reason="on SQLite the lease's renewal (another connection of the import process) "
+                   "waits behind the import's own write transactions, so a long import lets its lease run out "
+                   "while it writes: another writer may claim it as soon as the import lets go of the write lock")
+def test_on_sqlite_a_long_import_keeps_its_lease_live(tmp_path, big_content):
+    index, a, _, proc = _long_import(tmp_path, big_content)
+    lapsed = []
+    try:
+        while proc.poll() is None:
+            lease = Store(index).lease.current()  # WAL: reading is never blocked by the import
+            if proc.poll() is None and not lease.live and lease.expires_ms:  # 0: released at its exit
+                lapsed.append(lease.now_ms - lease.expires_ms)
+            time.sleep(0.5)
+    finally:
+        proc.wait(600)
+    assert proc.returncode == 0, (tmp_path / "import.log").read_text()[-2000:]
+    assert lapsed == [], f"the lease had lapsed (by up to {max(lapsed)} ms) while the import ran"
+
+
+@pytest.mark.xfail(strict=True, reason="a one-off `topicfeed import` does not look at its lease once it runs: "
+                   "after `writer take-over` on another instance it logs 'this process refuses writes from now "
+                   "on' but goes on writing and exits 0 (only `import --watch` stops); stopping it midway needs "
+                   "the import (feeds.importjob) to check the lease between batches and roll back")
+def test_a_take_over_during_a_one_off_import_stops_it(tmp_path, big_content):
+    index, a, b, proc = _long_import(tmp_path, big_content)
+    try:
+        # the import holds SQLite's write lock most of the time: a take-over may meet "database
+        # is locked" and is tried again, as a person would
+        wait_for(lambda: cli(b, "writer", "take-over").returncode == 0, timeout=120, what="the take-over")
+        assert proc.poll() is None, "the import ended before the take-over: make the content bigger"
+        proc.wait(600)
+        assert proc.returncode == 1 and "took the writer lease over" in (tmp_path / "import.log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 # ---- PostgreSQL ------------------------------------------------------------------------------
