@@ -344,23 +344,15 @@ def _not_while_another_writer(path: Path, url: str) -> None:
     """A one-line refusal of a migration from an instance that is not the writer holding the
     lease (the running writer's schema would change under it). Read without migrating: an
     index from before the lease (revision 0008) has no lease to respect."""
-    from sqlalchemy import create_engine, inspect, pool
-
-    from feeds.store import LeaseStore
+    from feeds.store import read_lease
 
     from .writerlock import busy, instance_id
 
-    engine = create_engine(url, poolclass=pool.NullPool)
-    try:
-        if not inspect(engine).has_table("writer_lease"):
-            return
-        lease = LeaseStore(engine).current()
-        with _one_line_errors(path):
-            mine = instance_id(path)
-        if lease is not None and lease.holder not in ("", mine) and lease.live:
-            raise click.ClickException(busy(lease, path))
-    finally:
-        engine.dispose()
+    lease = read_lease(url)
+    with _one_line_errors(path):
+        mine = instance_id(path)
+    if lease is not None and lease.holder not in ("", mine) and lease.live:
+        raise click.ClickException(busy(lease, path))
 
 
 def _database_url(path: Path) -> str:

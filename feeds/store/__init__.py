@@ -32,13 +32,13 @@ from .clients import Client, ClientReads, ClientWrites
 from .files import BadFile, FileReads, FileState, FileWrites
 from .imports import ImportLog, ImportStatus
 from .jsontext import RawJSON, dumps
-from .lease import Lease, LeaseStore
+from .lease import Lease, LeaseStore, read_lease
 from .migrate import SchemaError
 from .schema import meta
 from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
 from .websub import WebSubStore
 
-__all__ = ["EVERYTHING", "LISTS", "UNAVAILABLE", "AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow", "Lease", "LeaseStore",
+__all__ = ["EVERYTHING", "LISTS", "UNAVAILABLE", "AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow", "Lease", "LeaseStore", "read_lease",
            "NewArticle", "Provider", "RawJSON", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "dumps",
            "index_revision", "upgrade_index", "downgrade_index", "feeds_of_row", "provider_identity", "topic_identity"]
 
