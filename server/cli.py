@@ -85,9 +85,14 @@ class CliState:
         if self._app is None:
             from . import create_app
 
+            from .roles import writer_lease
+
             self.settings()
             with _one_line_errors(self.path):
                 self._app = create_app(None, self.path, init=False)
+            lease = writer_lease(self._app)
+            if lease is not None:  # a writer's command claimed it: ended at exit unless its server still runs
+                lease.release_at_exit()
         return self._app
 
     def exists(self) -> bool:
@@ -171,6 +176,9 @@ class _Commands(click.Group):
     command met it and whenever (at start or midway)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # made here, before any sub-context: every nested command's --instance lands in this one
+        # object, so the message below names the folder given (not ./instance)
+        ctx.ensure_object(CliState)
         try:
             return super().invoke(ctx)
         except Exception as exc:
@@ -266,11 +274,13 @@ def _hold_writer_lease(state: CliState, store: Store) -> WriterLease:
     same writer)."""
     from .writerlock import WriterBusy, WriterLease
 
-    lease = WriterLease(store, state.path, state.settings()["WRITER_LEASE_SECONDS"])
     try:
+        with _one_line_errors(state.path):
+            lease = WriterLease(store, state.path, state.settings()["WRITER_LEASE_SECONDS"])
         lease.hold()
     except WriterBusy as exc:
         raise click.ClickException(str(exc)) from None
+    lease.release_at_exit()  # when no server of this instance runs, the next writer need not wait
     return lease
 
 
@@ -302,6 +312,7 @@ def upgrade(state: CliState, show: bool) -> None:
     url = _database_url(state.path)
     if not show:
         _writer_only(state.path, "migrations")
+        _not_while_another_writer(state.path, url)
     try:
         if show:
             current, head = index_revision(url)
@@ -322,11 +333,27 @@ def downgrade(state: CliState, revision: str) -> None:
     from feeds.store import SchemaError, downgrade_index
 
     _writer_only(state.path, "migrations")
+    _not_while_another_writer(state.path, _database_url(state.path))
     try:
         before, after = downgrade_index(_database_url(state.path), revision)
     except SchemaError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"downgraded from {before} to {after}")
+
+
+def _not_while_another_writer(path: Path, url: str) -> None:
+    """A one-line refusal of a migration from an instance that is not the writer holding the
+    lease (the running writer's schema would change under it). Read without migrating: an
+    index from before the lease (revision 0008) has no lease to respect."""
+    from feeds.store import read_lease
+
+    from .writerlock import busy, instance_id
+
+    lease = read_lease(url)
+    with _one_line_errors(path):
+        mine = instance_id(path)
+    if lease is not None and lease.holder not in ("", mine) and lease.live:
+        raise click.ClickException(busy(lease, path))
 
 
 def _database_url(path: Path) -> str:
@@ -783,7 +810,8 @@ def writer_status(state: CliState) -> None:
     from .writerlock import describe, instance_id
 
     lease = state.store().lease.current()
-    mine = instance_id(state.path)
+    with _one_line_errors(state.path):
+        mine = instance_id(state.path)
     if lease is None or not lease.holder:
         click.echo(f"no writer has claimed this database yet; this instance is {mine}")
     else:
@@ -803,7 +831,8 @@ def writer_take_over(state: CliState) -> None:
     _writer_only(state.path, "take-overs of the writer lease")
     store = state.store()
     before = store.lease.current()
-    lease = WriterLease(store, state.path, state.settings()["WRITER_LEASE_SECONDS"]).claim(force=True)
+    with _one_line_errors(state.path):
+        lease = WriterLease(store, state.path, state.settings()["WRITER_LEASE_SECONDS"]).claim(force=True)
     was = f" (was {describe(before)})" if before is not None and before.holder and before.holder != lease.holder else ""
     click.echo(f"this instance ({lease.holder}) holds the writer lease now{was}; start `topicfeed serve` here")
 

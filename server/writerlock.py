@@ -16,14 +16,17 @@ The store's SQL is in ``feeds.store.lease``; this module names instances and kee
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import re
 import secrets
 import socket
 import threading
 from multiprocessing import util as mp_util
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from feeds.atomic import create_atomic
 from feeds.store import Lease, Store
@@ -31,18 +34,44 @@ from feeds.store import Lease, Store
 from .instance import ID_FILE
 
 log = logging.getLogger(__name__)
+# Every process of a writer instance (its server's, an import) holds a shared flock(2) on this file
+# in the instance folder while it runs: a clean exit ends the lease only when it is the last one,
+# so a server restarted beside a running `import --watch`, or a one-off command on the writer's
+# folder, neither ends the lease under a running process nor keeps it after the last one
+RUNNING_FILE = ".writer-running"
 
 
 class WriterBusy(RuntimeError):
     """Another writer holds the lease: the one-line message names it and how to take over."""
 
 
+_ID = re.compile(rb"[0-9a-f]{16}")  # what instance_id makes: secrets.token_hex(8)
+
+
 def instance_id(instance: Path) -> str:
     """The instance folder's writer id (16 hex digits), made on first use: several processes
-    starting together on one folder all read the one that was created first."""
+    starting together on one folder all read the one that was created first.
+
+    Raises ``ValueError`` (one line naming the file) when the file holds anything else: an
+    empty id would be the free lease's holder (``""``), so every such instance would count as
+    the writer, and a garbled one would make a different writer of a restored instance."""
     path = instance / ID_FILE
     create_atomic(path, (secrets.token_hex(8) + "\n").encode(), 0o644)
-    return path.read_text(encoding="ascii").strip()
+    found = path.read_bytes().strip()
+    if not _ID.fullmatch(found):
+        raise ValueError(f"{path}: must hold the 16 hex digits topicfeed made (the writer's identity), found "
+                         f"{found[:40]!r}: restore it from this instance's backup, or delete it to make this "
+                         "instance a new writer")
+    return found.decode("ascii")
+
+
+def _open_running(instance: Path) -> IO[bytes]:
+    """``RUNNING_FILE`` opened for reading (enough for flock(2)), made readable by every user
+    whatever the umask: a command run as root first must not lock the service's user out."""
+    fd = os.open(instance / RUNNING_FILE, os.O_RDONLY | os.O_CREAT, 0o644)
+    if os.fstat(fd).st_uid == os.geteuid():
+        os.fchmod(fd, 0o644)
+    return os.fdopen(fd, "rb")
 
 
 def location(instance: Path) -> str:
@@ -54,7 +83,16 @@ def describe(lease: Lease) -> str:
     """``instance 3f2a… at host:/srv/instance pid 12, lease ends in 25 s`` (or ``ended 3 s ago``)."""
     left = (lease.expires_ms - lease.now_ms) / 1000
     when = f"lease ends in {left:.0f} s" if left > 0 else f"lease ended {-left:.0f} s ago"
+    if lease.expires_ms == 0:  # LeaseStore.release: no time to tell
+        when = "lease released (it stopped cleanly)"
     return f"instance {lease.holder} at {lease.where}, {when}"
+
+
+def busy(lease: Lease, instance: Path) -> str:
+    """The one-line refusal of a writer ``instance`` while ``lease`` is another writer's."""
+    return (f"another writer holds this database ({describe(lease)}): one writer per database "
+            f"(README \"Scaling out\"); stop it, wait for its lease to end, or, if it is gone for good, "
+            f"run `topicfeed writer take-over --instance {instance}`")
 
 
 class WriterLease:
@@ -67,16 +105,17 @@ class WriterLease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._on_lost: Callable[[], None] | None = None
+        self._running: IO[bytes] | None = None  # shared flock on RUNNING_FILE while this process runs
 
     def claim(self, force: bool = False) -> Lease:
         """Hold the lease for ``seconds`` from now; ``WriterBusy`` when another writer holds it
         (unless ``force``: ``topicfeed writer take-over``)."""
         lease = self.store.lease.claim(self.id, location(self.instance), self.seconds, force=force)
         if lease.holder != self.id:
-            raise WriterBusy(
-                f"another writer holds this database ({describe(lease)}): one writer per database "
-                f"(README \"Scaling out\"); stop it, wait for its lease to end, or, if it is gone for good, "
-                f"run `topicfeed writer take-over --instance {self.instance}`")
+            raise WriterBusy(busy(lease, self.instance))
+        if self._running is None:
+            self._running = _open_running(self.instance)
+            fcntl.flock(self._running, fcntl.LOCK_SH)  # waits only while a sibling's exit probes (below)
         return lease
 
     def hold(self, on_lost: Callable[[], None] | None = None) -> None:
@@ -121,13 +160,35 @@ class WriterLease:
         wait (a killed process cannot: its lease runs out, or the advisory lock says so)."""
         def release() -> None:
             self.stop()
-            if not self.lost.is_set():
-                try:
-                    self.store.lease.release(self.id)
-                except Exception as exc:  # exiting anyway: the lease will run out
-                    log.warning("writer lease: not released: %.200s", " ".join(str(exc).split()))
+            if self.lost.is_set() or not self._last_of_this_writer():
+                return  # taken over, or this writer's server or import still runs and renews it
+            try:
+                self.store.lease.release(self.id)
+            except Exception as exc:  # exiting anyway: the lease will run out
+                log.warning("writer lease: not released: %.200s", " ".join(str(exc).split()))
+            finally:
+                self._close_running()
 
         # multiprocessing runs finalizers with a priority at the exit of the main process (its
         # atexit hook) and of its child processes, which end with os._exit and skip atexit
         # hooks: granian's workers are such children
         mp_util.Finalize(None, release, exitpriority=10)
+
+    def _last_of_this_writer(self) -> bool:
+        """Whether no other process of this instance holds RUNNING_FILE (its server's, an import's),
+        checked by taking it exclusively; kept so until the lease is released. A worker that forked
+        with this process's open file shares its lock: then the answer is False, rightly."""
+        self._close_running()
+        probe = _open_running(self.instance)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            probe.close()
+            return False
+        self._running = probe
+        return True
+
+    def _close_running(self) -> None:
+        if self._running is not None:
+            self._running.close()  # closing the file drops its lock
+            self._running = None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import NamedTuple
 
-from sqlalchemy import Connection, create_engine, or_, pool, select, text, update
+from sqlalchemy import Connection, create_engine, inspect, or_, pool, select, text, update
 from sqlalchemy.engine import Engine
 
 from .schema import writer_lease
@@ -150,6 +150,18 @@ class LeaseStore:
                 writer_lease.c.id == ROW, or_(writer_lease.c.holder == holder, writer_lease.c.expires_ms <= now))
                 .values(holder=holder, location=where, renewed_ms=now, expires_ms=now + int(seconds * 1000)))
             return done.rowcount == 1
+
+
+def read_lease(url: str) -> Lease | None:
+    """The lease of the index at ``url`` without migrating it (``topicfeed upgrade`` and
+    ``downgrade`` check it first); None when the index predates the lease (revision 0008)."""
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        if not inspect(engine).has_table(writer_lease.name):
+            return None
+        return LeaseStore(engine).current()
+    finally:
+        engine.dispose()
 
 
 def _connect_args(engine: Engine) -> dict[str, str]:
