@@ -15,7 +15,7 @@ import hashlib
 import re
 import unicodedata
 from functools import lru_cache
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import idna
 from ada_url import parse_url
@@ -30,6 +30,9 @@ TRACKING_PARAMS = frozenset(
 )
 _AMP_CACHE = re.compile(r"^[a-z0-9-]+\.cdn\.ampproject\.org$")
 _AMP_INNER_HOST = re.compile(r"^[a-z0-9.-]+$")  # the cache wraps DNS names only (IDNs as punycode)
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))  # stripped from both ends of a URL (WHATWG)
+_TAB_OR_NEWLINE = re.compile("[\t\n\r]")  # removed from anywhere in a URL (WHATWG)
+_AUTHORITY_END = re.compile(r"[/\\?#]")  # ends a special URL's authority (WHATWG authority state)
 # Parsers disagree on a few characters they leave raw in paths and queries (ada 3 and Firefox
 # escape '^' in paths, Chromium and Node 20 do not). Escaping everything outside RFC 3986's
 # unreserved and sub-delims (plus ':@/?%') after parsing makes every parser's output agree.
@@ -72,12 +75,15 @@ def _is_bidi_valid(host: str) -> bool:
 
 def _written_as_unicode(url: str) -> bool:
     """Whether the host as written had non-ASCII characters or ``%`` escapes. Chromium runs the
-    domain-wide bidi check only then: a host already written in punycode is taken as it is."""
-    try:
-        netloc = urlsplit(url.strip()).netloc
-    except ValueError:
-        return True
-    host = netloc.rsplit("@", 1)[-1]
+    domain-wide bidi check only then: a host already written in punycode is taken as it is.
+
+    The host is found as the WHATWG URL Standard finds it for a special scheme (http, https;
+    https://url.spec.whatwg.org/#concept-basic-url-parser): tabs and newlines removed, any run of
+    ``/`` or ``\\`` after the scheme skipped (``https:/host`` and ``https:\\\\host`` name a host), the
+    authority ending at the first ``/``, ``\\``, ``?`` or ``#``, user info ending at its last ``@``."""
+    text = _TAB_OR_NEWLINE.sub("", url.strip(_C0_OR_SPACE))
+    rest = text.split(":", 1)[-1].lstrip("/\\")
+    host = _AUTHORITY_END.split(rest, 1)[0].rsplit("@", 1)[-1]
     return not host.isascii() or "%" in host
 
 

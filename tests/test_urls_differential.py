@@ -197,6 +197,21 @@ def test_where_node_20_differs_python_follows_chromium(browser_normalise, url, e
     assert python_normalise(url) == expected == browser_normalise(url)
 
 
+# Found by the random test above: ``https:/0ن‌ا.com/`` (one slash). The WHATWG parser finds a host
+# after any run of slashes and backslashes, tabs and newlines removed; Python's urlsplit found
+# none, so the domain-wide bidi check was skipped. Every spelling of the authority's start, with
+# hosts the bidi rule refuses and accepts, written in Unicode and in punycode.
+SEPARATORS = ["://", ":/", ":", ":///", ":\\\\", ":/\\", ":\t//", "\n://", ":/\n/", "://u@", ":/u:p@"]
+BIDI_HOSTS = ["0\u0646\u200c\u0627.com", "\ufee3.0.com", "\u0646\u0627.com", "a.\u0646.com", "xn--0-zmc6go31j.com"]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("url", [f"{scheme}{sep}{host}/p" for scheme in ("https", "HTTP") for sep in SEPARATORS
+                                 for host in BIDI_HOSTS])
+def test_the_bidi_rule_applies_however_the_authority_is_introduced(browser_normalise, url):
+    assert python_normalise(url) == browser_normalise(url), url
+
+
 # Found in review: hosts where Chromium and feeds.urlnorm still disagree. Chromium runs UTS #46
 # (and so CheckBidi) only on hosts with non-ASCII characters or '%' escapes; an ASCII host is
 # taken as written, so an already-punycoded right-to-left label next to a digit-led label passes
