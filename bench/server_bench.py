@@ -152,12 +152,13 @@ def measure(name: str, spec: tuple[str, int, int], instance: Path, path: str, se
     load moves between runs, so turns compare them under the same load. Requests per CPU-second
     of the server's process tree is the load-independent figure."""
     row: dict[str, object] = {"name": name}
-    servers = {key: Server(spec, target, instance, cpus) for key, target in
-               (("app", "server.cli:wsgi_app"), ("bare", "wsgi_targets:bare_flask"), ("raw", "wsgi_targets:raw"))}
-    if before:
-        servers["before"] = Server(spec, "server.cli:wsgi_app", instance, cpus, before)
-    app = servers["app"]
-    try:
+    servers: dict[str, Server] = {}
+    try:  # a server that does not come up stops the ones already started
+        for key, target in (("app", "server.cli:wsgi_app"), ("bare", "wsgi_targets:bare_flask"), ("raw", "wsgi_targets:raw")):
+            servers[key] = Server(spec, target, instance, cpus)
+        if before:
+            servers["before"] = Server(spec, "server.cli:wsgi_app", instance, cpus, before)
+        app = servers["app"]
         with urllib.request.urlopen(app.url + path) as resp:
             body, etag = resp.read(), resp.headers["ETag"]
         feed = OUT / "bench-feed.atom"
