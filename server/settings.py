@@ -36,7 +36,7 @@ SETTINGS = [
     Setting("SITE_TITLE", "topicfeed", "title of the HTML index and the OPML list"),
     Setting("CACHE_MAX_AGE", 300, "seconds readers and proxies may reuse a feed (Cache-Control max-age)", 0),
     Setting("RENDER_CACHE_MB", 32, "megabytes of rendered documents (bodies and their gzip copies) kept per server process", 1),
-    Setting("ENTRY_CACHE_MB", 16, "megabytes of rendered feed entries kept per server process for the next feed document showing them (keyed by the entry's content, so writes never leave one stale); 0 = none", 0),
+    Setting("ENTRY_CACHE_MB", 4, "megabytes of rendered feed entries kept per server process for the next feed document showing them (keyed by the entry's content, so writes never leave one stale); 0 = none", 0),
     Setting("VERSION_TTL", 0.25, "seconds a process trusts its last reading of the store's change log (a write elsewhere shows here within it; one indexed query per period)", 0),
     Setting("TARGETED_INVALIDATION", True, "a write drops only the cached documents it changed; false: every write drops all (the old behaviour, for comparison)"),
     Setting("API_ACCESS", "paired", "'paired': every /api request needs a client token; 'public': anyone may read"),
