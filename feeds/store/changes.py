@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, Index, MetaData, String, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Column, Index, MetaData, Select, String, Table, bindparam, delete, func, insert, select, update
 
 from .access import Access, WriteAccess
 from .schema import article_changes, article_topics, articles, change_log, feed_changes, providers, topics
@@ -162,18 +162,30 @@ class ChangeWrites(WriteAccess):
         if len(self.noted_articles) > NOTE_SPILL:
             self._spill_noted()
 
+    def _note_selected(self, ids: Select[Any]) -> None:
+        """Note the article ids that ``ids`` (a one-column SELECT) finds, inside the database: a
+        rename can touch every article (a first import names every provider), and 1M ids held as
+        a Python set and a parameter list took an import to 650 MB."""
+        self._noted_table()
+        self.conn.execute(insert(noted_table).from_select(["id"], ids))
+
     def noted_anything(self) -> bool:
         """Whether any article or feed was noted since the last ``settle_changes``."""
         return bool(self.noted_articles or self.noted_spilled or self.noted_feeds)
 
-    def _spill_noted(self) -> None:
-        """Move the noted ids to ``noted_table`` (duplicates allowed: read back distinct)."""
+    def _noted_table(self) -> None:
+        """Create ``noted_table`` for this transaction unless it holds noted ids already."""
         if not self.noted_spilled:
             noted_table.drop(self.conn, checkfirst=True)
             noted_table.create(self.conn)
             self.noted_spilled = True
-        if self.noted_articles:
-            self.conn.execute(insert(noted_table), [{"id": i} for i in self.noted_articles])
+
+    def _spill_noted(self) -> None:
+        """Move the noted ids to ``noted_table`` (duplicates allowed: read back distinct)."""
+        self._noted_table()
+        ids = list(self.noted_articles)
+        for start in range(0, len(ids), BATCH):
+            self.conn.execute(insert(noted_table), [{"id": i} for i in ids[start:start + BATCH]])
         self.noted_articles = set()
 
     def _noted_chunks(self) -> Iterator[list[str]]:
@@ -200,16 +212,15 @@ class ChangeWrites(WriteAccess):
     def note_topics_renamed(self, slugs: Iterable[str]) -> None:
         """Articles carrying these topics show a new category name: compare them again."""
         slugs = sorted(set(slugs))
-        if slugs:
-            self.note_articles(self.conn.execute(
-                select(article_topics.c.article_id).where(article_topics.c.topic_slug.in_(slugs)).distinct()).scalars())
+        for start in range(0, len(slugs), BATCH):
+            self._note_selected(select(article_topics.c.article_id)
+                                .where(article_topics.c.topic_slug.in_(slugs[start:start + BATCH])))
 
     def note_providers_renamed(self, domains: Iterable[str]) -> None:
         """Articles of these providers show a new author name: compare them again."""
         domains = sorted(set(domains))
         for start in range(0, len(domains), BATCH):
-            self.note_articles(self.conn.execute(
-                select(articles.c.id).where(articles.c.provider_domain.in_(domains[start:start + BATCH]))).scalars())
+            self._note_selected(select(articles.c.id).where(articles.c.provider_domain.in_(domains[start:start + BATCH])))
 
     def settle_changes(self, now: int | None = None) -> dict[str, FeedState]:
         """Compare the noted articles with their stored digests and bump the feeds whose entries
