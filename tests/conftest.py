@@ -74,6 +74,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="module")
+def cluster():
+    """A throw-away PostgreSQL cluster (tests/postgres.py) shared by one test module."""
+    from .postgres import Cluster, pg_bin
+
+    if pg_bin() is None:
+        pytest.skip("needs Debian's postgresql server binaries (.ci/run installs them)")
+    c = Cluster(free_port())
+    yield c
+    c.stop()
+
+
 class LiveServer:
     """``topicfeed serve`` in a subprocess: real HTTP on 127.0.0.1, its access log in a file."""
 

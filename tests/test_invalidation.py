@@ -19,8 +19,6 @@ from server.cli import main as cli
 from server.context import master_keys, render_cache
 from server.signing import verify_object
 
-from .conftest import free_port
-from .postgres import Cluster
 from .test_golden import CONTENT
 
 BASE = "https://feeds.example.net"
@@ -34,13 +32,6 @@ PATHS = ["/", "/feeds/index.opml", "/feeds/providers.opml", "/api/v1/topics", "/
 
 def _config(extra: dict | None = None) -> dict:
     return {"API_ACCESS": "public", "VERSION_TTL": 0, "PUBLIC_BASE_URL": BASE, **(extra or {})}
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = Cluster(free_port())
-    yield c
-    c.stop()
 
 
 @pytest.fixture

@@ -20,8 +20,6 @@ from feeds.demo import write_demo_content
 from feeds.store import SchemaError, Store, index_revision, migrate
 from feeds.store.schema import metadata
 
-from .conftest import free_port
-from .postgres import Cluster, pg_bin
 
 REPO = Path(__file__).resolve().parents[1]
 OLD_COMMIT = "1792073"  # main before schema migrations: meta.schema = "2", no alembic_version
@@ -203,15 +201,6 @@ def test_a_start_at_the_head_does_not_load_alembic(tmp_path):
     Store(url).close()
     script = "import sys; from feeds.store import Store; Store(sys.argv[1]); print(sorted(m for m in sys.modules if m.startswith('alembic')))"
     assert run(REPO, "-c", script, url).stdout.strip() == "[]"
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    if pg_bin() is None:
-        pytest.skip("PostgreSQL server binaries not found (.ci/run installs Debian's postgresql)")
-    c = Cluster(free_port())
-    yield c
-    c.stop()
 
 
 @pytest.mark.postgres

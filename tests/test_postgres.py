@@ -11,17 +11,9 @@ from feeds.article import entry_id
 from server import create_app, get_store
 from server.cli import main as cli
 
-from .conftest import copy_site, corpus_roots, free_port
-from .postgres import Cluster
+from .conftest import copy_site, corpus_roots
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = Cluster(free_port())
-    yield c
-    c.stop()
 
 
 @pytest.fixture

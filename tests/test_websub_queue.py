@@ -10,15 +10,6 @@ import pytest
 from feeds.store import Store
 from feeds.store.websub import TopicDoc
 
-from .conftest import free_port
-from .postgres import Cluster
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = Cluster(free_port())
-    yield c
-    c.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -18,7 +18,6 @@ from server.roles import writer_lease
 from server.writerlock import WriterBusy, WriterLease, instance_id
 
 from .conftest import copy_site, free_port
-from .postgres import Cluster, pg_bin
 from .test_scaleout import ARTICLE, Process, article, cli, configure, http
 from .websub_subscriber import wait_for
 
@@ -148,15 +147,6 @@ def test_a_reader_cannot_take_over(tmp_path):
 
 
 # ---- real processes on PostgreSQL ----------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def cluster():
-    if pg_bin() is None:
-        pytest.skip("needs Debian's postgresql (.ci/run installs it)")
-    c = Cluster(free_port())
-    yield c
-    c.stop()
-
 
 def _serve_fails(instance: Path) -> str:
     """stderr of a `topicfeed serve` that must refuse to start (one line)."""

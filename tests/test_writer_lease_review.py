@@ -24,7 +24,6 @@ from feeds.store import Store, index_revision
 from server.writerlock import WriterLease, instance_id
 
 from .conftest import copy_site, free_port
-from .postgres import Cluster, pg_bin
 from .test_scaleout import ENV, Process, cli, configure
 from .websub_subscriber import wait_for
 
@@ -233,15 +232,6 @@ def test_a_take_over_during_a_one_off_import_stops_it(tmp_path, big_content):
 
 
 # ---- PostgreSQL ------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def cluster():
-    if pg_bin() is None:
-        pytest.skip("needs Debian's postgresql (.ci/run installs it)")
-    c = Cluster(free_port())
-    yield c
-    c.stop()
-
 
 @pytest.mark.xfail(strict=True, reason="a claimant that can take the advisory lock exclusively takes an unexpired "
                    "lease at once (feeds/store/lease.py _nobody_running), but a PostgreSQL restart drops the running "
