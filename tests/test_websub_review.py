@@ -22,7 +22,7 @@ from server.websub_http import CallbackRefused, request
 from server.websub_worker import Hub
 
 from .test_websub import BASE, admin_token, article, make_instance
-from .test_websub_queue import cluster, store  # noqa: F401 - fixtures: a SQLite and a PostgreSQL store
+from .test_websub_queue import store  # noqa: F401 - fixture: a SQLite and a PostgreSQL store (cluster: conftest)
 from .websub_subscriber import Subscriber
 
 ROBOTICS = f"{BASE}/feeds/topics/robotics.atom"
