@@ -217,19 +217,28 @@ def poll(check, timeout: float = 15.0, interval: float = 0.1, what: str = "condi
 
 def stop_service_worker(context, extension_id: str):
     """Stop the extension's service worker as Chrome does when it idles (Playwright would keep it
-    alive), through CDP on an extension page. Returns a function telling whether the worker runs
+    alive), through CDP on an extension page, and wait until it is down. Returns a function telling whether the worker runs
     (from the browser's target list: Playwright does not attach to a restarted worker, so its
     old Worker handle must not be used afterwards) and the page, to close when done."""
     page = context.new_page()
     page.goto(f"chrome-extension://{extension_id}/options.html")
+    # The options page asks the worker for the server's providers as it opens; a stop sent before
+    # that message would be undone by it, so wait until the site list is drawn.
+    page.locator("#sites li").first.wait_for(timeout=15000)
     cdp = context.new_cdp_session(page)
     cdp.send("ServiceWorker.enable")
-    cdp.send("ServiceWorker.stopAllWorkers")
 
     def running() -> bool:
         return any(t["type"] == "service_worker" and extension_id in t["url"]
                    for t in cdp.send("Target.getTargets")["targetInfos"])
 
+    def stopped() -> bool:
+        # Another open tab's content script may still wake the worker: stop it again until it stays down.
+        cdp.send("ServiceWorker.stopAllWorkers")
+        time.sleep(0.2)
+        return not running()
+
+    poll(stopped, what="the service worker to stop")
     return running, page
 
 
