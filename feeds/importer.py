@@ -434,7 +434,7 @@ def _sync(store: Store, roots: list[Path], workers: Workers, progress: Progress 
                 report.removed.add(article_id)
             changed = _track(changed, ids)
         tx.end_listing()
-        write_taxonomy(tx, taxonomy, writer)
+        write_taxonomy(tx, taxonomy)
         written = len(report.added) + len(report.updated) + len(report.removed)
         if written or taxonomy_changed:
             # workers for ranking only when much changed: a small re-sync inside the server must not fork it
@@ -502,6 +502,6 @@ def index_record(tx: Transaction, roots: list[Path], taxonomy: Taxonomy, article
         tx.forget_bad_files([str(path)])
         (report.updated if old else report.added).add(article_id)
         urls.add(article.norm_url)
-    write_taxonomy(tx, taxonomy, writer)
+    write_taxonomy(tx, taxonomy)
     report.duplicates = refresh_local(tx, {article_id}, urls, before)
     return report

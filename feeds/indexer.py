@@ -35,41 +35,38 @@ class Stat(Protocol):
     def st_mtime_ns(self) -> int: ...
 
 
-def topic_slugs(names: list[str], resolver: dict[str, str]) -> list[str]:
-    slugs: list[str] = []
+def spelled_topics(names: list[str], resolver: dict[str, str]) -> dict[str, str]:
+    """A record's topics: slug -> the record's first name for it, in the record's order (names
+    that resolve to no slug are left out)."""
+    spelled: dict[str, str] = {}
     for name in names:
         slug = resolve_topic(name, resolver)
-        if slug and slug not in slugs:
-            slugs.append(slug)
-    return slugs
+        if slug:
+            spelled.setdefault(slug, name)
+    return spelled
 
 
-def _new_article(article: Article, stat: Stat, sha: str, slugs: list[str]) -> NewArticle:
+def _new_article(article: Article, stat: Stat, sha: str, topics: dict[str, str]) -> NewArticle:
     return NewArticle(
         id=article.id, path=article.path, file_size=stat.st_size, file_mtime_ns=stat.st_mtime_ns, file_sha=sha,
         published=article.published, published_ts=int(article.published_at.timestamp()), norm_url=article.norm_url,
         provider_domain=article.provider_domain, type=article.type, quality=article.quality, heat=article.heat,
-        search=f"{article.title}\n{article.record.get('excerpt') or ''}".lower(), topics=slugs, record=RawJSON(dumps(article.record)),
+        search=f"{article.title}\n{article.record.get('excerpt') or ''}".lower(), topics=list(topics), record=RawJSON(dumps(article.record)),
         curated=sorted({c.norm_url for c in curated_items(article.record)}),
-        url_hashes=lookup_hashes(article.record),
+        topic_names=list(topics.values()), provider_name=article.provider_name, url_hashes=lookup_hashes(article.record),
     )
 
 
 @dataclass
 class Prepared:
-    """One parsed record ready to store, built where it was parsed (a worker process):
-    the row, each topic (slug, name as written) and the provider (domain, name)."""
+    """One parsed record ready to store, built where it was parsed (a worker process)."""
 
     row: NewArticle
-    topic_names: list[tuple[str, str]]
-    provider: tuple[str, str]
 
 
 def prepare(article: Article, stat: Stat, sha: str, resolver: dict[str, str]) -> Prepared:
-    """The row and names of one parsed record (topic names resolved through ``resolver``)."""
-    named = [(resolve_topic(name, resolver), name) for name in article.topic_names]
-    slugs = list(dict.fromkeys(slug for slug, _ in named if slug))
-    return Prepared(_new_article(article, stat, sha, slugs), named, (article.provider_domain, article.provider_name))
+    """The row of one parsed record (topic names resolved through ``resolver``)."""
+    return Prepared(_new_article(article, stat, sha, spelled_topics(article.topic_names, resolver)))
 
 
 class RowWriter:
@@ -78,16 +75,11 @@ class RowWriter:
     def __init__(self, tx: Transaction, resolver: dict[str, str]) -> None:
         self.tx, self.resolver = tx, resolver
         self.batch: list[NewArticle] = []
-        self.topic_names: dict[str, str] = {}
-        self.provider_names: dict[str, str] = {}
 
     def add(self, article: Article, stat: Stat, sha: str) -> None:
         self.add_prepared(prepare(article, stat, sha, self.resolver))
 
     def add_prepared(self, prepared: Prepared) -> None:
-        for slug, name in prepared.topic_names:  # per name: two names may share a slug
-            self.topic_names.setdefault(slug, name)
-        self.provider_names.setdefault(*prepared.provider)
         self.batch.append(prepared.row)
         if len(self.batch) >= ROW_BATCH:
             self.flush()
@@ -102,15 +94,15 @@ def taxonomy_fingerprint(taxonomy: Taxonomy) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def write_taxonomy(tx: Transaction, taxonomy: Taxonomy, parsed: RowWriter) -> None:
-    """Taxonomy topics and providers, plus those that records name without a data file."""
-    topic_names = {**tx.topic_names(), **parsed.topic_names}
-    provider_names = {**tx.provider_names(), **parsed.provider_names}
+def write_taxonomy(tx: Transaction, taxonomy: Taxonomy) -> None:
+    """Taxonomy topics and providers, plus those that records name without a data file: these
+    are shown by their most common spelling among the stored articles (``feeds.store.spellings``),
+    whatever order the records were imported in."""
+    topic_names, provider_names = tx.spelled_topics(), tx.spelled_providers()
     topic_list = [Topic(t.slug, t.name, t.data) for t in sorted(taxonomy.topics.values(), key=lambda t: (t.position, t.slug))]
-    topic_list += [Topic(s, topic_names.get(s, s), {}) for s in sorted(tx.used_topic_slugs() - set(taxonomy.topics))]
+    topic_list += [Topic(s, topic_names[s], {}) for s in sorted(topic_names.keys() - set(taxonomy.topics))]
     provider_list = [Provider(p.domain, p.name, p.data) for p in taxonomy.providers.values()]
-    provider_list += [Provider(d, provider_names.get(d, d), {})
-                      for d in sorted(tx.used_provider_domains() - set(taxonomy.providers))]
+    provider_list += [Provider(d, provider_names[d], {}) for d in sorted(provider_names.keys() - set(taxonomy.providers))]
     tx.replace_taxonomy(topic_list, provider_list)
 
 
@@ -119,7 +111,7 @@ def reresolve_topics(tx: Transaction, resolver: dict[str, str], pages: Iterable[
     read as they are needed) again."""
     for ids in pages:
         records = tx.records(ids)
-        tx.set_topics({i: topic_slugs(r.get("topics", []), resolver) for i, r in records.items()})
+        tx.set_topics({i: spelled_topics(r.get("topics", []), resolver) for i, r in records.items()})
 
 
 def deduplicate(tx: Transaction, rows: Sequence[IndexRow]) -> tuple[list[tuple[str, str]], set[str]]:

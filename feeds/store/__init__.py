@@ -1,7 +1,7 @@
 """The article index: SQLite by default, PostgreSQL with the same code (SQLAlchemy Core).
 
 All SQL of topicfeed lives in this package, one module per table family: ``articles``,
-``taxonomy`` (topics, providers), ``files`` (file states, bad files), ``listing`` (an import's
+``taxonomy`` (topics, providers), ``spellings`` (their names as records spell them), ``files`` (file states, bad files), ``listing`` (an import's
 listing of the tree, diffed in SQL), ``clients``, ``imports``
 (the import log), ``websub``; the
 tables are in ``schema`` and their history in ``migrations`` (see ``migrate``). ``Store``
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timezone
@@ -99,6 +100,7 @@ class Transaction(ArticleReads, ArticleWrites, TaxonomyReads, TaxonomyWrites, Fi
         self.keep_version = False
         # articles put so far and the count at which statistics are refreshed (PostgreSQL)
         self.articles_put, self.analyze_at = 0, ANALYZE_FIRST
+        self.topic_deltas, self.provider_deltas = Counter(), Counter()  # see ``spellings``
 
     def _conn(self) -> AbstractContextManager[Connection]:
         return nullcontext(self.conn)
@@ -182,6 +184,7 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
             if lock_timeout is not None:
                 self._claim_write_lock(conn, tx, lock_timeout)
             yield tx
+            tx.settle_spellings()
             tx.settle_changes()
             if not tx.keep_version:
                 version = secrets.token_hex(8)

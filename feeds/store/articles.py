@@ -13,6 +13,7 @@ from .access import Access
 from .changes import ChangeWrites
 from .jsontext import dumps
 from .schema import article_changes, article_topics, article_urls, articles, bad_files
+from .spellings import SpellingWrites
 
 BATCH = 1000  # rows per statement: bounded memory, and below every driver's parameter limit
 ANALYZE_FIRST = 5000  # articles put in one PostgreSQL transaction before its first in-transaction ANALYZE
@@ -80,6 +81,8 @@ class NewArticle:
     topics: list[str]
     record: dict[str, Any] | str  # or its JSON text (``RawJSON``)
     curated: list[str]
+    topic_names: list[str]  # how the record spells each of ``topics`` (``spellings``)
+    provider_name: str      # how it spells its provider's name
     url_hashes: dict[str, str] = field(default_factory=dict)
 
 
@@ -312,7 +315,12 @@ def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
         conn.exec_driver_sql(compiled.string, rows)
 
 
-class ArticleWrites(ChangeWrites):
+_NOT_COLUMNS = {"url_hashes", "topic_names", "provider_name"}  # NewArticle fields stored elsewhere
+# The provider's name as the stored record spells it (``feeds.records``: always text).
+_RECORD_PROVIDER_NAME = articles.c.record[("provider", "name")].as_string()
+
+
+class ArticleWrites(ChangeWrites, SpellingWrites):
     """Article writes and the reads only the importer needs inside its transaction."""
 
     articles_put: int  # set by ``Transaction``: see ``_track_growth``
@@ -326,12 +334,14 @@ class ArticleWrites(ChangeWrites):
         self.delete_articles([a.id for a in batch])  # also notes them as possibly changed
         rows, links, urls = [], [], []
         for a in batch:
-            row = {k: v for k, v in vars(a).items() if k != "url_hashes"}
+            row = {k: v for k, v in vars(a).items() if k not in _NOT_COLUMNS}
             rows.append({**row, "public": a.published, "duplicate_of": None, "related": []})
-            links += [{"topic_slug": s, "article_id": a.id, "public": a.published, "published_ts": a.published_ts}
-                      for s in a.topics]
+            links += [{"topic_slug": s, "article_id": a.id, "public": a.published, "published_ts": a.published_ts,
+                       "name": n} for s, n in zip(a.topics, a.topic_names, strict=True)]
             urls += [{"hash": h, "article_id": a.id, "url": u} for h, u in a.url_hashes.items()]
         _insert_rows(self.conn, articles, rows)
+        self.count_spellings(((link["topic_slug"], link["name"]) for link in links),
+                             ((a.provider_domain, a.provider_name) for a in batch), +1)
         if links:
             _insert_rows(self.conn, article_topics, links)
         if urls:
@@ -360,9 +370,13 @@ class ArticleWrites(ChangeWrites):
         self.note_articles(ids)
         for start in range(0, len(ids), BATCH):
             chunk = ids[start:start + BATCH]
-            for table, column in ((articles, articles.c.id), (article_topics, article_topics.c.article_id),
-                                  (article_urls, article_urls.c.article_id)):
-                self.conn.execute(delete(table).where(column.in_(chunk)))
+            # the rows' spellings come back from the delete itself: no extra read of the rows
+            gone_providers = self.conn.execute(delete(articles).where(articles.c.id.in_(chunk)).returning(
+                articles.c.provider_domain, _RECORD_PROVIDER_NAME)).all()
+            gone_topics = self.conn.execute(delete(article_topics).where(article_topics.c.article_id.in_(chunk))
+                                            .returning(article_topics.c.topic_slug, article_topics.c.name)).all()
+            self.count_spellings(gone_topics, gone_providers, -1)
+            self.conn.execute(delete(article_urls).where(article_urls.c.article_id.in_(chunk)))
 
     def article_ids(self) -> list[str]:
         """Every stored article id."""
@@ -376,19 +390,23 @@ class ArticleWrites(ChangeWrites):
         """The article's normalised URL, None if it is not stored."""
         return self.conn.execute(select(articles.c.norm_url).where(articles.c.id == article_id)).scalar()
 
-    def set_topics(self, slugs_by_id: dict[str, list[str]]) -> None:
-        """Give articles new topic slugs (the taxonomy changed) and relink them."""
-        ids = list(slugs_by_id)
+    def set_topics(self, topics_by_id: dict[str, dict[str, str]]) -> None:
+        """Give articles new topics (the taxonomy changed): per id, slug -> the record's spelling
+        of it, in the record's order; relinks them."""
+        ids = list(topics_by_id)
         self.note_articles(ids)
         for start in range(0, len(ids), BATCH):
             chunk = ids[start:start + BATCH]
             state = self.conn.execute(select(articles.c.id, articles.c.public, articles.c.published_ts)
                                       .where(articles.c.id.in_(chunk))).all()
-            self.conn.execute(delete(article_topics).where(article_topics.c.article_id.in_(chunk)))
+            gone = self.conn.execute(delete(article_topics).where(article_topics.c.article_id.in_(chunk))
+                                     .returning(article_topics.c.topic_slug, article_topics.c.name)).all()
             self.conn.execute(update(articles).where(articles.c.id == bindparam("b_id")).values(topics=bindparam("b_topics")),
-                              [{"b_id": r.id, "b_topics": slugs_by_id[r.id]} for r in state])
-            links = [{"topic_slug": s, "article_id": r.id, "public": r.public, "published_ts": r.published_ts}
-                     for r in state for s in slugs_by_id[r.id]]
+                              [{"b_id": r.id, "b_topics": list(topics_by_id[r.id])} for r in state])
+            links = [{"topic_slug": s, "article_id": r.id, "public": r.public, "published_ts": r.published_ts, "name": n}
+                     for r in state for s, n in topics_by_id[r.id].items()]
+            self.count_spellings(gone, (), -1)
+            self.count_spellings(((link["topic_slug"], link["name"]) for link in links), (), +1)
             if links:
                 self.conn.execute(insert(article_topics), links)
 

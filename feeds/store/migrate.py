@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # Alembic is imported only when an index needs migrating: it adds ~11 MB to every process,
 # and a start at the head revision needs only HEAD and one read of alembic_version.
-HEAD = "0008"
+HEAD = "0009"
 BASELINE = "0001"
 LEGACY_SCHEMA = "2"  # meta.schema of indexes made before migrations existed
 _LOCK_KEY = 0x746F706963  # pg_advisory_xact_lock key: "topic" in ASCII, any constant works

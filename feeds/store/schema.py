@@ -44,6 +44,7 @@ article_topics = Table(
     Column("article_id", String(255), nullable=False),
     Column("public", Boolean, nullable=False),
     Column("published_ts", BigInteger, nullable=False),
+    Column("name", Text),  # how the article spells the topic (its first name with this slug)
     Index("ix_topic_time", "topic_slug", "public", "published_ts", "article_id"),
     Index("ix_topic_article", "article_id"),
 )
@@ -79,6 +80,22 @@ providers = Table(
     Column("domain", String(255), primary_key=True),
     Column("name", Text, nullable=False),
     Column("data", JSON, nullable=False),
+)
+
+# Per topic slug / provider domain, each spelling the stored articles use and how many articles
+# use it (``spellings``): a record-only topic's or provider's display name is its most common.
+topic_spellings = Table(
+    "topic_spellings", metadata,
+    Column("topic_slug", String(255), primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("articles", Integer, nullable=False),
+)
+
+provider_spellings = Table(
+    "provider_spellings", metadata,
+    Column("domain", String(255), primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("articles", Integer, nullable=False),
 )
 
 clients = Table(

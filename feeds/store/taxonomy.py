@@ -79,14 +79,6 @@ class TaxonomyReads(Access):
 class TaxonomyWrites(ChangeWrites):
     """Rebuilding the topic and provider tables at import."""
 
-    def used_topic_slugs(self) -> set[str]:
-        """Slugs that at least one article (public or not) carries."""
-        return set(self.conn.execute(select(article_topics.c.topic_slug).distinct()).scalars())
-
-    def used_provider_domains(self) -> set[str]:
-        """Domains that at least one article (public or not) comes from."""
-        return set(self.conn.execute(select(articles.c.provider_domain).distinct()).scalars())
-
     def replace_taxonomy(self, topic_list: list[Topic], provider_list: list[Provider]) -> None:
         """Replace both tables; topics keep the given order (counts are ignored: they are computed).
         Topics and providers whose name or data changed are noted for change tracking."""
