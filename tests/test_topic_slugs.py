@@ -12,12 +12,13 @@ from unicodedata import normalize
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine, text
 
 from feeds.importer import index_record, sync
 from feeds.records import parse_article
 from feeds.taxonomy import load_taxonomy, name_key, resolve_topic, topic_slug
 from feeds.text import slugify
-from feeds.store import Store
+from feeds.store import Store, downgrade_index
 from server import create_app, get_store
 
 from .conftest import REPO, corpus_roots
@@ -314,3 +315,28 @@ def test_display_names_after_any_history_equal_a_fresh_imports_on_postgres(clust
         _check_histories(history, lambda name: cluster.create_db(f"names_{name}"), tmp_path, n)
 
     check()
+
+
+def test_an_upgraded_index_keeps_its_names_until_the_next_import_then_counts_spellings(tmp_path):
+    root = tmp_path / "site"
+    (root / "_news").mkdir(parents=True)
+    for n, (topic, provider) in enumerate([("Machine learning", "Example"), ("Machine learning", "Example"),
+                                           ("machine-learning", "EXAMPLE")], 1):
+        (root / "_news" / f"2024-03-0{n}-r{n}.md").write_text(_record_text(f"2024-03-0{n}-r{n}", [topic], ("example.org", provider)),
+                                                             encoding="utf-8")
+    url = f"sqlite:///{tmp_path}/index.db"
+    store = Store(url)
+    sync(store, [root])
+    store.close()
+    # the index as revision 0008 left it: the last parsed spelling shown, no counts
+    assert downgrade_index(url, "0008") == ("0009", "0008")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE topics SET name = 'machine-learning' WHERE slug = 'machine-learning'"))
+    engine.dispose()
+    store = Store(url)  # upgrades
+    assert _names(store) == ({"machine-learning": "machine-learning"}, {"example.org": "Example"})
+    (root / "_news" / "2024-03-01-r1.md").unlink()  # 1 : 1, the tie goes to 'Machine learning'
+    sync(store, [root])
+    assert _names(store) == ({"machine-learning": "Machine learning"}, {"example.org": "EXAMPLE"})
+    store.close()
