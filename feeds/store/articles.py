@@ -340,8 +340,8 @@ class ArticleWrites(ChangeWrites, SpellingWrites):
                        "name": n} for s, n in zip(a.topics, a.topic_names, strict=True)]
             urls += [{"hash": h, "article_id": a.id, "url": u} for h, u in a.url_hashes.items()]
         _insert_rows(self.conn, articles, rows)
-        self.count_spellings(((link["topic_slug"], link["name"]) for link in links),
-                             ((a.provider_domain, a.provider_name) for a in batch), +1)
+        self.count_spellings([(s, n) for a in batch for s, n in zip(a.topics, a.topic_names)],
+                             [(a.provider_domain, a.provider_name) for a in batch], +1)
         if links:
             _insert_rows(self.conn, article_topics, links)
         if urls:
@@ -406,7 +406,7 @@ class ArticleWrites(ChangeWrites, SpellingWrites):
             links = [{"topic_slug": s, "article_id": r.id, "public": r.public, "published_ts": r.published_ts, "name": n}
                      for r in state for s, n in topics_by_id[r.id].items()]
             self.count_spellings(gone, (), -1)
-            self.count_spellings(((link["topic_slug"], link["name"]) for link in links), (), +1)
+            self.count_spellings([(s, n) for r in state for s, n in topics_by_id[r.id].items()], (), +1)
             if links:
                 self.conn.execute(insert(article_topics), links)
 
