@@ -392,17 +392,22 @@ class ArticleWrites(ChangeWrites, SpellingWrites):
 
     def set_topics(self, topics_by_id: dict[str, dict[str, str]]) -> None:
         """Give articles new topics (the taxonomy changed): per id, slug -> the record's spelling
-        of it, in the record's order; relinks them."""
+        of it, in the record's order; relinks them. Only the articles whose slugs changed are
+        rewritten and noted (their entries and feeds are all that can change; a renamed topic
+        is noted by ``replace_taxonomy``): after an upgrade every record is re-resolved, at 1M
+        a rewrite of every article row."""
         ids = list(topics_by_id)
-        self.note_articles(ids)
         for start in range(0, len(ids), BATCH):
             chunk = ids[start:start + BATCH]
-            state = self.conn.execute(select(articles.c.id, articles.c.public, articles.c.published_ts)
+            state = self.conn.execute(select(articles.c.id, articles.c.public, articles.c.published_ts, articles.c.topics)
                                       .where(articles.c.id.in_(chunk))).all()
+            moved = [r.id for r in state if list(topics_by_id[r.id]) != r.topics]
+            self.note_articles(moved)
             gone = self.conn.execute(delete(article_topics).where(article_topics.c.article_id.in_(chunk))
                                      .returning(article_topics.c.topic_slug, article_topics.c.name)).all()
-            self.conn.execute(update(articles).where(articles.c.id == bindparam("b_id")).values(topics=bindparam("b_topics")),
-                              [{"b_id": r.id, "b_topics": list(topics_by_id[r.id])} for r in state])
+            if moved:
+                self.conn.execute(update(articles).where(articles.c.id == bindparam("b_id")).values(topics=bindparam("b_topics")),
+                                  [{"b_id": i, "b_topics": list(topics_by_id[i])} for i in moved])
             links = [{"topic_slug": s, "article_id": r.id, "public": r.public, "published_ts": r.published_ts, "name": n}
                      for r in state for s, n in topics_by_id[r.id].items()]
             self.count_spellings(gone, (), -1)
