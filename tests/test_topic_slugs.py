@@ -1,5 +1,7 @@
 """Topic slugs (issue 8, class 3): distinct names get distinct, non-empty slugs, existing slugs
-never change, the result does not depend on import order, and ambiguous taxonomies are reported."""
+never change, the result does not depend on import order, and ambiguous taxonomies are reported.
+Display names (review 8): a record-only topic's or provider's name is its most common spelling,
+the same after any history of syncs and curator writes as after one fresh import."""
 from __future__ import annotations
 
 import os
