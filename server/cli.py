@@ -239,6 +239,7 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
     """
     from feeds.importer import ImportRefused
     from feeds.importjob import run_import
+    from feeds.store import WriterFenced
 
     _writer_only(state.path, "imports")
     config = state.settings()
@@ -258,6 +259,9 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
         raise click.ClickException(f"{exc}; nothing was changed") from None
     except FileNotFoundError as exc:  # a configured content root that is not there
         raise click.ClickException(str(exc)) from None
+    except WriterFenced:
+        raise click.ClickException(f"import stopped, its changes rolled back: {lease.taken_by} took the writer "
+                                   "lease over (`topicfeed writer status` names it)") from None
     finally:
         lease.stop()
     print_report(report)
@@ -289,16 +293,20 @@ def _watch(store: Store, instance: Path, roots: list[Path], config: dict[str, An
     import signal
     import threading
 
+    from feeds.store import WriterFenced
     from feeds.watch import watch
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     lease.hold(on_lost=stop.set)  # already held: this only names what to do when it is lost
-    watch(store, roots, instance, config["WATCH_DEBOUNCE"], stop, config["IMPORT_MAX_REMOVAL"])
+    try:
+        watch(store, roots, instance, config["WATCH_DEBOUNCE"], stop, config["IMPORT_MAX_REMOVAL"])
+    except WriterFenced:  # an import in progress stopped (rolled back) too
+        pass
     if lease.lost.is_set():
-        raise click.ClickException("stopped watching: another writer took the writer lease over "
-                                   "(`topicfeed writer status` names it)")
+        raise click.ClickException(f"stopped watching: another writer took the writer lease over ({lease.taken_by}; "
+                                   "`topicfeed writer status` names it)")
 
 
 @main.command()
@@ -347,12 +355,12 @@ def _not_while_another_writer(path: Path, url: str) -> None:
     index from before the lease (revision 0008) has no lease to respect."""
     from feeds.store import read_lease
 
-    from .writerlock import busy, instance_id
+    from .writerlock import busy, this_writer
 
     lease = read_lease(url)
     with _one_line_errors(path):
-        mine = instance_id(path)
-    if lease is not None and lease.holder not in ("", mine) and lease.live:
+        mine = this_writer(lease, path) if lease is not None else True
+    if lease is not None and lease.holder and not mine and lease.live:
         raise click.ClickException(busy(lease, path))
 
 
@@ -517,6 +525,7 @@ def _reconcile(app: Flask, instance: Path) -> None:
 
     from feeds.importer import ImportRefused
     from feeds.importjob import run_import
+    from feeds.store import WriterFenced
 
     configured = app.config["CONTENT_DIRS"]
     stored = _store(app).get_meta("roots")
@@ -528,6 +537,9 @@ def _reconcile(app: Flask, instance: Path) -> None:
     except ImportRefused as exc:
         click.echo(f"not reconciled with the content files: {exc}; serving the index as it is", err=True)
         return
+    except WriterFenced:
+        raise click.ClickException("not started: another writer took the writer lease over during the start-up "
+                                   "reconcile (`topicfeed writer status` names it)") from None
     click.echo(f"reconciled with {len(roots)} content root(s): {report.summary()}", err=True)
 
 

@@ -30,6 +30,7 @@ from typing import IO
 
 from feeds.atomic import create_atomic
 from feeds.store import Lease, Store
+from feeds.store.lease import site as lease_site
 
 from .instance import ID_FILE
 
@@ -75,8 +76,16 @@ def _open_running(instance: Path) -> IO[bytes]:
 
 
 def location(instance: Path) -> str:
-    """Where this process runs, for people reading a refusal: ``host:/instance/folder pid N``."""
-    return f"{socket.gethostname()}:{instance} pid {os.getpid()}"
+    """Where this process runs: ``host:/instance/folder pid N``, the folder resolved (every
+    process of one instance folder names it alike). Host and folder are part of the writer's
+    identity (``feeds.store.lease``): a copy of the folder elsewhere is not the running writer."""
+    return f"{socket.gethostname()}:{instance.resolve()} pid {os.getpid()}"
+
+
+def this_writer(lease: Lease, instance: Path) -> bool:
+    """Whether ``lease`` is ``instance``'s at this host and folder (not a copy's elsewhere).
+    Raises ``ValueError`` for a bad ``instance-id`` (``instance_id``)."""
+    return lease.holder == instance_id(instance) and lease_site(lease.where) == lease_site(location(instance))
 
 
 def describe(lease: Lease) -> str:
@@ -85,12 +94,17 @@ def describe(lease: Lease) -> str:
     when = f"lease ends in {left:.0f} s" if left > 0 else f"lease ended {-left:.0f} s ago"
     if lease.expires_ms == 0:  # LeaseStore.release: no time to tell
         when = "lease released (it stopped cleanly)"
+    elif left <= 0 and lease.running:  # SQLite: its long import holds the write lock, the lock file says it runs
+        when = f"last renewed {(lease.now_ms - lease.renewed_ms) / 1000:.0f} s ago, still running"
     return f"instance {lease.holder} at {lease.where}, {when}"
 
 
 def busy(lease: Lease, instance: Path) -> str:
-    """The one-line refusal of a writer ``instance`` while ``lease`` is another writer's."""
-    return (f"another writer holds this database ({describe(lease)}): one writer per database "
+    """The one-line refusal of a writer ``instance`` while ``lease`` is another writer's (or
+    its own instance id's at another host or folder: a copy of its folder)."""
+    copy = ("; it has this instance's id: a copy of this folder (a restore?) runs there: stop it first"
+            if lease.holder == instance_id(instance) else "")
+    return (f"another writer holds this database ({describe(lease)}{copy}): one writer per database "
             f"(README \"Scaling out\"); stop it, wait for its lease to end, or, if it is gone for good, "
             f"run `topicfeed writer take-over --instance {instance}`")
 
@@ -102,6 +116,7 @@ class WriterLease:
         self.store, self.instance, self.seconds = store, instance, seconds
         self.id = instance_id(instance)
         self.lost = threading.Event()  # set when another writer took the lease over
+        self.taken_by = ""  # then: who (``describe``, or ``instance <id>``)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._on_lost: Callable[[], None] | None = None
@@ -111,7 +126,7 @@ class WriterLease:
         """Hold the lease for ``seconds`` from now; ``WriterBusy`` when another writer holds it
         (unless ``force``: ``topicfeed writer take-over``)."""
         lease = self.store.lease.claim(self.id, location(self.instance), self.seconds, force=force)
-        if lease.holder != self.id:
+        if not this_writer(lease, self.instance):  # another's, or a copy's of this folder elsewhere
             raise WriterBusy(busy(lease, self.instance))
         if self._running is None:
             self._running = _open_running(self.instance)
@@ -127,6 +142,7 @@ class WriterLease:
             self._on_lost = on_lost
         self.claim()
         self.store.lease.hold_session()
+        self.store.fence = self.lost  # every write transaction of this process stops once it is set
         if self._thread is not None:
             return
 
@@ -139,8 +155,10 @@ class WriterLease:
                     continue
                 if not held:
                     lease = self.store.lease.current()
+                    taker = self.store.lease.taker  # SQLite: the row changes once this writer's import let go
+                    self.taken_by = f"instance {taker}" if taker else describe(lease) if lease else "another writer"
                     log.error("writer lease: taken over by another writer (%s); this process refuses writes "
-                              "from now on", describe(lease) if lease else "?")
+                              "from now on", self.taken_by)
                     self.lost.set()
                     self.store.lease.drop_session()
                     if self._on_lost is not None:
@@ -151,23 +169,33 @@ class WriterLease:
         self._thread.start()
 
     def stop(self) -> None:
-        """End the renewals and the advisory-lock session (the lease itself runs out on its own)."""
-        self._stop.set()
+        """End the renewals and the running lock (the lease itself runs out on its own)."""
+        self._end_renewals()
         self.store.lease.drop_session()
+
+    def _end_renewals(self) -> None:
+        """Stop the renewal thread and wait for a renewal in progress (a bounded wait for the
+        write lock): one finishing after a release would make the released lease live again."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=60)
 
     def release_at_exit(self) -> None:
         """On a clean exit of this process, end the lease at once so that a successor need not
         wait (a killed process cannot: its lease runs out, or the advisory lock says so)."""
         def release() -> None:
-            self.stop()
-            if self.lost.is_set() or not self._last_of_this_writer():
-                return  # taken over, or this writer's server or import still runs and renews it
+            self._end_renewals()
             try:
-                self.store.lease.release(self.id)
-            except Exception as exc:  # exiting anyway: the lease will run out
-                log.warning("writer lease: not released: %.200s", " ".join(str(exc).split()))
-            finally:
-                self._close_running()
+                if self.lost.is_set() or not self._last_of_this_writer():
+                    return  # taken over, or this writer's server or import still runs and renews it
+                try:
+                    self.store.lease.release(self.id, location(self.instance))
+                except Exception as exc:  # exiting anyway: the lease will run out
+                    log.warning("writer lease: not released: %.200s", " ".join(str(exc).split()))
+                finally:
+                    self._close_running()
+            finally:  # the running lock last: until the row says released, this writer runs
+                self.store.lease.drop_session()
 
         # multiprocessing runs finalizers with a priority at the exit of the main process (its
         # atexit hook) and of its child processes, which end with os._exit and skip atexit

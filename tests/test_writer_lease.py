@@ -15,7 +15,7 @@ import pytest
 from feeds.store import Store
 from server import create_app
 from server.roles import writer_lease
-from server.writerlock import WriterBusy, WriterLease, instance_id
+from server.writerlock import WriterBusy, WriterLease, instance_id, location
 
 from .conftest import copy_site, free_port
 from .test_scaleout import ARTICLE, Process, article, cli, configure, http
@@ -48,7 +48,7 @@ def _put_lease_in(state: str, index: str, holder: Path) -> None:
         if state == "expired":
             time.sleep(0.1)
         elif state == "released":
-            store.lease.release(lease.id)
+            store.lease.release(lease.id, location(holder))
     finally:
         store.close()
 
@@ -102,7 +102,7 @@ def test_the_server_and_an_import_on_one_instance_folder_are_one_writer(tmp_path
     status = cli(tmp_path / "second", "writer", "status")
     assert status.returncode == 0 and f"writer: instance {instance_id(tmp_path / 'writer')}" in status.stdout
     assert Store(index).lease.current().holder == instance_id(tmp_path / "writer")
-    writer_lease(writer).store.lease.release(instance_id(tmp_path / "writer"))  # a clean stop
+    writer_lease(writer).store.lease.release(instance_id(tmp_path / "writer"), location(tmp_path / "writer"))  # a clean stop
     done = cli(tmp_path / "second", "import", str(content))
     assert done.returncode == 0, done.stderr
     assert Store(index).lease.current().holder == instance_id(tmp_path / "second")

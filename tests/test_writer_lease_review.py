@@ -154,10 +154,6 @@ def test_a_migration_from_another_writers_folder_is_refused_while_the_writer_hol
         holder.close()
 
 
-@pytest.mark.xfail(strict=True, reason="the instance-id is the whole identity: a copy of the writer's folder on "
-                   "another path or machine (a restore there while the first still runs) is let in as the same "
-                   "writer and both write; detecting it needs the lease's host:folder compared and a decision on "
-                   "how a restore after a machine's death waits (DEPLOY.md says: stop the old one first)")
 def test_a_copy_of_the_writers_folder_elsewhere_is_refused_while_the_writer_runs(tmp_path):
     index, a, _, content = _two_writers(tmp_path)
     server = Process("a", a, free_port()).start()
@@ -195,9 +191,6 @@ def _long_import(tmp_path: Path, content: Path) -> tuple[str, Path, Path, subpro
     return index, a, b, proc
 
 
-@pytest.mark.xfail(strict=True, reason="on SQLite the lease's renewal (another connection of the import process) "
-                   "waits behind the import's own write transactions, so a long import lets its lease run out "
-                   "while it writes: another writer may claim it as soon as the import lets go of the write lock")
 def test_on_sqlite_a_long_import_keeps_its_lease_live(tmp_path, big_content):
     index, a, _, proc = _long_import(tmp_path, big_content)
     lapsed = []
@@ -213,10 +206,6 @@ def test_on_sqlite_a_long_import_keeps_its_lease_live(tmp_path, big_content):
     assert lapsed == [], f"the lease had lapsed (by up to {max(lapsed)} ms) while the import ran"
 
 
-@pytest.mark.xfail(strict=True, reason="a one-off `topicfeed import` does not look at its lease once it runs: "
-                   "after `writer take-over` on another instance it logs 'this process refuses writes from now "
-                   "on' but goes on writing and exits 0 (only `import --watch` stops); stopping it midway needs "
-                   "the import (feeds.importjob) to check the lease between batches and roll back")
 def test_a_take_over_during_a_one_off_import_stops_it(tmp_path, big_content):
     index, a, b, proc = _long_import(tmp_path, big_content)
     try:
