@@ -222,12 +222,6 @@ def test_a_take_over_during_a_one_off_import_stops_it(tmp_path, big_content):
 
 # ---- PostgreSQL ------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="a claimant that can take the advisory lock exclusively takes an unexpired "
-                   "lease at once (feeds/store/lease.py _nobody_running), but a PostgreSQL restart drops the running "
-                   "writer's session too: b's import is let in beside a, which only learns of it at its next renewal "
-                   "(a third of the lease) and writes until then. A fix (replace at once only a holder that also "
-                   "missed a renewal, and re-take the session within the renewal that finds it lost) changes the "
-                   "documented 'killed writer replaced at once' into 'after one renewal period'")
 def test_on_postgresql_a_database_restart_does_not_let_a_second_writer_in_beside_a_running_one(cluster, tmp_path):
     """Writer a serves with a live lease; PostgreSQL restarts (a minor-version upgrade), which
     drops every session and so a's advisory lock. Writer b's import right after must still be
