@@ -177,15 +177,19 @@ def big_content(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _long_import(tmp_path: Path, content: Path) -> tuple[str, Path, Path, subprocess.Popen]:
-    """Writers a and b (2 s leases) on a fresh SQLite index, a's long import of ``content`` started."""
-    index = f"sqlite:///{tmp_path / 'shared.db'}"
+def _long_import(tmp_path: Path, content: Path, index: str | None = None,
+                 *args: str) -> tuple[str, Path, Path, subprocess.Popen]:
+    """Writers a and b (2 s leases) on ``index`` (default a fresh SQLite one), a's long
+    ``import`` (``args``: e.g. ``--watch``) of ``content`` started."""
+    if index is None:
+        index = f"sqlite:///{tmp_path / 'shared.db'}"
     Store(index).close()
     a, b = tmp_path / "a", tmp_path / "b"
     for instance in (a, b):
-        configure(instance, role="writer", database_url=index, public_base_url=BASE, writer_lease_seconds=2)
+        configure(instance, role="writer", database_url=index, public_base_url=BASE, writer_lease_seconds=2,
+                  db_pool_size=2)
     log = (tmp_path / "import.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "server", "import", str(content), "--instance", str(a)],
+    proc = subprocess.Popen([sys.executable, "-m", "server", "import", *args, str(content), "--instance", str(a)],
                             stdout=log, stderr=subprocess.STDOUT, env=ENV)
     wait_for(lambda: Store(index).lease.current().holder == instance_id(a), timeout=60, what="a's import to claim")
     return index, a, b, proc
@@ -214,7 +218,32 @@ def test_a_take_over_during_a_one_off_import_stops_it(tmp_path, big_content):
         wait_for(lambda: cli(b, "writer", "take-over").returncode == 0, timeout=120, what="the take-over")
         assert proc.poll() is None, "the import ended before the take-over: make the content bigger"
         proc.wait(600)
-        assert proc.returncode == 1 and "took the writer lease over" in (tmp_path / "import.log").read_text()
+        log = (tmp_path / "import.log").read_text()
+        assert proc.returncode == 1 and "took the writer lease over" in log and instance_id(b) in log, log[-2000:]
+        assert Store(index).stats()["articles"] == 0  # its one transaction rolled back: nothing half-written
+        done = cli(b, "import", str(big_content))  # the new writer imports it all
+        assert done.returncode == 0 and "added 20000," in done.stdout, done.stderr[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize("watch", [False, True], ids=["import", "import-watch"])
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_take_over_stops_the_old_writers_import_in_progress(request, tmp_path, big_content, kind, watch):
+    """Over both databases, a one-off import and the first import of `import --watch`: a
+    take-over on b while a's import writes stops a's process (exit 1, one line naming b) and
+    rolls its import back (no article half-imported); b holds the lease."""
+    index = None if kind == "sqlite" else request.getfixturevalue("cluster").create_db(f"take_over_{watch}")
+    index, a, b, proc = _long_import(tmp_path, big_content, index, *(["--watch"] if watch else []))
+    try:
+        wait_for(lambda: cli(b, "writer", "take-over").returncode == 0, timeout=120, what="the take-over")
+        assert proc.wait(600) == 1
+        log = (tmp_path / "import.log").read_text()
+        assert "took the writer lease over" in log and instance_id(b) in log and "Traceback" not in log, log[-2000:]
+        assert "quiet period" not in log  # stopped inside its first import, before "watching …"
+        assert Store(index).stats()["articles"] == 0
+        assert Store(index).lease.current().holder == instance_id(b)
     finally:
         if proc.poll() is None:
             proc.kill()
