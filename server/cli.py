@@ -239,7 +239,6 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
     """
     from feeds.importer import ImportRefused
     from feeds.importjob import run_import
-    from feeds.store import WriterFenced
 
     _writer_only(state.path, "imports")
     config = state.settings()
@@ -259,7 +258,9 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
         raise click.ClickException(f"{exc}; nothing was changed") from None
     except FileNotFoundError as exc:  # a configured content root that is not there
         raise click.ClickException(str(exc)) from None
-    except WriterFenced:
+    except Exception:
+        if lease.held():  # not a take-over (its store fence raises WriterFenced)
+            raise
         raise click.ClickException(f"import stopped, its changes rolled back: {lease.taken_by} took the writer "
                                    "lease over (`topicfeed writer status` names it)") from None
     finally:
@@ -293,7 +294,6 @@ def _watch(store: Store, instance: Path, roots: list[Path], config: dict[str, An
     import signal
     import threading
 
-    from feeds.store import WriterFenced
     from feeds.watch import watch
 
     stop = threading.Event()
@@ -302,8 +302,9 @@ def _watch(store: Store, instance: Path, roots: list[Path], config: dict[str, An
     lease.hold(on_lost=stop.set)  # already held: this only names what to do when it is lost
     try:
         watch(store, roots, instance, config["WATCH_DEBOUNCE"], stop, config["IMPORT_MAX_REMOVAL"])
-    except WriterFenced:  # an import in progress stopped (rolled back) too
-        pass
+    except Exception:
+        if lease.held():  # not a take-over (which stops an import in progress: WriterFenced, rolled back)
+            raise
     if lease.lost.is_set():
         raise click.ClickException(f"stopped watching: another writer took the writer lease over ({lease.taken_by}; "
                                    "`topicfeed writer status` names it)")

@@ -117,6 +117,7 @@ class WriterLease:
         self.id = instance_id(instance)
         self.lost = threading.Event()  # set when another writer took the lease over
         self.taken_by = ""  # then: who (``describe``, or ``instance <id>``)
+        self._renewing = threading.Lock()  # the renewal thread's and a caller's ``held``
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._on_lost: Callable[[], None] | None = None
@@ -148,25 +149,36 @@ class WriterLease:
 
         def renew() -> None:
             while not self._stop.wait(self.seconds / 3):
-                try:
-                    held = self.store.lease.renew(self.id, location(self.instance), self.seconds)
-                except Exception as exc:  # the database briefly unreachable: the lease has two more tries
-                    log.warning("writer lease: renewal failed: %.200s", " ".join(str(exc).split()))
-                    continue
-                if not held:
-                    lease = self.store.lease.current()
-                    taker = self.store.lease.taker  # SQLite: the row changes once this writer's import let go
-                    self.taken_by = f"instance {taker}" if taker else describe(lease) if lease else "another writer"
-                    log.error("writer lease: taken over by another writer (%s); this process refuses writes "
-                              "from now on", self.taken_by)
-                    self.lost.set()
-                    self.store.lease.drop_session()
-                    if self._on_lost is not None:
-                        self._on_lost()
+                if not self.held():
                     return
 
         self._thread = threading.Thread(target=renew, name="writer-lease", daemon=True)
         self._thread.start()
+
+    def held(self) -> bool:
+        """Renew now (the renewal thread's step): False once another writer took over, and then
+        ``lost`` is set and ``on_lost`` called. Also for a write that failed in a way a take-over
+        explains (SQLite: "database is locked" when one committed between an import's first
+        read and its first write, before the renewal thread saw it)."""
+        with self._renewing:
+            if self.lost.is_set():
+                return False
+            try:
+                if self.store.lease.renew(self.id, location(self.instance), self.seconds):
+                    return True
+            except Exception as exc:  # the database briefly unreachable: the lease has two more tries
+                log.warning("writer lease: renewal failed: %.200s", " ".join(str(exc).split()))
+                return True
+            lease = self.store.lease.current()
+            taker = self.store.lease.taker  # SQLite: the row changes once this writer's import let go
+            self.taken_by = f"instance {taker}" if taker else describe(lease) if lease else "another writer"
+            log.error("writer lease: taken over by another writer (%s); this process refuses writes from now on",
+                      self.taken_by)
+            self.lost.set()
+            self.store.lease.drop_session()
+        if self._on_lost is not None:
+            self._on_lost()
+        return False
 
     def stop(self) -> None:
         """End the renewals and the running lock (the lease itself runs out on its own)."""

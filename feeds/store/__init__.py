@@ -137,7 +137,9 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
             raise
         self._memo: dict[str, tuple[str, Any]] = {}
         self.websub = WebSubStore(self._engine)  # the WebSub hub's tables (writes keep the version)
-        self.lease = LeaseStore(self._engine)  # which writer owns the write path (writes keep the version)
+        self._writing = 0  # write transactions open in this process (threads)
+        # which writer owns the write path (writes keep the version)
+        self.lease = LeaseStore(self._engine, writing=lambda: self._writing > 0)
         # Set (by the process's writer lease) once another writer took the lease over: every
         # write transaction then stops before its next statement. An Event, checked per
         # statement: the renewal thread's state, no query.
@@ -180,7 +182,7 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
         it commits, the feeds whose entries it changed get a new version and change time
         (``changes.ChangeWrites.settle_changes``).
         """
-        with self._engine.begin() as conn, self._fenced(conn):
+        with self._engine.begin() as conn, self._fenced(conn), self._counted():
             if self.dialect == "postgresql":
                 # Plan every statement for the tables as they are now: psycopg prepares a statement
                 # after 5 runs and PostgreSQL then keeps a generic plan costed for the tables as they
@@ -197,6 +199,15 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
                 version = secrets.token_hex(8)
                 tx.set_meta("version", version)
                 tx.log_change(version)  # after the version row: its lock orders writers on PostgreSQL too
+
+    @contextmanager
+    def _counted(self) -> Iterator[None]:
+        """Count the write transactions open in this process (``LeaseStore`` asks, on SQLite)."""
+        self._writing += 1
+        try:
+            yield
+        finally:
+            self._writing -= 1
 
     @contextmanager
     def _fenced(self, conn: Connection) -> Iterator[None]:

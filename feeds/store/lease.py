@@ -40,6 +40,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, NamedTuple
 
 from sqlalchemy import Connection, and_, create_engine, func, inspect, or_, pool, select, text, update
@@ -98,8 +99,9 @@ class LeaseStore:
     """The writer lease on ``engine``'s database. Its own statements autocommit at once (one
     statement each), outside any content transaction: a lease never bumps the store version."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, writing: Callable[[], bool] = lambda: False) -> None:
         self._engine = engine
+        self._writing = writing  # whether this process has a write transaction open
         self._session: Connection | None = None  # PostgreSQL: holds the shared advisory lock
         self._session_engine: Engine | None = None
         self._lockfile: IO[bytes] | None = None  # SQLite: holds the shared flock
@@ -262,12 +264,18 @@ class LeaseStore:
         if it was lost: a PostgreSQL restart); False when another writer holds the lease now
         (it took over: on SQLite a note in the lock file tells so before the row can).
 
-        On SQLite a renewal that meets the write lock (this writer's own import holds it)
-        gives up after ``RENEW_WAIT_MS`` and returns True: the lock file keeps the lease live."""
+        On SQLite a renewal writes nothing while this process has a write transaction open, and
+        one that meets the write lock (this writer's other process's import holds it) gives up
+        after ``RENEW_WAIT_MS``; both return True: the lock file keeps the lease live."""
         if self.postgres:
             self._check_session()
         elif self._taken_over(holder):
             return False
+        elif self._writing():
+            # a commit between the first read and the first write of this process's (deferred)
+            # transaction would fail it ("database is locked" at once: its snapshot is stale);
+            # the lock file keeps the lease live meanwhile
+            return True
         with self._engine.begin() as conn:
             if not self.postgres:
                 wait = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
