@@ -1,16 +1,17 @@
 """One writer per database (README "Scaling out"): the writer lease, seen from a process.
 
 A writer's identity is its instance folder's id (``instance-id``, made once, kept with the
-folder): the server and an import on the same instance folder are the same writer; another
-instance folder — another machine's disk, with other record files — is another writer. Every
+folder) *at its host and folder*: the server and an import on the same instance folder are the
+same writer; another instance folder — another machine's disk, with other record files — is
+another writer, and so is a copy of the folder elsewhere (a restore on a second machine). Every
 process of role ``single`` or ``writer`` claims the lease when it starts (``create_app``, the
-import), and the long-running ones (``serve``, ``import``/``import --watch``) renew it every
-third of ``writer_lease_seconds`` (``hold``). A process of another writer is refused in one line
-naming the current writer and how to take over, until that writer's lease expires (it stopped
-renewing: stopped cleanly it released it, killed it stops renewing), at once on PostgreSQL when
-no process of it is running any more (``feeds.store.lease``), or after an explicit
-``topicfeed writer take-over`` on the new writer's instance. A writer whose lease was taken over
-refuses writes from its next renewal on (``lost``). Readers never claim.
+import), and the long-running ones (``serve``, ``import``/``import --watch``) hold the running
+lock and renew the lease every third of ``writer_lease_seconds`` (``hold``). A process of another
+writer is refused in one line naming the current writer and how to take over, while a process
+of the writer runs, and otherwise until the writer missed a renewal (``feeds.store.lease``), or
+after an explicit ``topicfeed writer take-over`` on the new writer's instance. A writer whose
+lease was taken over refuses writes from its next renewal on (``lost``): its store's fence stops
+every write transaction, an import in progress included (rolled back). Readers never claim.
 
 The store's SQL is in ``feeds.store.lease``; this module names instances and keeps the lease.
 """
@@ -190,11 +191,11 @@ class WriterLease:
         write lock): one finishing after a release would make the released lease live again."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=60)
+            self._thread.join(timeout=10)
 
     def release_at_exit(self) -> None:
         """On a clean exit of this process, end the lease at once so that a successor need not
-        wait (a killed process cannot: its lease runs out, or the advisory lock says so)."""
+        wait (a killed process cannot: it is replaced once it missed a renewal, see feeds.store.lease)."""
         def release() -> None:
             self._end_renewals()
             try:

@@ -6,8 +6,12 @@ Findings pinned here: an empty or garbled ``instance-id`` made an instance the "
 (or a traceback); a one-off command (``status``, ``import``) on a stopped writer's folder kept
 the lease for ``writer_lease_seconds`` and blocked the next writer; a clean stop of the server
 ended the lease under its own running ``import --watch``; ``upgrade``/``downgrade`` from another
-writer's folder changed the schema under the running writer. Still open (xfail): a copy of the
-writer's folder elsewhere (a restore on a second machine while the first runs) is the same writer.
+writer's folder changed the schema under the running writer; a copy of the writer's folder
+elsewhere (a restore on a second machine while the first runs) was the same writer; a one-off
+import went on writing after a take-over (now it stops, rolled back, over both databases and
+``import --watch``); on SQLite a long import let its own lease lapse (its renewal waited behind
+the import's write transaction); on PostgreSQL a database restart let a second writer in beside
+a running one. No finding is open.
 """
 from __future__ import annotations
 
