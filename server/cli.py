@@ -258,6 +258,8 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
         raise click.ClickException(f"{exc}; nothing was changed") from None
     except FileNotFoundError as exc:  # a configured content root that is not there
         raise click.ClickException(str(exc)) from None
+    except click.ClickException:  # the watch's own one line (it stopped after a take-over)
+        raise
     except Exception:
         if lease.held():  # not a take-over (its store fence raises WriterFenced)
             raise
