@@ -285,3 +285,30 @@ def test_who_may_claim_by_running_lock_row_state_and_identity(request, tmp_path,
         held.lease.drop_session()
         held.close()
         theirs.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_write_transaction_stops_at_its_next_statement_once_the_fence_is_set(request, tmp_path, kind):
+    """`Store.fence` (set by the writer lease once another writer took over): a transaction
+    open when it is set stops at its next statement with WriterFenced and commits nothing; the
+    next one stops before its first; reads go on."""
+    import threading
+
+    from feeds.store import WriterFenced
+
+    index = _database(request, kind, tmp_path, "fence")
+    store = Store(index)
+    try:
+        before = store.version()
+        store.fence = threading.Event()
+        with pytest.raises(WriterFenced):
+            with store.write() as tx:
+                tx.set_meta("fence-test", "1")
+                store.fence.set()  # the renewal thread found the lease taken over
+                tx.set_meta("fence-test", "2")
+        with pytest.raises(WriterFenced):
+            with store.write() as tx:
+                pass
+        assert store.get_meta("fence-test") is None and store.version() == before
+    finally:
+        store.close()
