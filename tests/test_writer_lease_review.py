@@ -239,7 +239,7 @@ def test_a_take_over_stops_the_old_writers_import_in_progress(request, tmp_path,
     take-over on b while a's import writes stops a's process (exit 1, one line naming b) and
     rolls its import back (no article half-imported); b holds the lease."""
     index = None if kind == "sqlite" else request.getfixturevalue("cluster").create_db(f"take_over_{watch}")
-    index, a, b, proc = _long_import(tmp_path, big_content, index, *(["--watch"] if watch else []))
+    index, _, b, proc = _long_import(tmp_path, big_content, index, *(["--watch"] if watch else []))
     try:
         wait_for(lambda: cli(b, "writer", "take-over").returncode == 0, timeout=120, what="the take-over")
         assert proc.wait(600) == 1

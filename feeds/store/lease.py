@@ -43,7 +43,19 @@ import time
 from collections.abc import Callable
 from typing import IO, NamedTuple
 
-from sqlalchemy import Connection, and_, create_engine, func, inspect, or_, pool, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    create_engine,
+    func,
+    inspect,
+    or_,
+    pool,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -164,7 +176,7 @@ class LeaseStore:
         return lease
 
     @staticmethod
-    def _same_writer(holder: str, where: str) -> object:
+    def _same_writer(holder: str, where: str) -> ColumnElement[bool]:
         """SQL: the row is ``holder``'s at ``where``'s site (any pid)."""
         prefix = site(where) + " pid "
         return and_(writer_lease.c.holder == holder,
