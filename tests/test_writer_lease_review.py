@@ -200,9 +200,18 @@ def _long_import(tmp_path: Path, content: Path, index: str | None = None,
 
 
 def test_on_sqlite_a_long_import_keeps_its_lease_live(tmp_path, big_content):
-    index, a, _, proc = _long_import(tmp_path, big_content)
+    """The import's one transaction holds SQLite's write lock: its row is not renewed meanwhile
+    (a renewal inside that transaction would be invisible to others until it commits), but
+    the lock file next to the database says it runs, so the lease stays live and b, trying while
+    the row is past its expiry, is refused; `writer status` says so."""
+    index, a, b, proc = _long_import(tmp_path, big_content)
     lapsed = []
     try:
+        wait_for(lambda: Store(index).lease.current().expires_ms < Store(index).lease.current().now_ms,
+                 timeout=120, what="a's row to pass its expiry while the import writes")
+        assert proc.poll() is None, "the import ended first: make the content bigger"
+        assert "another writer holds this database" in _one_line_error(cli(b, "import", str(big_content)))
+        assert "still running" in cli(b, "writer", "status").stdout
         while proc.poll() is None:
             lease = Store(index).lease.current()  # WAL: reading is never blocked by the import
             if proc.poll() is None and not lease.live and lease.expires_ms:  # 0: released at its exit

@@ -145,15 +145,18 @@ class LeaseStore:
         after the attempt: its ``holder`` is ``holder`` when claimed, the other writer's
         otherwise (nothing changed then), and a copy's (same holder, another site) refused.
 
-        A lease already ``holder``'s at this site with more than two thirds of ``seconds`` left
-        is returned as it is, without a write: a command run beside a running writer
-        (``topicfeed status`` during a long import on SQLite) does not wait for the write lock."""
+        A lease already ``holder``'s at this site with more than two thirds of ``seconds`` left,
+        or one the rules refuse, is returned as it is, without a write: a command run beside a
+        running writer (``topicfeed status`` or another writer's import during a long import on
+        SQLite) does not wait for the write lock."""
         if not force:
             lease = self.current()
-            if (lease is not None and lease.holder == holder and site(lease.where) == site(where)
-                    and lease.expires_ms - lease.now_ms > seconds * 667):
+            mine = lease is not None and lease.holder == holder and site(lease.where) == site(where)
+            if lease is not None and mine and lease.expires_ms - lease.now_ms > seconds * 667:
                 self._claimed_ms = lease.renewed_ms
                 return lease
+            if lease is not None and not mine and not (lease.expires_ms == 0 or (not lease.running and lease.overdue)):
+                return lease  # refused as the UPDATE below would, without waiting for SQLite's write lock
         else:
             self._note_take_over(holder)
         with self._engine.begin() as conn:
