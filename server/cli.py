@@ -265,8 +265,8 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
             raise
         raise click.ClickException(f"import stopped, its changes rolled back: {lease.taken_by} took the writer "
                                    "lease over (`topicfeed writer status` names it)") from None
-    finally:
-        lease.stop()
+    # renewed (and the running lock held) until the exit releases it (release_at_exit): the WebSub
+    # pass below still writes, and on SQLite the row was not renewed during the import's transaction
     print_report(report)
     if config["PUBLIC_BASE_URL"]:  # a WebSub hub can only be enabled with it (websub_worker.Hub.enabled)
         store.close()
