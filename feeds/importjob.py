@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .importer import MASS_REMOVAL_SHARE, MEMORY_BUDGET_MB, Progress, SyncReport, sync
-from .store import ImportStatus, Store
+from .store import ImportStatus, Store, WriterFenced
 
 LOCK_FILE = "import.lock"
 log = logging.getLogger("topicfeed.import")
@@ -40,11 +40,14 @@ def run_import(store: Store, roots: list[Path], instance: Path, progress: Progre
     """``sync`` under the instance's import lock; the outcome (also a failure or a refusal, which
     is re-raised) is recorded in the store with its duration. ``max_removal`` is ``sync``'s
     mass-removal guard (the share of the index it may remove), ``memory_mb`` its memory budget
-    (the ``import_memory_mb`` setting)."""
+    (the ``import_memory_mb`` setting). Raises ``WriterFenced`` (the whole sync rolled back) when
+    another writer takes the lease over meanwhile: ``store.fence`` stops it between statements."""
     with import_lock(instance):
         started = time.monotonic()
         try:
             report = sync(store, roots, progress=progress, max_removal=max_removal, memory_mb=memory_mb)
+        except WriterFenced:  # another writer took over: this process records nothing more
+            raise
         except Exception as exc:
             store.record_import(ImportStatus(time.time(), time.monotonic() - started, "failed", str(exc)[:500]))
             raise

@@ -258,8 +258,15 @@ def import_(state: CliState, content_dirs: tuple[Path, ...], strict: bool, allow
         raise click.ClickException(f"{exc}; nothing was changed") from None
     except FileNotFoundError as exc:  # a configured content root that is not there
         raise click.ClickException(str(exc)) from None
-    finally:
-        lease.stop()
+    except click.ClickException:  # the watch's own one line (it stopped after a take-over)
+        raise
+    except Exception:
+        if lease.held():  # not a take-over (its store fence raises WriterFenced)
+            raise
+        raise click.ClickException(f"import stopped, its changes rolled back: {lease.taken_by} took the writer "
+                                   "lease over (`topicfeed writer status` names it)") from None
+    # renewed (and the running lock held) until the exit releases it (release_at_exit): the WebSub
+    # pass below still writes, and on SQLite the row was not renewed during the import's transaction
     print_report(report)
     if config["PUBLIC_BASE_URL"]:  # a WebSub hub can only be enabled with it (websub_worker.Hub.enabled)
         store.close()
@@ -295,10 +302,14 @@ def _watch(store: Store, instance: Path, roots: list[Path], config: dict[str, An
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     lease.hold(on_lost=stop.set)  # already held: this only names what to do when it is lost
-    watch(store, roots, instance, config["WATCH_DEBOUNCE"], stop, config["IMPORT_MAX_REMOVAL"])
+    try:
+        watch(store, roots, instance, config["WATCH_DEBOUNCE"], stop, config["IMPORT_MAX_REMOVAL"])
+    except Exception:
+        if lease.held():  # not a take-over (which stops an import in progress: WriterFenced, rolled back)
+            raise
     if lease.lost.is_set():
-        raise click.ClickException("stopped watching: another writer took the writer lease over "
-                                   "(`topicfeed writer status` names it)")
+        raise click.ClickException(f"stopped watching: another writer took the writer lease over ({lease.taken_by}; "
+                                   "`topicfeed writer status` names it)")
 
 
 @main.command()
@@ -347,12 +358,12 @@ def _not_while_another_writer(path: Path, url: str) -> None:
     index from before the lease (revision 0008) has no lease to respect."""
     from feeds.store import read_lease
 
-    from .writerlock import busy, instance_id
+    from .writerlock import busy, this_writer
 
     lease = read_lease(url)
     with _one_line_errors(path):
-        mine = instance_id(path)
-    if lease is not None and lease.holder not in ("", mine) and lease.live:
+        mine = this_writer(lease, path) if lease is not None else True
+    if lease is not None and lease.holder and not mine and lease.live:
         raise click.ClickException(busy(lease, path))
 
 
@@ -517,6 +528,7 @@ def _reconcile(app: Flask, instance: Path) -> None:
 
     from feeds.importer import ImportRefused
     from feeds.importjob import run_import
+    from feeds.store import WriterFenced
 
     configured = app.config["CONTENT_DIRS"]
     stored = _store(app).get_meta("roots")
@@ -528,6 +540,9 @@ def _reconcile(app: Flask, instance: Path) -> None:
     except ImportRefused as exc:
         click.echo(f"not reconciled with the content files: {exc}; serving the index as it is", err=True)
         return
+    except WriterFenced:
+        raise click.ClickException("not started: another writer took the writer lease over during the start-up "
+                                   "reconcile (`topicfeed writer status` names it)") from None
     click.echo(f"reconciled with {len(roots)} content root(s): {report.summary()}", err=True)
 
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from feeds.store import Store
+from feeds.store import Store, WriterFenced
 
 from .signing import key_id
 from .writerlock import WriterLease, describe
@@ -75,12 +75,21 @@ def _refuse_writes_after_take_over() -> Response | None:
     lease over (this process's record files are no longer the ones imported)."""
     from flask import current_app, request
 
-    from .errors import error_response
-
     lease = writer_lease(current_app)
     if request.method in READ_METHODS or lease is None or not lease.lost.is_set():
         return None
-    now = lease.store.lease.current()
+    return _taken_over()
+
+
+def _taken_over(_exc: Exception | None = None) -> Response:
+    """421 naming the writer that took the lease over (also for a write the store's fence
+    stopped midway: ``feeds.store.WriterFenced``, rolled back)."""
+    from flask import current_app
+
+    from .errors import error_response
+
+    lease = writer_lease(current_app)
+    now = lease.store.lease.current() if lease is not None else None
     holder = describe(now) if now else "another instance"
     return error_response(421, f"this process is no longer the writer: {holder} took the writer lease over; "
                                "send writes there", writer=holder)
@@ -93,6 +102,7 @@ def init_app(app: Flask) -> None:
         app.before_request(_refuse_writes)
     else:
         app.before_request(_refuse_writes_after_take_over)
+        app.register_error_handler(WriterFenced, _taken_over)
 
 
 def claim_writer(app: Flask, store: Store, instance: Path) -> None:

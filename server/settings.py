@@ -28,7 +28,7 @@ SETTINGS = [
     Setting("DATABASE_URL", "", "SQLAlchemy URL of the index; empty = SQLite file topicfeed.db in the instance folder"),
     Setting("ROLE", "single", "'single' (one process does everything), 'writer' (the one process that writes record files, imports and migrates) or 'reader' (serves reads, refuses writes with 421)"),
     Setting("WRITER_URL", "", "base URL of the writer process, named in a reader's refusals (needed when role = 'reader')"),
-    Setting("WRITER_LEASE_SECONDS", 30.0, "seconds the writer's lease lasts unless renewed (every third of it while a writer runs); another writer may start once it has run out", 2, 3600),
+    Setting("WRITER_LEASE_SECONDS", 30.0, "seconds the writer's lease lasts unless renewed (every third of it while a writer runs); another writer may start once no process of it runs and half of it passed since the last renewal", 2, 3600),
     Setting("DB_POOL_SIZE", 10, "PostgreSQL connections one pool keeps at most (one pool per serve process or worker: requests and the WebSub worker share it); see README Scaling out", 1, 1000),
     Setting("AUTO_UPGRADE", True, "migrate the index to this version's schema at start (locked); false: `topicfeed upgrade` does it"),
     Setting("CONTENT_DIRS", [], "content roots in the everyday-cc layout; later ones override earlier ones"),

@@ -1,16 +1,17 @@
 """One writer per database (README "Scaling out"): the writer lease, seen from a process.
 
 A writer's identity is its instance folder's id (``instance-id``, made once, kept with the
-folder): the server and an import on the same instance folder are the same writer; another
-instance folder — another machine's disk, with other record files — is another writer. Every
+folder) *at its host and folder*: the server and an import on the same instance folder are the
+same writer; another instance folder — another machine's disk, with other record files — is
+another writer, and so is a copy of the folder elsewhere (a restore on a second machine). Every
 process of role ``single`` or ``writer`` claims the lease when it starts (``create_app``, the
-import), and the long-running ones (``serve``, ``import``/``import --watch``) renew it every
-third of ``writer_lease_seconds`` (``hold``). A process of another writer is refused in one line
-naming the current writer and how to take over, until that writer's lease expires (it stopped
-renewing: stopped cleanly it released it, killed it stops renewing), at once on PostgreSQL when
-no process of it is running any more (``feeds.store.lease``), or after an explicit
-``topicfeed writer take-over`` on the new writer's instance. A writer whose lease was taken over
-refuses writes from its next renewal on (``lost``). Readers never claim.
+import), and the long-running ones (``serve``, ``import``/``import --watch``) hold the running
+lock and renew the lease every third of ``writer_lease_seconds`` (``hold``). A process of another
+writer is refused in one line naming the current writer and how to take over, while a process
+of the writer runs, and otherwise until the writer missed a renewal (``feeds.store.lease``), or
+after an explicit ``topicfeed writer take-over`` on the new writer's instance. A writer whose
+lease was taken over refuses writes from its next renewal on (``lost``): its store's fence stops
+every write transaction, an import in progress included (rolled back). Readers never claim.
 
 The store's SQL is in ``feeds.store.lease``; this module names instances and keeps the lease.
 """
@@ -30,6 +31,7 @@ from typing import IO
 
 from feeds.atomic import create_atomic
 from feeds.store import Lease, Store
+from feeds.store.lease import site as lease_site
 
 from .instance import ID_FILE
 
@@ -75,8 +77,16 @@ def _open_running(instance: Path) -> IO[bytes]:
 
 
 def location(instance: Path) -> str:
-    """Where this process runs, for people reading a refusal: ``host:/instance/folder pid N``."""
-    return f"{socket.gethostname()}:{instance} pid {os.getpid()}"
+    """Where this process runs: ``host:/instance/folder pid N``, the folder resolved (every
+    process of one instance folder names it alike). Host and folder are part of the writer's
+    identity (``feeds.store.lease``): a copy of the folder elsewhere is not the running writer."""
+    return f"{socket.gethostname()}:{instance.resolve()} pid {os.getpid()}"
+
+
+def this_writer(lease: Lease, instance: Path) -> bool:
+    """Whether ``lease`` is ``instance``'s at this host and folder (not a copy's elsewhere).
+    Raises ``ValueError`` for a bad ``instance-id`` (``instance_id``)."""
+    return lease.holder == instance_id(instance) and lease_site(lease.where) == lease_site(location(instance))
 
 
 def describe(lease: Lease) -> str:
@@ -85,12 +95,17 @@ def describe(lease: Lease) -> str:
     when = f"lease ends in {left:.0f} s" if left > 0 else f"lease ended {-left:.0f} s ago"
     if lease.expires_ms == 0:  # LeaseStore.release: no time to tell
         when = "lease released (it stopped cleanly)"
+    elif left <= 0 and lease.running:  # SQLite: its long import holds the write lock, the lock file says it runs
+        when = f"last renewed {(lease.now_ms - lease.renewed_ms) / 1000:.0f} s ago, still running"
     return f"instance {lease.holder} at {lease.where}, {when}"
 
 
 def busy(lease: Lease, instance: Path) -> str:
-    """The one-line refusal of a writer ``instance`` while ``lease`` is another writer's."""
-    return (f"another writer holds this database ({describe(lease)}): one writer per database "
+    """The one-line refusal of a writer ``instance`` while ``lease`` is another writer's (or
+    its own instance id's at another host or folder: a copy of its folder)."""
+    copy = ("; it has this instance's id: a copy of this folder (a restore?) runs there: stop it first"
+            if lease.holder == instance_id(instance) else "")
+    return (f"another writer holds this database ({describe(lease)}{copy}): one writer per database "
             f"(README \"Scaling out\"); stop it, wait for its lease to end, or, if it is gone for good, "
             f"run `topicfeed writer take-over --instance {instance}`")
 
@@ -102,6 +117,8 @@ class WriterLease:
         self.store, self.instance, self.seconds = store, instance, seconds
         self.id = instance_id(instance)
         self.lost = threading.Event()  # set when another writer took the lease over
+        self.taken_by = ""  # then: who (``describe``, or ``instance <id>``)
+        self._renewing = threading.Lock()  # the renewal thread's and a caller's ``held``
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._on_lost: Callable[[], None] | None = None
@@ -111,7 +128,7 @@ class WriterLease:
         """Hold the lease for ``seconds`` from now; ``WriterBusy`` when another writer holds it
         (unless ``force``: ``topicfeed writer take-over``)."""
         lease = self.store.lease.claim(self.id, location(self.instance), self.seconds, force=force)
-        if lease.holder != self.id:
+        if not this_writer(lease, self.instance):  # another's, or a copy's of this folder elsewhere
             raise WriterBusy(busy(lease, self.instance))
         if self._running is None:
             self._running = _open_running(self.instance)
@@ -127,47 +144,71 @@ class WriterLease:
             self._on_lost = on_lost
         self.claim()
         self.store.lease.hold_session()
+        self.store.fence = self.lost  # every write transaction of this process stops once it is set
         if self._thread is not None:
             return
 
         def renew() -> None:
             while not self._stop.wait(self.seconds / 3):
-                try:
-                    held = self.store.lease.renew(self.id, location(self.instance), self.seconds)
-                except Exception as exc:  # the database briefly unreachable: the lease has two more tries
-                    log.warning("writer lease: renewal failed: %.200s", " ".join(str(exc).split()))
-                    continue
-                if not held:
-                    lease = self.store.lease.current()
-                    log.error("writer lease: taken over by another writer (%s); this process refuses writes "
-                              "from now on", describe(lease) if lease else "?")
-                    self.lost.set()
-                    self.store.lease.drop_session()
-                    if self._on_lost is not None:
-                        self._on_lost()
+                if not self.held():
                     return
 
         self._thread = threading.Thread(target=renew, name="writer-lease", daemon=True)
         self._thread.start()
 
+    def held(self) -> bool:
+        """Renew now (the renewal thread's step): False once another writer took over, and then
+        ``lost`` is set and ``on_lost`` called. Also for a write that failed in a way a take-over
+        explains (SQLite: "database is locked" when one committed between an import's first
+        read and its first write, before the renewal thread saw it)."""
+        with self._renewing:
+            if self.lost.is_set():
+                return False
+            try:
+                if self.store.lease.renew(self.id, location(self.instance), self.seconds):
+                    return True
+            except Exception as exc:  # the database briefly unreachable: the lease has two more tries
+                log.warning("writer lease: renewal failed: %.200s", " ".join(str(exc).split()))
+                return True
+            lease = self.store.lease.current()
+            taker = self.store.lease.taker  # SQLite: the row changes once this writer's import let go
+            self.taken_by = f"instance {taker}" if taker else describe(lease) if lease else "another writer"
+            log.error("writer lease: taken over by another writer (%s); this process refuses writes from now on",
+                      self.taken_by)
+            self.lost.set()
+            self.store.lease.drop_session()
+        if self._on_lost is not None:
+            self._on_lost()
+        return False
+
     def stop(self) -> None:
-        """End the renewals and the advisory-lock session (the lease itself runs out on its own)."""
-        self._stop.set()
+        """End the renewals and the running lock (the lease itself runs out on its own)."""
+        self._end_renewals()
         self.store.lease.drop_session()
+
+    def _end_renewals(self) -> None:
+        """Stop the renewal thread and wait for a renewal in progress (a bounded wait for the
+        write lock): one finishing after a release would make the released lease live again."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
 
     def release_at_exit(self) -> None:
         """On a clean exit of this process, end the lease at once so that a successor need not
-        wait (a killed process cannot: its lease runs out, or the advisory lock says so)."""
+        wait (a killed process cannot: it is replaced once it missed a renewal, see feeds.store.lease)."""
         def release() -> None:
-            self.stop()
-            if self.lost.is_set() or not self._last_of_this_writer():
-                return  # taken over, or this writer's server or import still runs and renews it
+            self._end_renewals()
             try:
-                self.store.lease.release(self.id)
-            except Exception as exc:  # exiting anyway: the lease will run out
-                log.warning("writer lease: not released: %.200s", " ".join(str(exc).split()))
-            finally:
-                self._close_running()
+                if self.lost.is_set() or not self._last_of_this_writer():
+                    return  # taken over, or this writer's server or import still runs and renews it
+                try:
+                    self.store.lease.release(self.id, location(self.instance))
+                except Exception as exc:  # exiting anyway: the lease will run out
+                    log.warning("writer lease: not released: %.200s", " ".join(str(exc).split()))
+                finally:
+                    self._close_running()
+            finally:  # the running lock last: until the row says released, this writer runs
+                self.store.lease.drop_session()
 
         # multiprocessing runs finalizers with a priority at the exit of the main process (its
         # atexit hook) and of its child processes, which end with os._exit and skip atexit

@@ -15,7 +15,7 @@ import pytest
 from feeds.store import Store
 from server import create_app
 from server.roles import writer_lease
-from server.writerlock import WriterBusy, WriterLease, instance_id
+from server.writerlock import WriterBusy, WriterLease, instance_id, location
 
 from .conftest import copy_site, free_port
 from .test_scaleout import ARTICLE, Process, article, cli, configure, http
@@ -48,7 +48,7 @@ def _put_lease_in(state: str, index: str, holder: Path) -> None:
         if state == "expired":
             time.sleep(0.1)
         elif state == "released":
-            store.lease.release(lease.id)
+            store.lease.release(lease.id, location(holder))
     finally:
         store.close()
 
@@ -102,7 +102,7 @@ def test_the_server_and_an_import_on_one_instance_folder_are_one_writer(tmp_path
     status = cli(tmp_path / "second", "writer", "status")
     assert status.returncode == 0 and f"writer: instance {instance_id(tmp_path / 'writer')}" in status.stdout
     assert Store(index).lease.current().holder == instance_id(tmp_path / "writer")
-    writer_lease(writer).store.lease.release(instance_id(tmp_path / "writer"))  # a clean stop
+    writer_lease(writer).store.lease.release(instance_id(tmp_path / "writer"), location(tmp_path / "writer"))  # a clean stop
     done = cli(tmp_path / "second", "import", str(content))
     assert done.returncode == 0, done.stderr
     assert Store(index).lease.current().holder == instance_id(tmp_path / "second")
@@ -155,16 +155,16 @@ def _serve_fails(instance: Path) -> str:
     return done.stderr
 
 
-def test_on_postgresql_a_second_writer_is_refused_and_replaces_a_killed_one_at_once(cluster, tmp_path):
+def test_on_postgresql_a_second_writer_is_refused_and_replaces_a_killed_one_soon(cluster, tmp_path):
     """Writer A serves; writer B's serve and import are refused naming A; A's own import works
-    beside its server; a reader starts. A is killed (kill -9) with a lease that would last ten
-    more minutes: B starts at once, because no process of A holds the advisory lock any more."""
+    beside its server; a reader starts. A is killed (kill -9): B gets in once no process of A
+    holds the advisory lock and A missed a renewal (half its lease), without a take-over."""
     database = cluster.create_db("lease_kill")
     shared = {"database_url": database, "public_base_url": BASE, "db_pool_size": 2}
     content = copy_site(tmp_path / "content")
     a, b, r = (tmp_path / n / "instance" for n in ("a", "b", "r"))
-    configure(a, role="writer", content_dirs=[str(content)], writer_lease_seconds=600, **shared)
-    configure(b, role="writer", content_dirs=[str(content)], writer_lease_seconds=600, **shared)
+    configure(a, role="writer", content_dirs=[str(content)], writer_lease_seconds=8, **shared)
+    configure(b, role="writer", content_dirs=[str(content)], writer_lease_seconds=8, **shared)
     configure(r, role="reader", writer_url="http://a.test", **shared)
     assert cli(a, "import").returncode == 0
     shutil.copy2(a / "keys.json", r / "keys.json")
@@ -180,9 +180,10 @@ def test_on_postgresql_a_second_writer_is_refused_and_replaces_a_killed_one_at_o
         reader = Process("r", r, free_port()).start()
         reader.stop()
         lease = Store(database).lease.current()
-        assert lease.holder == instance_id(a) and lease.expires_ms - lease.now_ms > 500_000
+        assert lease.holder == instance_id(a) and lease.live and lease.running
         writer_a.kill()
-        writer_b = Process("b", b, free_port()).start()  # no take-over, no wait
+        wait_for(lambda: cli(b, "import").returncode == 0, timeout=120, what="B to replace the killed A")
+        writer_b = Process("b", b, free_port()).start()  # no take-over
         writer_b.stop()
         assert Store(database).lease.current().holder == instance_id(b)
     finally:
@@ -226,3 +227,88 @@ def test_on_postgresql_a_take_over_demotes_a_running_writer(cluster, tmp_path):
         writer_a.stop()
         if writer_b is not None:
             writer_b.stop()
+
+
+# ---- the claim rule, over both databases ------------------------------------------------------
+
+def _database(request: pytest.FixtureRequest, kind: str, tmp_path: Path, name: str) -> str:
+    """A migrated SQLite or PostgreSQL (the module's cluster) database whose lease is free."""
+    if kind == "sqlite":
+        return _index(tmp_path)
+    url = request.getfixturevalue("cluster").create_db(name)
+    Store(url).close()
+    return url
+
+
+# (the holder's lease in seconds, seconds waited after its claim): fresh, overdue (a renewal
+# missed: half the lease gone, not all of it) and expired
+ROW_STATES = {"fresh": (60, 0), "overdue": (8, 5), "expired": (0.5, 1.5)}
+
+
+@pytest.mark.parametrize("claimant", ["other", "copy"])
+@pytest.mark.parametrize("running", [True, False], ids=["running", "killed"])
+@pytest.mark.parametrize("row", list(ROW_STATES))
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_who_may_claim_by_running_lock_row_state_and_identity(request, tmp_path, kind, row, running, claimant):
+    """A claimant (another instance folder, or a copy of the holder's folder: same instance-id,
+    another path) gets the lease only when no writer process runs (its running lock: advisory
+    lock or lock file) and the holder missed a renewal or expired. A running holder whose row
+    expired (SQLite: its import held the write lock) keeps it; a killed one with a fresh row
+    (a PostgreSQL restart drops every session: it may be alive) keeps it for now."""
+    index = _database(request, kind, tmp_path, f"claim_{row}_{running}_{claimant}")
+    holder_dir = tmp_path / "holder"
+    holder_dir.mkdir()
+    seconds, wait = ROW_STATES[row]
+    held, theirs = Store(index), Store(index)
+    try:
+        holder = WriterLease(held, holder_dir, seconds)
+        holder.claim()
+        if running:
+            held.lease.hold_session()  # a running process of the holder, renewing nothing
+        time.sleep(wait)
+        (tmp_path / claimant).mkdir()
+        if claimant == "copy":
+            shutil.copy2(holder_dir / "instance-id", tmp_path / "copy" / "instance-id")
+        seen = theirs.lease.current()
+        assert seen.running == running and seen.overdue == (row != "fresh") and seen.live == (running or row != "expired")
+        mine = WriterLease(theirs, tmp_path / claimant, 60)
+        if running or row == "fresh":
+            with pytest.raises(WriterBusy) as caught:
+                mine.claim()
+            assert "another writer holds this database" in str(caught.value)
+            assert ("a copy of this folder" in str(caught.value)) == (claimant == "copy")
+            assert theirs.lease.current().where == seen.where  # nothing changed
+        else:
+            mine.claim()
+            assert theirs.lease.current().where == location(tmp_path / claimant)
+    finally:
+        held.lease.drop_session()
+        held.close()
+        theirs.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_write_transaction_stops_at_its_next_statement_once_the_fence_is_set(request, tmp_path, kind):
+    """`Store.fence` (set by the writer lease once another writer took over): a transaction
+    open when it is set stops at its next statement with WriterFenced and commits nothing; the
+    next one stops before its first; reads go on."""
+    import threading
+
+    from feeds.store import WriterFenced
+
+    index = _database(request, kind, tmp_path, "fence")
+    store = Store(index)
+    try:
+        before = store.version()
+        store.fence = threading.Event()
+        with pytest.raises(WriterFenced):
+            with store.write() as tx:
+                tx.set_meta("fence-test", "1")
+                store.fence.set()  # the renewal thread found the lease taken over
+                tx.set_meta("fence-test", "2")
+        with pytest.raises(WriterFenced):
+            with store.write() as tx:
+                pass
+        assert store.get_meta("fence-test") is None and store.version() == before
+    finally:
+        store.close()

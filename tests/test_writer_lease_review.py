@@ -6,8 +6,12 @@ Findings pinned here: an empty or garbled ``instance-id`` made an instance the "
 (or a traceback); a one-off command (``status``, ``import``) on a stopped writer's folder kept
 the lease for ``writer_lease_seconds`` and blocked the next writer; a clean stop of the server
 ended the lease under its own running ``import --watch``; ``upgrade``/``downgrade`` from another
-writer's folder changed the schema under the running writer. Still open (xfail): a copy of the
-writer's folder elsewhere (a restore on a second machine while the first runs) is the same writer.
+writer's folder changed the schema under the running writer; a copy of the writer's folder
+elsewhere (a restore on a second machine while the first runs) was the same writer; a one-off
+import went on writing after a take-over (now it stops, rolled back, over both databases and
+``import --watch``); on SQLite a long import let its own lease lapse (its renewal waited behind
+the import's write transaction); on PostgreSQL a database restart let a second writer in beside
+a running one. No finding is open.
 """
 from __future__ import annotations
 
@@ -154,10 +158,6 @@ def test_a_migration_from_another_writers_folder_is_refused_while_the_writer_hol
         holder.close()
 
 
-@pytest.mark.xfail(strict=True, reason="the instance-id is the whole identity: a copy of the writer's folder on "
-                   "another path or machine (a restore there while the first still runs) is let in as the same "
-                   "writer and both write; detecting it needs the lease's host:folder compared and a decision on "
-                   "how a restore after a machine's death waits (DEPLOY.md says: stop the old one first)")
 def test_a_copy_of_the_writers_folder_elsewhere_is_refused_while_the_writer_runs(tmp_path):
     index, a, _, content = _two_writers(tmp_path)
     server = Process("a", a, free_port()).start()
@@ -181,27 +181,37 @@ def big_content(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _long_import(tmp_path: Path, content: Path) -> tuple[str, Path, Path, subprocess.Popen]:
-    """Writers a and b (2 s leases) on a fresh SQLite index, a's long import of ``content`` started."""
-    index = f"sqlite:///{tmp_path / 'shared.db'}"
+def _long_import(tmp_path: Path, content: Path, index: str | None = None,
+                 *args: str) -> tuple[str, Path, Path, subprocess.Popen]:
+    """Writers a and b (2 s leases) on ``index`` (default a fresh SQLite one), a's long
+    ``import`` (``args``: e.g. ``--watch``) of ``content`` started."""
+    if index is None:
+        index = f"sqlite:///{tmp_path / 'shared.db'}"
     Store(index).close()
     a, b = tmp_path / "a", tmp_path / "b"
     for instance in (a, b):
-        configure(instance, role="writer", database_url=index, public_base_url=BASE, writer_lease_seconds=2)
+        configure(instance, role="writer", database_url=index, public_base_url=BASE, writer_lease_seconds=2,
+                  db_pool_size=2)
     log = (tmp_path / "import.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "server", "import", str(content), "--instance", str(a)],
+    proc = subprocess.Popen([sys.executable, "-m", "server", "import", *args, str(content), "--instance", str(a)],
                             stdout=log, stderr=subprocess.STDOUT, env=ENV)
     wait_for(lambda: Store(index).lease.current().holder == instance_id(a), timeout=60, what="a's import to claim")
     return index, a, b, proc
 
 
-@pytest.mark.xfail(strict=True, reason="on SQLite the lease's renewal (another connection of the import process) "
-                   "waits behind the import's own write transactions, so a long import lets its lease run out "
-                   "while it writes: another writer may claim it as soon as the import lets go of the write lock")
 def test_on_sqlite_a_long_import_keeps_its_lease_live(tmp_path, big_content):
-    index, a, _, proc = _long_import(tmp_path, big_content)
+    """The import's one transaction holds SQLite's write lock: its row is not renewed meanwhile
+    (a renewal inside that transaction would be invisible to others until it commits), but
+    the lock file next to the database says it runs, so the lease stays live and b, trying while
+    the row is past its expiry, is refused; `writer status` says so."""
+    index, a, b, proc = _long_import(tmp_path, big_content)
     lapsed = []
     try:
+        wait_for(lambda: Store(index).lease.current().expires_ms < Store(index).lease.current().now_ms,
+                 timeout=120, what="a's row to pass its expiry while the import writes")
+        assert proc.poll() is None, "the import ended first: make the content bigger"
+        assert "another writer holds this database" in _one_line_error(cli(b, "import", str(big_content)))
+        assert "still running" in cli(b, "writer", "status").stdout
         while proc.poll() is None:
             lease = Store(index).lease.current()  # WAL: reading is never blocked by the import
             if proc.poll() is None and not lease.live and lease.expires_ms:  # 0: released at its exit
@@ -213,10 +223,6 @@ def test_on_sqlite_a_long_import_keeps_its_lease_live(tmp_path, big_content):
     assert lapsed == [], f"the lease had lapsed (by up to {max(lapsed)} ms) while the import ran"
 
 
-@pytest.mark.xfail(strict=True, reason="a one-off `topicfeed import` does not look at its lease once it runs: "
-                   "after `writer take-over` on another instance it logs 'this process refuses writes from now "
-                   "on' but goes on writing and exits 0 (only `import --watch` stops); stopping it midway needs "
-                   "the import (feeds.importjob) to check the lease between batches and roll back")
 def test_a_take_over_during_a_one_off_import_stops_it(tmp_path, big_content):
     index, a, b, proc = _long_import(tmp_path, big_content)
     try:
@@ -225,7 +231,32 @@ def test_a_take_over_during_a_one_off_import_stops_it(tmp_path, big_content):
         wait_for(lambda: cli(b, "writer", "take-over").returncode == 0, timeout=120, what="the take-over")
         assert proc.poll() is None, "the import ended before the take-over: make the content bigger"
         proc.wait(600)
-        assert proc.returncode == 1 and "took the writer lease over" in (tmp_path / "import.log").read_text()
+        log = (tmp_path / "import.log").read_text()
+        assert proc.returncode == 1 and "took the writer lease over" in log and instance_id(b) in log, log[-2000:]
+        assert Store(index).stats()["articles"] == 0  # its one transaction rolled back: nothing half-written
+        done = cli(b, "import", str(big_content))  # the new writer imports it all
+        assert done.returncode == 0 and "added 20000," in done.stdout, done.stderr[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize("watch", [False, True], ids=["import", "import-watch"])
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_take_over_stops_the_old_writers_import_in_progress(request, tmp_path, big_content, kind, watch):
+    """Over both databases, a one-off import and the first import of `import --watch`: a
+    take-over on b while a's import writes stops a's process (exit 1, one line naming b) and
+    rolls its import back (no article half-imported); b holds the lease."""
+    index = None if kind == "sqlite" else request.getfixturevalue("cluster").create_db(f"take_over_{watch}")
+    index, _, b, proc = _long_import(tmp_path, big_content, index, *(["--watch"] if watch else []))
+    try:
+        wait_for(lambda: cli(b, "writer", "take-over").returncode == 0, timeout=120, what="the take-over")
+        assert proc.wait(600) == 1
+        log = (tmp_path / "import.log").read_text()
+        assert "took the writer lease over" in log and instance_id(b) in log and "Traceback" not in log, log[-2000:]
+        assert "quiet period" not in log  # stopped inside its first import, before "watching …"
+        assert Store(index).stats()["articles"] == 0
+        assert Store(index).lease.current().holder == instance_id(b)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -233,12 +264,6 @@ def test_a_take_over_during_a_one_off_import_stops_it(tmp_path, big_content):
 
 # ---- PostgreSQL ------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="a claimant that can take the advisory lock exclusively takes an unexpired "
-                   "lease at once (feeds/store/lease.py _nobody_running), but a PostgreSQL restart drops the running "
-                   "writer's session too: b's import is let in beside a, which only learns of it at its next renewal "
-                   "(a third of the lease) and writes until then. A fix (replace at once only a holder that also "
-                   "missed a renewal, and re-take the session within the renewal that finds it lost) changes the "
-                   "documented 'killed writer replaced at once' into 'after one renewal period'")
 def test_on_postgresql_a_database_restart_does_not_let_a_second_writer_in_beside_a_running_one(cluster, tmp_path):
     """Writer a serves with a live lease; PostgreSQL restarts (a minor-version upgrade), which
     drops every session and so a's advisory lock. Writer b's import right after must still be

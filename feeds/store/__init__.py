@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -42,7 +43,7 @@ from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
 from .websub import WebSubStore
 
 __all__ = ["EVERYTHING", "LISTS", "UNAVAILABLE", "AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow", "Lease", "LeaseStore",
-           "ListedFile", "NewArticle", "Provider", "RawJSON", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "dumps", "read_lease",
+           "ListedFile", "NewArticle", "Provider", "RawJSON", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "WriterFenced", "dumps", "read_lease",
            "index_revision", "upgrade_index", "downgrade_index", "feeds_of_row", "provider_identity", "topic_identity"]
 
 
@@ -53,6 +54,11 @@ BUSY_TIMEOUT_MS = 30000  # imports and other long writers wait this long for the
 # PostgreSQL at max_connections, a pool with no free connection for 30 s. The server answers
 # 503 for these and the CLI one line naming database_url (the layers above import no SQLAlchemy).
 UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, PoolTimeout)
+
+
+class WriterFenced(Exception):
+    """This process's writer lease was taken over (``Store.fence``): the write transaction
+    stopped before its next statement and rolled back entirely."""
 
 
 class StoreBusy(Exception):
@@ -133,7 +139,13 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
             raise
         self._memo: dict[str, tuple[str, Any]] = {}
         self.websub = WebSubStore(self._engine)  # the WebSub hub's tables (writes keep the version)
-        self.lease = LeaseStore(self._engine)  # which writer owns the write path (writes keep the version)
+        self._writing = 0  # write transactions open in this process (threads)
+        # which writer owns the write path (writes keep the version)
+        self.lease = LeaseStore(self._engine, writing=lambda: self._writing > 0)
+        # Set (by the process's writer lease) once another writer took the lease over: every
+        # write transaction then stops before its next statement. An Event, checked per
+        # statement: the renewal thread's state, no query.
+        self.fence: threading.Event | None = None
 
     def _conn(self) -> AbstractContextManager[Connection]:
         return self._engine.connect()
@@ -172,7 +184,7 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
         it commits, the feeds whose entries it changed get a new version and change time
         (``changes.ChangeWrites.settle_changes``).
         """
-        with self._engine.begin() as conn:
+        with self._engine.begin() as conn, self._fenced(conn), self._counted():
             if self.dialect == "postgresql":
                 # Plan every statement for the tables as they are now: psycopg prepares a statement
                 # after 5 runs and PostgreSQL then keeps a generic plan costed for the tables as they
@@ -190,6 +202,35 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
                 version = secrets.token_hex(8)
                 tx.set_meta("version", version)
                 tx.log_change(version)  # after the version row: its lock orders writers on PostgreSQL too
+
+    @contextmanager
+    def _counted(self) -> Iterator[None]:
+        """Count the write transactions open in this process (``LeaseStore`` asks, on SQLite)."""
+        self._writing += 1
+        try:
+            yield
+        finally:
+            self._writing -= 1
+
+    @contextmanager
+    def _fenced(self, conn: Connection) -> Iterator[None]:
+        """Raise ``WriterFenced`` before each statement on ``conn`` once ``fence`` is set (an
+        import between its batches, a curator write): nothing of the transaction commits."""
+        fence = self.fence
+        if fence is None:
+            yield
+            return
+
+        def check(*_: Any) -> None:
+            if fence.is_set():
+                raise WriterFenced("another writer took the writer lease over: this process writes no more")
+
+        check()
+        event.listen(conn, "before_cursor_execute", check)
+        try:
+            yield
+        finally:
+            event.remove(conn, "before_cursor_execute", check)
 
     def _claim_write_lock(self, conn: Connection, tx: Transaction, timeout: float) -> None:
         millis = max(int(timeout * 1000), 1)
