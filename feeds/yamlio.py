@@ -20,6 +20,11 @@ from typing import Any
 
 import yaml
 
+try:  # a Rust YAML 1.2 parser: a quarter of libyaml-through-PyYAML's cost per record (see _fast_load)
+    import yaml_rs
+except ImportError:  # pragma: no cover - a declared dependency; without it every load takes PyYAML's path
+    yaml_rs = None
+
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -260,7 +265,92 @@ def load_yaml(text: str, *, first_document_only: bool = False, first_line: int =
 _LINES = re.compile(r"lines (\d+) and (\d+)")
 
 
+# What sends a document to PyYAML's path rather than yaml_rs's, found by the differential tests
+# (tests/test_yamlio_fast.py): a node starting with an anchor, alias or tag (& * !), a plain
+# scalar yaml_rs reads as a number where the core schema keeps text (``1_000``, ``0b1``,
+# ``0X1F``, ``-0x1F``, ``.iNf``), directives and document markers; and any character outside
+# what libyaml reads as printable (it refuses them; yaml_rs may not), the line breaks of YAML
+# 1.1 that 1.2 reads as text (U+0085, U+2028, U+2029), tabs, carriage returns and backslash
+# escapes. A node starts after ": ", "- " or "? " or an indentation in block
+# context, and after "[", "{" or "," in flow context. Python's regular expressions scan fast
+# for a literal prefix, so block documents are searched once per prefix; a document with a
+# flow collection gets the one slower pattern.
+_NODE = r"(?:[-+]?(?:[0-9.]*_|0[bBoOxX]|\.[iInN])|[&*]\S|!)"
+_NOT_FAST_BLOCK = [re.compile(prefix + _NODE) for prefix in (": +", "- +", r"\? +", r"\n *")] + \
+    [re.compile(r"\n(?:%|---|\.\.\.)")]
+_NOT_FAST_FLOW = re.compile(rf"[ \n\[{{,]{_NODE}|\n(?:%|---|\.\.\.)")
+_NOT_FAST_CHARACTER = re.compile(r"[^\n\x20-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+
+
+def _not_fast(text: str) -> bool:
+    """Whether ``text`` has anything where yaml_rs and PyYAML's path could differ (see above)."""
+    if _NOT_FAST_CHARACTER.search(text) or (not text.endswith("\n") and ("|" in text or ">" in text)):
+        return True  # (a literal or folded scalar at the end without a line break: libyaml clips it)
+    lines = "\n" + text
+    if "[" in text or "{" in text:
+        return _NOT_FAST_FLOW.search(lines) is not None
+    return any(pattern.search(lines) for pattern in _NOT_FAST_BLOCK)
+
+
+_LONGEST_KEY = 512  # libyaml refuses an implicit key past 1024 characters; longer keys take its path
+_BIGGEST_INT_BITS = 4000 * 3  # about 3600 digits: below CPython's int/str limit the slow path hits
+
+
+# yaml_rs recurses once per nesting level and crashes the process (a segmentation fault)
+# somewhere past 2,000 levels of indentation: a document that could nest that deep, by its
+# nesting indicators or its indentation, takes PyYAML's path (which refuses it past MAX_DEPTH).
+_FAST_NESTING = 1000
+
+
+def _could_nest_deep(text: str) -> bool:
+    return sum(text.count(c) for c in "[{-?") > _FAST_NESTING or " " * _FAST_NESTING in text
+
+
+class _NotFast(Exception):
+    """A value yaml_rs built that PyYAML's path might not build the same."""
+
+
+def _fast_load(text: str) -> Any:
+    """The value of ``text`` through yaml_rs, or ``_NotFast`` when the document has anything
+    where the two parsers could differ (``_not_fast``), yaml_rs fails (PyYAML then says what
+    is wrong, with its own message and line), or the value holds a non-text key, a key too
+    long for libyaml, nesting past ``MAX_DEPTH`` or a huge integer. Otherwise gives exactly
+    what the PyYAML path gives (tests/test_yamlio_fast.py compares them over the real corpus
+    and generated documents)."""
+    if yaml_rs is None or _could_nest_deep(text) or _not_fast(text):
+        raise _NotFast
+    try:
+        value = yaml_rs.loads(text, parse_datetime=False, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error)
+    except Exception:  # yaml_rs's errors are not part of its typed API; PyYAML's path reports it
+        raise _NotFast from None
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if type(item) is dict:
+            if depth > MAX_DEPTH or any(type(k) is not str or len(k) > _LONGEST_KEY for k in item):
+                raise _NotFast
+            stack.extend((v, depth + 1) for v in item.values() if type(v) in (dict, list, int))
+        elif type(item) is list:
+            if depth > MAX_DEPTH:
+                raise _NotFast
+            stack.extend((v, depth + 1) for v in item if type(v) in (dict, list, int))
+        elif type(item) is int and item.bit_length() > _BIGGEST_INT_BITS:
+            raise _NotFast
+    return value
+
+
 def _load(text: str, first_document_only: bool) -> Any:
+    if not first_document_only:  # data files with a stray second document are few: PyYAML's path
+        try:
+            return _fast_load(text)
+        except _NotFast:
+            pass
+    return _pyyaml_load(text, first_document_only)
+
+
+def _pyyaml_load(text: str, first_document_only: bool) -> Any:
+    """The value of ``text`` through PyYAML (libyaml's parser) with the core-schema constructor;
+    raises ``YamlProblem`` with PyYAML's line numbers (``load_yaml`` shifts them)."""
     if _needs_scan(text):
         _scan_events(text)
     try:
