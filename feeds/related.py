@@ -10,6 +10,7 @@ and the windows can be ranked in worker processes.
 """
 from __future__ import annotations
 
+import heapq
 import math
 from bisect import bisect_left
 from collections import defaultdict
@@ -76,7 +77,7 @@ class RelatedIndex:
                 for w in d.words:
                     df[w] += 1
         n = max(total or len(self.docs), 1)
-        self.idf2 = {w: math.log(1 + n / df[w]) ** 2 for d in self.docs for w in d.words}
+        self.idf2 = {w: math.log(1 + n / df[w]) ** 2 for w in {w for d in self.docs for w in d.words}}
         self.sets = [frozenset(d.words) for d in self.docs]
         self.topic_sets = [frozenset(d.topics) for d in self.docs]
         self.norms = [math.sqrt(sum(self.idf2[w] for w in d.words)) for d in self.docs]
@@ -94,13 +95,16 @@ class RelatedIndex:
 
     def candidates(self, i: int) -> set[int]:
         doc = self.docs[i]
-        rare = sorted((w for w in doc.words if w in self.postings), key=lambda w: -self.idf2[w])[:_RARE_WORDS]
+        postings, idf2 = self.postings, self.idf2
+        # heaviest first, ties in word order (sorting with reverse=True keeps equal keys in order)
+        rare = sorted((w for w in doc.words if w in postings), key=idf2.__getitem__, reverse=True)[:_RARE_WORDS]
         acc: dict[int, float] = defaultdict(float)
         for w in rare:
-            weight = self.idf2[w]
-            for j in self.postings[w]:
+            weight = idf2[w]
+            for j in postings[w]:
                 acc[j] += weight
-        cands = set(sorted(acc, key=acc.__getitem__, reverse=True)[:_TEXT_CANDIDATES])
+        # nlargest is sorted(..., reverse=True)[:n], ties included (documented), without sorting every document
+        cands = set(heapq.nlargest(_TEXT_CANDIDATES, acc, key=acc.__getitem__))
         for t in doc.topics:
             at = bisect_left(self.topic_ts[t], doc.ts)
             members = self.by_topic[t]
@@ -134,6 +138,7 @@ class RelatedIndex:
         one it curates."""
         doc, norm = self.docs[i], self.norms[i]
         words, topics, ts = self.sets[i], self.topic_sets[i], doc.ts
+        topic_count = len(topics)
         own_url, excluded = doc.norm_url, doc.exclude_urls
         idf2, sets, norms, docs, topic_sets, quality = self.idf2, self.sets, self.norms, self.docs, self.topic_sets, self.quality
         weight = idf2.__getitem__
@@ -143,19 +148,33 @@ class RelatedIndex:
             url = other.norm_url
             if url == own_url or url in excluded:
                 continue
-            # the shared words in ascending word-number order (the order of ``Doc.words``), so
-            # sums stay bit-identical whichever window ranks the pair; C-level set intersection
-            # first, since two articles share a handful of their dozens of words
-            shared = sum(map(weight, sorted(words & sets[j])))
-            other_norm = norms[j]
-            text = shared / (norm * other_norm) if norm and other_norm else 0.0
+            # The shared words' weights summed in ascending word-number order (the order of
+            # ``Doc.words``), so sums stay bit-identical whichever window ranks the pair; C-level
+            # set intersection first, since two articles share a handful of their dozens of words.
+            # Most pairs share none, one or two: a sum of two floats is the same in either order
+            # (IEEE addition commutes), so only three or more are sorted.
+            shared = words & sets[j]
+            count = len(shared)
+            if count > 2:
+                text = sum(map(weight, sorted(shared)))
+            elif count == 2:
+                first, second = shared
+                text = idf2[first] + idf2[second]
+            elif count:
+                text = idf2[next(iter(shared))]
+            else:
+                text = 0.0
+            if text:
+                other_norm = norms[j]
+                text = text / (norm * other_norm) if norm and other_norm else 0.0
             # Score = 0.4 text + 0.2 shared topics (Jaccard) + 0.35 closeness in time + 0.05
             # quality, written out here since this loop is the ranking's hot path. Weights tuned
             # on the corpus' curated lists (bench/related_eval.py): curators pick same-week
             # stories, so closeness in time weighs almost as much as the text.
             other_topics = topic_sets[j]
-            union = len(topics | other_topics)
-            topic = len(topics & other_topics) / union if union else 0.0
+            common = len(topics & other_topics)
+            union = topic_count + len(other_topics) - common  # |A| + |B| - |A & B|: exact integers
+            topic = common / union if union else 0.0
             recency = 1.0 / (1.0 + abs(other.ts - ts) / _RECENCY_SCALE)
             scored.append((-(0.4 * text + 0.2 * topic + 0.35 * recency + quality[j]), other.id, url))
         scored.sort()

@@ -8,7 +8,10 @@ import math
 
 from hypothesis import given, settings, strategies as st
 
-from feeds.related import COMPUTED_RELATED, Doc, RelatedIndex
+from bisect import bisect_left
+from collections import defaultdict
+
+from feeds.related import _RARE_WORDS, _TEXT_CANDIDATES, _TOPIC_NEIGHBOURS, COMPUTED_RELATED, Doc, RelatedIndex
 
 _DAY = 86400
 
@@ -64,6 +67,35 @@ def test_rank_equals_the_plain_formula(raw):
         assert index.rank(i, everyone) == reference_rank(index, i, everyone)
         candidates = index.candidates(i)
         assert index.rank(i, candidates) == reference_rank(index, i, candidates)
+
+
+def reference_candidates(index: RelatedIndex, i: int) -> set[int]:
+    """Candidates as first written (a full sort of the text matches, by negated weight)."""
+    doc = index.docs[i]
+    rare = sorted((w for w in doc.words if w in index.postings), key=lambda w: -index.idf2[w])[:_RARE_WORDS]
+    acc: dict[int, float] = defaultdict(float)
+    for w in rare:
+        for j in index.postings[w]:
+            acc[j] += index.idf2[w]
+    cands = set(sorted(acc, key=acc.__getitem__, reverse=True)[:_TEXT_CANDIDATES])
+    for t in doc.topics:
+        at = bisect_left(index.topic_ts[t], doc.ts)
+        members = index.by_topic[t]
+        cands.update(members[max(0, at - _TOPIC_NEIGHBOURS): at + _TOPIC_NEIGHBOURS + 1])
+    cands.discard(i)
+    return cands
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(0, 12), max_size=8), st.lists(st.sampled_from("ab"), max_size=2),
+                          st.integers(0, 5 * _DAY)), min_size=2, max_size=90))
+def test_candidates_equal_the_full_sort(raw):
+    # few words and many articles: many ties in weight, and more text matches than are kept
+    docs = [Doc(f"a{n:03d}", f"u{n}", tuple(sorted(set(words))), tuple(dict.fromkeys(topics)), ts, None)
+            for n, (words, topics, ts) in enumerate(raw)]
+    index = RelatedIndex(docs)
+    for i in range(len(docs)):
+        assert index.candidates(i) == reference_candidates(index, i)
 
 
 def test_rank_skips_own_and_curated_urls_and_repeats():
