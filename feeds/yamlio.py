@@ -266,7 +266,8 @@ _LINES = re.compile(r"lines (\d+) and (\d+)")
 
 
 # What sends a document to PyYAML's path rather than yaml_rs's, found by the differential tests
-# (tests/test_yamlio_fast.py): a node starting with an anchor, alias or tag (& * !), a plain
+# (tests/test_yamlio_fast.py): a node starting with an anchor, alias or tag (& * !), a literal
+# or folded scalar (| >: in flow context libyaml refuses them), a reserved indicator (@ `), a plain
 # scalar yaml_rs reads as a number where the core schema keeps text (``1_000``, ``0b1``,
 # ``0X1F``, ``-0x1F``, ``.iNf``), directives and document markers; and any character outside
 # what libyaml reads as printable (it refuses them; yaml_rs may not), the line breaks of YAML
@@ -275,18 +276,20 @@ _LINES = re.compile(r"lines (\d+) and (\d+)")
 # context, and after "[", "{" or "," in flow context. Python's regular expressions scan fast
 # for a literal prefix, so block documents are searched once per prefix; a document with a
 # flow collection gets the one slower pattern.
-_NODE = r"(?:[-+]?(?:[0-9.]*_|0[bBoOxX]|\.[iInN])|[&*]\S|!)"
-_NOT_FAST_BLOCK = [re.compile(prefix + _NODE) for prefix in (": +", "- +", r"\? +", r"\n *")] + \
-    [re.compile(r"\n(?:%|---|\.\.\.)")]
-_NOT_FAST_FLOW = re.compile(rf"[ \n\[{{,]{_NODE}|\n(?:%|---|\.\.\.)")
-_NOT_FAST_CHARACTER = re.compile(r"[^\n\x20-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_NODE = r"(?:[-+]?(?:[0-9.]*_|0[bBoOxX]|\.[iInN])|[&*]\S|[!|>@`])"
+_MARKERS = r"\n(?:%|---|\.\.\.| *[-?] +[-?] )"  # (the last: a second "- " or "? " starting a line)
+_NOT_FAST_BLOCK = [re.compile(prefix + _NODE) for prefix in (": +", "- +", r"\? +", r"\n *")] + [re.compile(_MARKERS)]
+_NOT_FAST_FLOW = re.compile(rf"[ \n\[{{,]{_NODE}|{_MARKERS}")
 
 
-def _not_fast(text: str) -> bool:
-    """Whether ``text`` has anything where yaml_rs and PyYAML's path could differ (see above)."""
-    if _NOT_FAST_CHARACTER.search(text) or (not text.endswith("\n") and ("|" in text or ">" in text)):
-        return True  # (a literal or folded scalar at the end without a line break: libyaml clips it)
-    lines = "\n" + text
+def _not_fast(text: str, lines: str) -> bool:
+    """Whether ``text`` (``lines``: the same after a "\n") has anything where yaml_rs and
+    PyYAML's path could differ (see above)."""
+    # Characters: Python's "printable" leaves out every character libyaml refuses (controls,
+    # DEL, C1 controls, surrogates, U+FFFE/U+FFFF) and U+0085, U+2028, U+2029, U+FEFF, tabs and
+    # carriage returns (it leaves out a few more, such as U+00A0: those merely take PyYAML's path).
+    if "\\" in text or not text.replace("\n", "").isprintable():
+        return True
     if "[" in text or "{" in text:
         return _NOT_FAST_FLOW.search(lines) is not None
     return any(pattern.search(lines) for pattern in _NOT_FAST_BLOCK)
@@ -296,14 +299,20 @@ _LONGEST_KEY = 512  # libyaml refuses an implicit key past 1024 characters; long
 _BIGGEST_INT_BITS = 4000 * 3  # about 3600 digits: below CPython's int/str limit the slow path hits
 
 
-# yaml_rs recurses once per nesting level and crashes the process (a segmentation fault)
-# somewhere past 2,000 levels of indentation: a document that could nest that deep, by its
-# nesting indicators or its indentation, takes PyYAML's path (which refuses it past MAX_DEPTH).
-_FAST_NESTING = 1000
+# yaml_rs recurses once per nesting level and crashes the process (a segmentation fault) when
+# the thread's stack runs out: past about 2,000 levels on an 8 MB stack, below 1,000 on 256 kB.
+# So it only gets documents that cannot nest deeper than MAX_DEPTH (PyYAML's path refuses those
+# anyway): in block context a level needs more indentation, or the same indentation for a
+# mapping's sequence (two levels per step), or a second "- "/"? " on the line (``_NOT_FAST_*``
+# send those to PyYAML); each flow bracket adds one. With at most _FAST_FLOW brackets and lines
+# indented less than _FAST_INDENT spaces: 2 * (_FAST_INDENT + 1) + 2 + _FAST_FLOW < MAX_DEPTH.
+_FAST_INDENT = 20
+_FAST_FLOW = 12
 
 
-def _could_nest_deep(text: str) -> bool:
-    return sum(text.count(c) for c in "[{-?") > _FAST_NESTING or " " * _FAST_NESTING in text
+def _could_nest_deep(lines: str) -> bool:
+    """``lines``: the document after a "\n"."""
+    return lines.count("[") + lines.count("{") > _FAST_FLOW or "\n" + " " * _FAST_INDENT in lines
 
 
 class _NotFast(Exception):
@@ -317,7 +326,8 @@ def _fast_load(text: str) -> Any:
     long for libyaml, nesting past ``MAX_DEPTH`` or a huge integer. Otherwise gives exactly
     what the PyYAML path gives (tests/test_yamlio_fast.py compares them over the real corpus
     and generated documents)."""
-    if yaml_rs is None or _could_nest_deep(text) or _not_fast(text):
+    lines = "\n" + text
+    if yaml_rs is None or _could_nest_deep(lines) or _not_fast(text, lines):
         raise _NotFast
     try:
         value = yaml_rs.loads(text, parse_datetime=False, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error)

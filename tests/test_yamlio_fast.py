@@ -6,6 +6,7 @@ real corpus (every record's front matter and every data file) and generated docu
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,8 @@ NUMBERISH = st.text(alphabet="0123456789._+-eExXoObBiInNaAfFtT~", min_size=1, ma
 SCALARS = st.one_of(NUMBERISH, YAML_WORDS, st.text(max_size=10),
                     st.sampled_from(["&a x", "*a", "!!str 1", "!x y", "& b", "a * b", "x_1", "1_0", ".iNf", "0B1",
                                      "-0x1F", "'1_0'", '"a\\tb"', "|\n  x", ">\n  x\n  y", "a #c", "[1_0]", "{a: 0b1}",
-                                     "", "~", "a: b", "- x", "? x", "%x", "---", "...", "\t1", "1\r"]))
+                                     "", "~", "a: b", "- x", "? x", "%x", "---", "...", "\t1", "1\r", "@x", "`x", "| x",
+                                     "- - x", "? - x", "\u00a0x", "x\u2028y", "\x85"]))
 KEYS = st.one_of(st.text(alphabet="abk_1.", min_size=1, max_size=4), YAML_WORDS, NUMBERISH)
 
 
@@ -118,10 +120,30 @@ def test_generated_front_matter_loads_the_same_through_both_paths(text):
 @pytest.mark.parametrize("text", [
     "a: 1_000", "a: 0b101", "a: 0X1F", "a: +0x10", "a: -0o7", "a: .iNf", "a: [1_0]", "a: &x 1\nb: *x", "a: !!set {x}",
     "a: !foo x", "a: 1\na: 2", "1: x", "? [a]\n: 1", "a: 1\n---\nb: 2", "a: \"\\x01\"", "a: x\n\tb: y", "a: 1\r\nb: 2",
-    "a:\n" + "".join(" " * i + "b:\n" for i in range(1, 1500)),
+    "a:\n" + "".join(" " * i + "b:\n" for i in range(1, 1500)), "- - x", "a:\n  - ? - x", "a: " + "[" * 13 + "]" * 13,
+    "a: \u00a0x", "a: x\ufeff", "a: |\n  x",
 ])
 def test_documents_where_the_parsers_differ_fall_back_to_pyyaml(text):
     assert fast(text) is None
+
+
+def test_documents_nested_deeper_than_the_limit_never_reach_yaml_rs_in_a_small_thread_stack():
+    # yaml_rs recurses per level and a stack overflow kills the process: deep documents must
+    # fall back before it runs, also in a thread with a small stack (a server's worker thread)
+    deep = ["".join(" " * i + "a:\n" for i in range(3000)), "- " * 3000 + "x\n", "[" * 3000 + "]" * 3000,
+            "a:\n" + "".join(" " * (2 * i) + "- b:\n" for i in range(1500))]
+    outcomes: list = []
+    threading.stack_size(256 * 1024)
+    try:
+        worker = threading.Thread(target=lambda: outcomes.extend(fast(text) for text in deep))
+        worker.start()
+        worker.join()
+    finally:
+        threading.stack_size(0)
+    assert outcomes == [None] * len(deep)  # each left to PyYAML's path, which refuses it:
+    for text in deep:
+        with pytest.raises(YamlProblem, match="nested deeper than 64 levels"):
+            load_yaml(text)
 
 
 def test_errors_still_name_the_line_and_problem():
