@@ -5,13 +5,13 @@ one it curates, best first, ties by id."""
 from __future__ import annotations
 
 import math
-
-from hypothesis import given, settings, strategies as st
-
 from bisect import bisect_left
 from collections import defaultdict
 
-from feeds.related import _RARE_WORDS, _TEXT_CANDIDATES, _TOPIC_NEIGHBOURS, COMPUTED_RELATED, Doc, RelatedIndex
+from hypothesis import given, settings, strategies as st
+
+from feeds.related import (_RARE_WORDS, _TEXT_CANDIDATES, _TOPIC_NEIGHBOURS, COMPUTED_RELATED, Doc, RelatedIndex,
+                           rank_window)
 
 _DAY = 86400
 
@@ -107,3 +107,23 @@ def test_rank_skips_own_and_curated_urls_and_repeats():
             Doc("f", "u4", (9,), ("x",), 30 * _DAY, None)]
     index = RelatedIndex(docs)
     assert index.rank(0, set(range(len(docs)))) == ["c", "f"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(docs_strategy, st.integers(1, 60))
+def test_a_window_keeping_pair_scores_ranks_each_centre_as_alone(raw, reach):
+    # rank_window carries a pair's symmetric score part from one centre to a later one: every
+    # list must be exactly the list ranked from scratch (scores float for float)
+    docs = [Doc(f"a{n:03d}", f"u{url}", tuple(sorted(set(words))), tuple(dict.fromkeys(topics)), ts, quality,
+                frozenset(f"u{c}" for c in curated))
+            for n, (words, topics, ts, quality, url, curated) in enumerate(raw)]
+    df: dict[int, int] = defaultdict(int)
+    for d in docs:
+        for w in d.words:
+            df[w] += 1
+    centres = [d.id for d in docs[::2]] + [d.id for d in docs[1::2]]  # not in time order
+    index = RelatedIndex(docs, df, len(docs))
+    alone = {i: index.neighbours(i) for i in centres}
+    together = rank_window((docs, centres, dict(df), len(docs)), reach)
+    assert together == alone and list(together) == centres
+    assert rank_window((docs, centres, dict(df), len(docs))) == alone  # the default reach
