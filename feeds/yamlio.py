@@ -308,11 +308,16 @@ _BIGGEST_INT_BITS = 4000 * 3  # about 3600 digits: below CPython's int/str limit
 # indented less than _FAST_INDENT spaces: 2 * (_FAST_INDENT + 1) + 2 + _FAST_FLOW < MAX_DEPTH.
 _FAST_INDENT = 20
 _FAST_FLOW = 12
+# Past this many characters (1 % of the corpus-derived records, those with long curated lists)
+# yaml_rs's transient allocations lift an import worker's peak memory by about 4 MB
+# (bench/import_bench.py): such documents take PyYAML's path.
+_FAST_MAX_CHARS = 8192
 
 
 def _could_nest_deep(lines: str) -> bool:
-    """``lines``: the document after a "\n"."""
-    return lines.count("[") + lines.count("{") > _FAST_FLOW or "\n" + " " * _FAST_INDENT in lines
+    """``lines``: the document after a "\n". Also true for documents past ``_FAST_MAX_CHARS``."""
+    return (len(lines) > _FAST_MAX_CHARS or lines.count("[") + lines.count("{") > _FAST_FLOW
+            or "\n" + " " * _FAST_INDENT in lines)
 
 
 class _NotFast(Exception):
