@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 from common import BENCH, OUT, real_corpus, record
+
+sys.path.insert(0, str(BENCH.parent))
+from feeds.store.rows import all_rows  # noqa: E402
 
 # Per table: the columns that differ between two imports of the same tree at different times.
 VARYING = {
@@ -41,23 +43,16 @@ def import_into(code: Path, content: Path, instance: Path) -> Path:
 
 def table_rows(db: Path) -> dict[str, list[tuple]]:
     """Every table's rows (without the ``VARYING`` columns), sorted."""
-    conn = sqlite3.connect(db)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        out = {}
-        for table in tables:
-            if table in SKIP:
-                continue
-            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')
-                       if r[1] not in VARYING.get(table, ())]
-            select = ", ".join(f'"{c}"' for c in columns)
-            rows = conn.execute(f'SELECT {select} FROM "{table}"').fetchall()
-            if table == "meta":
-                rows = [(key, None if key in VARYING_META else value) for key, value in rows]
-            out[table] = sorted(rows, key=repr)
-        return out
-    finally:
-        conn.close()
+    out = {}
+    for table, (columns, rows) in all_rows(f"sqlite:///{db}").items():
+        if table in SKIP:
+            continue
+        keep = [k for k, c in enumerate(columns) if c not in VARYING.get(table, ())]
+        picked = [tuple(row[k] for k in keep) for row in rows]
+        if table == "meta":
+            picked = [(key, None if key in VARYING_META else value) for key, value in picked]
+        out[table] = sorted(picked, key=repr)
+    return out
 
 
 def main() -> None:
