@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from .article import curated_items, lookup_hashes
 from .records import Article
 from .related import Doc, RelatedIndex, Vocabulary, rank_window, windows
-from .store import DocRow, IndexRow, NewArticle, Provider, RawJSON, Topic, Transaction, dumps
+from .store import DocRow, IndexRow, NewArticle, Provider, RawJSON, Topic, Transaction, dumps, record_json
 from .taxonomy import Taxonomy, resolve_topic
 
 BATCH = 1000
@@ -51,7 +51,7 @@ def _new_article(article: Article, stat: Stat, sha: str, topics: dict[str, str])
         id=article.id, path=article.path, file_size=stat.st_size, file_mtime_ns=stat.st_mtime_ns, file_sha=sha,
         published=article.published, published_ts=int(article.published_at.timestamp()), norm_url=article.norm_url,
         provider_domain=article.provider_domain, type=article.type, quality=article.quality, heat=article.heat,
-        search=f"{article.title}\n{article.record.get('excerpt') or ''}".lower(), topics=list(topics), record=RawJSON(dumps(article.record)),
+        search=f"{article.title}\n{article.record.get('excerpt') or ''}".lower(), topics=list(topics), record=RawJSON(record_json(article.record)),
         curated=sorted({c.norm_url for c in curated_items(article.record)}),
         topic_names=list(topics.values()), provider_name=article.provider_name, url_hashes=lookup_hashes(article.record),
     )

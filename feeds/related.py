@@ -10,6 +10,7 @@ and the windows can be ranked in worker processes.
 """
 from __future__ import annotations
 
+import heapq
 import math
 from bisect import bisect_left
 from collections import defaultdict
@@ -28,6 +29,9 @@ WINDOW_BLOCK = 2000      # articles ranked per window
 # Articles on each side of a window (about ±11 days at 100k articles over three years): the
 # time term already weighs a story ten days away at under a fifth of a same-day one.
 WINDOW_MARGIN = 1000
+# Positions ahead of a ranked document for which its pairs' symmetric parts are kept: its
+# topics' time neighbours are within a few dozen positions, and most pairs there are mutual.
+_PAIR_REACH = 1000
 
 
 class Vocabulary:
@@ -76,7 +80,7 @@ class RelatedIndex:
                 for w in d.words:
                     df[w] += 1
         n = max(total or len(self.docs), 1)
-        self.idf2 = {w: math.log(1 + n / df[w]) ** 2 for d in self.docs for w in d.words}
+        self.idf2 = {w: math.log(1 + n / df[w]) ** 2 for w in {w for d in self.docs for w in d.words}}
         self.sets = [frozenset(d.words) for d in self.docs]
         self.topic_sets = [frozenset(d.topics) for d in self.docs]
         self.norms = [math.sqrt(sum(self.idf2[w] for w in d.words)) for d in self.docs]
@@ -94,13 +98,16 @@ class RelatedIndex:
 
     def candidates(self, i: int) -> set[int]:
         doc = self.docs[i]
-        rare = sorted((w for w in doc.words if w in self.postings), key=lambda w: -self.idf2[w])[:_RARE_WORDS]
+        postings, idf2 = self.postings, self.idf2
+        # heaviest first, ties in word order (sorting with reverse=True keeps equal keys in order)
+        rare = sorted((w for w in doc.words if w in postings), key=idf2.__getitem__, reverse=True)[:_RARE_WORDS]
         acc: dict[int, float] = defaultdict(float)
         for w in rare:
-            weight = self.idf2[w]
-            for j in self.postings[w]:
+            weight = idf2[w]
+            for j in postings[w]:
                 acc[j] += weight
-        cands = set(sorted(acc, key=acc.__getitem__, reverse=True)[:_TEXT_CANDIDATES])
+        # nlargest is sorted(..., reverse=True)[:n], ties included (documented), without sorting every document
+        cands = set(heapq.nlargest(_TEXT_CANDIDATES, acc, key=acc.__getitem__))
         for t in doc.topics:
             at = bisect_left(self.topic_ts[t], doc.ts)
             members = self.by_topic[t]
@@ -128,36 +135,69 @@ class RelatedIndex:
         found.discard(i)
         return found
 
-    def rank(self, i: int, candidates: Iterable[int], k: int = COMPUTED_RELATED) -> list[str]:
+    def rank(self, i: int, candidates: Iterable[int], k: int = COMPUTED_RELATED,
+             pairs: dict[int, dict[int, float]] | None = None, reach: int = 0) -> list[str]:
         """The ids of the ``k`` best-scoring ``candidates`` (document positions) for the
         document at position ``i``, best first, one per URL and none sharing its own URL or
-        one it curates."""
+        one it curates.
+
+        ``pairs`` (position -> {position: score without quality}) carries the symmetric part
+        of a pair's score from one document's ranking to a later one's (see ``rank_window``):
+        ranking ``i`` takes what was kept for it and keeps, for candidates up to ``reach``
+        positions after it, what they will need (the same floats, so the same lists)."""
         doc, norm = self.docs[i], self.norms[i]
         words, topics, ts = self.sets[i], self.topic_sets[i], doc.ts
+        topic_count = len(topics)
         own_url, excluded = doc.norm_url, doc.exclude_urls
         idf2, sets, norms, docs, topic_sets, quality = self.idf2, self.sets, self.norms, self.docs, self.topic_sets, self.quality
         weight = idf2.__getitem__
         scored = []
+        kept = pairs.pop(i, {}) if pairs is not None else {}
+        last = i + reach if pairs is not None else i
         for j in set(candidates) - {i}:
             other = docs[j]
             url = other.norm_url
             if url == own_url or url in excluded:
                 continue
-            # the shared words in ascending word-number order (the order of ``Doc.words``), so
-            # sums stay bit-identical whichever window ranks the pair; C-level set intersection
-            # first, since two articles share a handful of their dozens of words
-            shared = sum(map(weight, sorted(words & sets[j])))
-            other_norm = norms[j]
-            text = shared / (norm * other_norm) if norm and other_norm else 0.0
+            base = kept.get(j)
+            if base is not None:
+                scored.append((-(base + quality[j]), other.id, url))
+                continue
+            # The shared words' weights summed in ascending word-number order (the order of
+            # ``Doc.words``), so sums stay bit-identical whichever window ranks the pair; C-level
+            # set intersection first, since two articles share a handful of their dozens of words.
+            # Most pairs share none, one or two: a sum of two floats is the same in either order
+            # (IEEE addition commutes), so only three or more are sorted.
+            shared = words & sets[j]
+            count = len(shared)
+            if count > 2:
+                text = sum(map(weight, sorted(shared)))
+            elif count == 2:
+                first, second = shared
+                text = idf2[first] + idf2[second]
+            elif count:
+                text = idf2[next(iter(shared))]
+            else:
+                text = 0.0
+            if text:
+                other_norm = norms[j]
+                text = text / (norm * other_norm) if norm and other_norm else 0.0
             # Score = 0.4 text + 0.2 shared topics (Jaccard) + 0.35 closeness in time + 0.05
             # quality, written out here since this loop is the ranking's hot path. Weights tuned
             # on the corpus' curated lists (bench/related_eval.py): curators pick same-week
             # stories, so closeness in time weighs almost as much as the text.
             other_topics = topic_sets[j]
-            union = len(topics | other_topics)
-            topic = len(topics & other_topics) / union if union else 0.0
+            common = len(topics & other_topics)
+            union = topic_count + len(other_topics) - common  # |A| + |B| - |A & B|: exact integers
+            topic = common / union if union else 0.0
             recency = 1.0 / (1.0 + abs(other.ts - ts) / _RECENCY_SCALE)
-            scored.append((-(0.4 * text + 0.2 * topic + 0.35 * recency + quality[j]), other.id, url))
+            # The pair's part is symmetric (set intersections, IEEE products and sums commute;
+            # the summation order is the word order): evaluated left to right as before, then
+            # the candidate's quality, so the later document gets the very same float.
+            base = 0.4 * text + 0.2 * topic + 0.35 * recency
+            if i < j <= last:
+                pairs.setdefault(j, {})[i] = base  # type: ignore[union-attr]
+            scored.append((-(base + quality[j]), other.id, url))
         scored.sort()
         picked: list[str] = []
         seen_urls: set[str] = set()
@@ -186,9 +226,18 @@ def windows(docs: Iterable[Doc], block: int = WINDOW_BLOCK, margin: int = WINDOW
         yield buf, buf[start:]
 
 
-def rank_window(job: tuple[list[Doc], list[str], dict[int, int], int]) -> dict[str, list[str]]:
+def rank_window(job: tuple[list[Doc], list[str], dict[int, int], int], reach: int = _PAIR_REACH) -> dict[str, list[str]]:
     """Related ids of ``centres`` among ``window``, with store-wide word counts ``df`` over
-    ``total`` documents (a worker-process entry point: one picklable argument)."""
+    ``total`` documents (a worker-process entry point: one picklable argument), in the order of
+    ``centres``; ``reach``: see ``RelatedIndex.rank``."""
     window, centres, df, total = job
     index = RelatedIndex(window, df, total)
-    return {i: index.neighbours(i) for i in centres}
+    # Centres in time order (positions ascending), so a pair's symmetric part computed for the
+    # earlier one is kept for the later one (``RelatedIndex.rank``); kept parts are dropped as
+    # their document is ranked, and reach only ``reach`` positions ahead (bounded memory).
+    pairs: dict[int, dict[int, float]] = {}
+    out = {}
+    for article_id in sorted(centres, key=index.pos.__getitem__):
+        i = index.pos[article_id]
+        out[article_id] = index.rank(i, index.candidates(i), pairs=pairs, reach=reach)
+    return {i: out[i] for i in centres}

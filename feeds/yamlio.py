@@ -20,6 +20,11 @@ from typing import Any
 
 import yaml
 
+try:  # a Rust YAML 1.2 parser: a quarter of libyaml-through-PyYAML's cost per record (see _fast_load)
+    import yaml_rs
+except ImportError:  # pragma: no cover - a declared dependency; without it every load takes PyYAML's path
+    yaml_rs = None
+
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -260,7 +265,107 @@ def load_yaml(text: str, *, first_document_only: bool = False, first_line: int =
 _LINES = re.compile(r"lines (\d+) and (\d+)")
 
 
+# What sends a document to PyYAML's path rather than yaml_rs's, found by the differential tests
+# (tests/test_yamlio_fast.py): a node starting with an anchor, alias or tag (& * !), a literal
+# or folded scalar (| >: in flow context libyaml refuses them), a reserved indicator (@ `), a plain
+# scalar yaml_rs reads as a number where the core schema keeps text (``1_000``, ``0b1``,
+# ``0X1F``, ``-0x1F``, ``.iNf``), directives and document markers; and any character outside
+# what libyaml reads as printable (it refuses them; yaml_rs may not), the line breaks of YAML
+# 1.1 that 1.2 reads as text (U+0085, U+2028, U+2029), tabs, carriage returns and backslash
+# escapes. A node starts after ": ", "- " or "? " or an indentation in block
+# context, and after "[", "{" or "," in flow context. Python's regular expressions scan fast
+# for a literal prefix, so block documents are searched once per prefix; a document with a
+# flow collection gets the one slower pattern.
+_NODE = r"(?:[-+]?(?:[0-9.]*_|0[bBoOxX]|\.[iInN])|[&*]\S|[!|>@`])"
+_MARKERS = r"\n(?:%|---|\.\.\.| *[-?] +[-?] )"  # (the last: a second "- " or "? " starting a line)
+_NOT_FAST_BLOCK = [re.compile(prefix + _NODE) for prefix in (": +", "- +", r"\? +", r"\n *")] + [re.compile(_MARKERS)]
+_NOT_FAST_FLOW = re.compile(rf"[ \n\[{{,]{_NODE}|{_MARKERS}")
+
+
+def _not_fast(text: str, lines: str) -> bool:
+    """Whether ``text`` (``lines``: the same after a "\n") has anything where yaml_rs and
+    PyYAML's path could differ (see above)."""
+    # Characters: Python's "printable" leaves out every character libyaml refuses (controls,
+    # DEL, C1 controls, surrogates, U+FFFE/U+FFFF) and U+0085, U+2028, U+2029, U+FEFF, tabs and
+    # carriage returns (it leaves out a few more, such as U+00A0: those merely take PyYAML's path).
+    if "\\" in text or not text.replace("\n", "").isprintable():
+        return True
+    if "[" in text or "{" in text:
+        return _NOT_FAST_FLOW.search(lines) is not None
+    return any(pattern.search(lines) for pattern in _NOT_FAST_BLOCK)
+
+
+_LONGEST_KEY = 512  # libyaml refuses an implicit key past 1024 characters; longer keys take its path
+_BIGGEST_INT_BITS = 4000 * 3  # about 3600 digits: below CPython's int/str limit the slow path hits
+
+
+# yaml_rs recurses once per nesting level and crashes the process (a segmentation fault) when
+# the thread's stack runs out: past about 2,000 levels on an 8 MB stack, below 1,000 on 256 kB.
+# So it only gets documents that cannot nest deeper than MAX_DEPTH (PyYAML's path refuses those
+# anyway): in block context a level needs more indentation, or the same indentation for a
+# mapping's sequence (two levels per step), or a second "- "/"? " on the line (``_NOT_FAST_*``
+# send those to PyYAML); each flow bracket adds one. With at most _FAST_FLOW brackets and lines
+# indented less than _FAST_INDENT spaces: 2 * (_FAST_INDENT + 1) + 2 + _FAST_FLOW < MAX_DEPTH.
+_FAST_INDENT = 20
+_FAST_FLOW = 12
+# Past this many characters (1 % of the corpus-derived records, those with long curated lists)
+# yaml_rs's transient allocations lift an import worker's peak memory by about 4 MB
+# (bench/import_bench.py): such documents take PyYAML's path.
+_FAST_MAX_CHARS = 8192
+
+
+def _could_nest_deep(lines: str) -> bool:
+    """``lines``: the document after a "\n". Also true for documents past ``_FAST_MAX_CHARS``."""
+    return (len(lines) > _FAST_MAX_CHARS or lines.count("[") + lines.count("{") > _FAST_FLOW
+            or "\n" + " " * _FAST_INDENT in lines)
+
+
+class _NotFast(Exception):
+    """A value yaml_rs built that PyYAML's path might not build the same."""
+
+
+def _fast_load(text: str) -> Any:
+    """The value of ``text`` through yaml_rs, or ``_NotFast`` when the document has anything
+    where the two parsers could differ (``_not_fast``), yaml_rs fails (PyYAML then says what
+    is wrong, with its own message and line), or the value holds a non-text key, a key too
+    long for libyaml, nesting past ``MAX_DEPTH`` or a huge integer. Otherwise gives exactly
+    what the PyYAML path gives (tests/test_yamlio_fast.py compares them over the real corpus
+    and generated documents)."""
+    lines = "\n" + text
+    if yaml_rs is None or _could_nest_deep(lines) or _not_fast(text, lines):
+        raise _NotFast
+    try:
+        value = yaml_rs.loads(text, parse_datetime=False, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error)
+    except Exception:  # yaml_rs's errors are not part of its typed API; PyYAML's path reports it
+        raise _NotFast from None
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if type(item) is dict:
+            if depth > MAX_DEPTH or any(type(k) is not str or len(k) > _LONGEST_KEY for k in item):
+                raise _NotFast
+            stack.extend((v, depth + 1) for v in item.values() if type(v) in (dict, list, int))
+        elif type(item) is list:
+            if depth > MAX_DEPTH:
+                raise _NotFast
+            stack.extend((v, depth + 1) for v in item if type(v) in (dict, list, int))
+        elif type(item) is int and item.bit_length() > _BIGGEST_INT_BITS:
+            raise _NotFast
+    return value
+
+
 def _load(text: str, first_document_only: bool) -> Any:
+    if not first_document_only:  # data files with a stray second document are few: PyYAML's path
+        try:
+            return _fast_load(text)
+        except _NotFast:
+            pass
+    return _pyyaml_load(text, first_document_only)
+
+
+def _pyyaml_load(text: str, first_document_only: bool) -> Any:
+    """The value of ``text`` through PyYAML (libyaml's parser) with the core-schema constructor;
+    raises ``YamlProblem`` with PyYAML's line numbers (``load_yaml`` shifts them)."""
     if _needs_scan(text):
         _scan_events(text)
     try:

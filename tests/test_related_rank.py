@@ -5,10 +5,13 @@ one it curates, best first, ties by id."""
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from collections import defaultdict
 
 from hypothesis import given, settings, strategies as st
 
-from feeds.related import COMPUTED_RELATED, Doc, RelatedIndex
+from feeds.related import (_RARE_WORDS, _TEXT_CANDIDATES, _TOPIC_NEIGHBOURS, COMPUTED_RELATED, Doc, RelatedIndex,
+                           rank_window)
 
 _DAY = 86400
 
@@ -66,6 +69,35 @@ def test_rank_equals_the_plain_formula(raw):
         assert index.rank(i, candidates) == reference_rank(index, i, candidates)
 
 
+def reference_candidates(index: RelatedIndex, i: int) -> set[int]:
+    """Candidates as first written (a full sort of the text matches, by negated weight)."""
+    doc = index.docs[i]
+    rare = sorted((w for w in doc.words if w in index.postings), key=lambda w: -index.idf2[w])[:_RARE_WORDS]
+    acc: dict[int, float] = defaultdict(float)
+    for w in rare:
+        for j in index.postings[w]:
+            acc[j] += index.idf2[w]
+    cands = set(sorted(acc, key=acc.__getitem__, reverse=True)[:_TEXT_CANDIDATES])
+    for t in doc.topics:
+        at = bisect_left(index.topic_ts[t], doc.ts)
+        members = index.by_topic[t]
+        cands.update(members[max(0, at - _TOPIC_NEIGHBOURS): at + _TOPIC_NEIGHBOURS + 1])
+    cands.discard(i)
+    return cands
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(0, 12), max_size=8), st.lists(st.sampled_from("ab"), max_size=2),
+                          st.integers(0, 5 * _DAY)), min_size=2, max_size=90))
+def test_candidates_equal_the_full_sort(raw):
+    # few words and many articles: many ties in weight, and more text matches than are kept
+    docs = [Doc(f"a{n:03d}", f"u{n}", tuple(sorted(set(words))), tuple(dict.fromkeys(topics)), ts, None)
+            for n, (words, topics, ts) in enumerate(raw)]
+    index = RelatedIndex(docs)
+    for i in range(len(docs)):
+        assert index.candidates(i) == reference_candidates(index, i)
+
+
 def test_rank_skips_own_and_curated_urls_and_repeats():
     docs = [Doc("a", "u1", (1, 2), ("t",), 0, 50, frozenset({"u3"})),
             Doc("b", "u1", (1, 2), ("t",), 0, 50),  # the same URL as the article itself
@@ -75,3 +107,23 @@ def test_rank_skips_own_and_curated_urls_and_repeats():
             Doc("f", "u4", (9,), ("x",), 30 * _DAY, None)]
     index = RelatedIndex(docs)
     assert index.rank(0, set(range(len(docs)))) == ["c", "f"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(docs_strategy, st.integers(1, 60))
+def test_a_window_keeping_pair_scores_ranks_each_centre_as_alone(raw, reach):
+    # rank_window carries a pair's symmetric score part from one centre to a later one: every
+    # list must be exactly the list ranked from scratch (scores float for float)
+    docs = [Doc(f"a{n:03d}", f"u{url}", tuple(sorted(set(words))), tuple(dict.fromkeys(topics)), ts, quality,
+                frozenset(f"u{c}" for c in curated))
+            for n, (words, topics, ts, quality, url, curated) in enumerate(raw)]
+    df: dict[int, int] = defaultdict(int)
+    for d in docs:
+        for w in d.words:
+            df[w] += 1
+    centres = [d.id for d in docs[::2]] + [d.id for d in docs[1::2]]  # not in time order
+    index = RelatedIndex(docs, df, len(docs))
+    alone = {i: index.neighbours(i) for i in centres}
+    together = rank_window((docs, centres, dict(df), len(docs)), reach)
+    assert together == alone and list(together) == centres
+    assert rank_window((docs, centres, dict(df), len(docs))) == alone  # the default reach

@@ -34,7 +34,7 @@ from .articles import ANALYZE_FIRST, ArticleReads, ArticleRow, ArticleWrites, Do
 from .clients import Client, ClientReads, ClientWrites
 from .files import BadFile, FileReads, FileState, FileWrites
 from .imports import ImportLog, ImportStatus
-from .jsontext import RawJSON, dumps
+from .jsontext import RawJSON, dumps, record_json
 from .lease import Lease, LeaseStore, read_lease
 from .listing import ListedFile, ListingWrites
 from .migrate import SchemaError
@@ -43,7 +43,7 @@ from .taxonomy import Provider, TaxonomyReads, TaxonomyWrites, Topic
 from .websub import WebSubStore
 
 __all__ = ["EVERYTHING", "LISTS", "UNAVAILABLE", "AdminToken", "ArticleRow", "BadFile", "Client", "DocRow", "FeedState", "FileState", "ImportStatus", "IndexRow", "Lease", "LeaseStore",
-           "ListedFile", "NewArticle", "Provider", "RawJSON", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "WriterFenced", "dumps", "read_lease",
+           "ListedFile", "NewArticle", "Provider", "RawJSON", "SchemaError", "Store", "StoreBusy", "Topic", "Transaction", "WebSubStore", "WriterFenced", "dumps", "read_lease", "record_json",
            "index_revision", "upgrade_index", "downgrade_index", "feeds_of_row", "provider_identity", "topic_identity"]
 
 

@@ -20,7 +20,6 @@ resolution, sees every change. A feed or article first seen takes its newest ent
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Column, Index, MetaData, Select, String, Table, bindparam, delete, func, insert, select, update
 
 from .access import Access, WriteAccess
+from .jsontext import record_json
 from .schema import article_changes, article_topics, articles, change_log, feed_changes, providers, topics
 
 BATCH = 1000
@@ -99,8 +99,7 @@ def _record_ts(record: dict[str, Any], published_ts: int) -> int:
 def _digest(record: dict[str, Any], topics: list[str], names: dict[str, str], provider_name: str | None) -> str:
     """What an article's entry shows: its record, the display names of its topics and its
     provider's display name from the taxonomy (``None``: the record's own name is shown)."""
-    payload = json.dumps([record, [[s, names.get(s, s)] for s in topics], provider_name], ensure_ascii=False,
-                         separators=(",", ":"), sort_keys=True)
+    payload = record_json([record, [[s, names.get(s, s)] for s in topics], provider_name])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 
 class RawJSON(str):
     """JSON text already in ``dumps`` form. The importer encodes each record where it was parsed
@@ -16,3 +18,15 @@ def dumps(value: Any) -> str:
     if type(value) is RawJSON:
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def record_json(value: Any) -> str:
+    """``dumps(value)`` for a record (or a structure of records) without floats: the same text,
+    from orjson at a fifth of the cost. Records hold no floats (``feeds.records`` turns them
+    into integers or text), the one type whose text orjson writes differently (``1e+16`` is
+    ``1e16`` there); what orjson refuses (integers past 64 bits, lone surrogates, non-text keys,
+    deep nesting) goes through ``json`` as before. tests/test_store_rawjson.py compares both."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return dumps(value)
