@@ -142,3 +142,27 @@ def test_a_long_import_refreshes_statistics_inside_its_transaction(pg_app, monke
     assert len(sync(store, corpus_roots(), dry_run=True).added) == added
     assert analyzed() > before
     assert store.stats()["articles"] == 0  # rolled back
+
+
+
+def test_spilled_noted_ids_are_read_back_through_the_index(pg_app):
+    """A 1M first import notes every article; its spilled ids are read back in chunks, and each
+    chunk must be a range scan of the temporary table's index, not a scan and sort of the whole
+    table (PostgreSQL never analyzes a temporary table by itself: at 1M the settling took longer
+    than the rest of the import). The chunks still give every id once, in order."""
+    store = get_store(pg_app)
+    for noted in (40000, 90000):
+        ids = [f"{noted}-{i:016x}" for i in range(noted)]
+        with store.write() as tx:
+            tx.note_articles(ids[: noted // 2])
+            tx.note_articles(ids)  # noted twice: duplicates in the spilled table
+            chunks = tx._noted_chunks()
+            read, scans = [], []
+            for chunk in chunks:
+                read += chunk
+                scans.append(tx.conn.exec_driver_sql("SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables "
+                                                     "WHERE relname = 'noted_articles'").one())
+                if len(scans) == 2:  # the second chunk's read alone
+                    assert (noted, scans[1].seq_scan - scans[0].seq_scan) == (noted, 0)
+                    assert scans[1].idx_scan - scans[0].idx_scan == 1
+        assert read == ids
