@@ -1,0 +1,94 @@
+"""Second review of "one writer per database" (issue 15), as a self-hoster would try to break
+it: real `topicfeed serve` processes and CLI commands on SQLite and a real PostgreSQL cluster.
+
+Finding pinned here: on PostgreSQL a writer frozen (SIGSTOP, a paused VM, a long network
+partition) across a `writer take-over` whose new writer had not started yet re-took the lease
+at its next renewal, because a renewal also accepted *any* expired row, another writer's
+included: the take-over was silently undone and the new writer then refused to start. On SQLite
+a take-over from a restore of the writer's backup into another folder (the same instance id at
+another site) did not stop the writer's import in progress: the old writer's renewal ignored
+the take-over note because it named its own instance id.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from feeds.store import Store
+from server.writerlock import instance_id
+
+from .conftest import copy_site, free_port
+from .test_writer_lease_review import _long_import, big_content  # noqa: F401 (a fixture)
+from .test_scaleout import ARTICLE, Process, cli, configure, http
+from .websub_subscriber import wait_for
+
+BASE = "http://feeds.test"
+
+
+def test_on_postgresql_a_frozen_writer_does_not_undo_a_take_over_when_it_wakes(cluster, tmp_path):
+    """Writer a serves and is frozen (SIGSTOP). `topicfeed writer take-over` on b; b's server
+    is not started before b's lease runs out (its record files are being restored). a wakes
+    (SIGCONT): its next renewal must find the lease taken over (a refuses writes with 421), not
+    re-take the expired row; b's server then starts as the writer."""
+    database = cluster.create_db("review2_frozen")
+    shared = {"database_url": database, "public_base_url": BASE, "db_pool_size": 2, "writer_lease_seconds": 3,
+              "api_access": "public"}
+    a, b = (tmp_path / n / "instance" for n in ("a", "b"))
+    for instance in (a, b):
+        configure(instance, role="writer", content_dirs=[str(copy_site(instance.parent / "content"))], **shared)
+    writer_a = Process("a", a, free_port()).start()
+    writer_b = None
+    try:
+        token = cli(a, "admin-token").stdout.strip()
+        os.killpg(writer_a.proc.pid, signal.SIGSTOP)
+        done = cli(b, "writer", "take-over")
+        assert done.returncode == 0, done.stderr
+        store = Store(database)
+        wait_for(lambda: not store.lease.current().expires_ms > store.lease.current().now_ms, timeout=60,
+                 what="b's lease (no process of b runs yet) to run out")
+        os.killpg(writer_a.proc.pid, signal.SIGCONT)
+        probes = iter(range(1000))
+        wait_for(lambda: http("POST", writer_a.url + "/api/v1/articles",
+                              ARTICLE | {"id": f"probe-{next(probes)}",
+                                         "webUrl": f"https://example.org/p{next(probes)}.html"}, token)[0] == 421,
+                 timeout=60, what="a to refuse writes after waking")
+        assert store.lease.current().holder == instance_id(b)
+        writer_b = Process("b", b, free_port()).start()
+        assert store.lease.current().holder == instance_id(b)
+    finally:
+        if writer_a.proc.poll() is None:
+            os.killpg(writer_a.proc.pid, signal.SIGCONT)
+        writer_a.stop()
+        if writer_b is not None:
+            writer_b.stop()
+
+
+def test_on_sqlite_a_take_over_from_a_restore_of_the_writer_into_another_folder_stops_its_import(tmp_path,
+                                                                                                big_content):
+    """The writer's folder restored into another folder (DEPLOY.md: the same instance id, another
+    site) runs `writer take-over` while the writer's import writes: the import must stop (exit
+    1, one line naming the taker, rolled back) as for any other taker, and the restore hold the
+    lease. The old writer's renewal read the note in the lock file as its own (same instance id)
+    and went on importing, while the take-over waited for SQLite's write lock."""
+    index, a, _, proc = _long_import(tmp_path, big_content)
+    restored = tmp_path / "restored"
+    shutil.copytree(a, restored, ignore=shutil.ignore_patterns("*.log", "metrics", ".writer-running"))
+    assert instance_id(restored) == instance_id(a)
+    try:
+        # SQLite's write lock, held by the import, may answer the take-over "database is locked": tried again
+        wait_for(lambda: cli(restored, "writer", "take-over").returncode == 0 or proc.poll() is not None,
+                 timeout=300, what="the take-over")
+        assert proc.wait(600) == 1, (tmp_path / "import.log").read_text()[-2000:]
+        log = (tmp_path / "import.log").read_text()
+        assert "took the writer lease over" in log and "Traceback" not in log, log[-2000:]
+        assert Store(index).stats()["articles"] == 0  # rolled back
+        lease = Store(index).lease.current()
+        assert lease.holder == instance_id(a) and str(restored.resolve()) in lease.where, lease
+    finally:
+        if proc.poll() is None:
+            proc.kill()
