@@ -18,6 +18,7 @@ The store's SQL is in ``feeds.store.lease``; this module names instances and kee
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import re
@@ -76,11 +77,19 @@ def _open_running(instance: Path) -> IO[bytes]:
     return os.fdopen(fd, "rb")
 
 
+@functools.cache
+def _host() -> str:
+    """This machine's host name as this process first saw it: a rename while it runs (DHCP,
+    ``hostnamectl set-hostname``) must not make a running writer another writer, which its next
+    renewal would take for a take-over (and so refuse writes)."""
+    return socket.gethostname()
+
+
 def location(instance: Path) -> str:
     """Where this process runs: ``host:/instance/folder pid N``, the folder resolved (every
     process of one instance folder names it alike). Host and folder are part of the writer's
     identity (``feeds.store.lease``): a copy of the folder elsewhere is not the running writer."""
-    return f"{socket.gethostname()}:{instance.resolve()} pid {os.getpid()}"
+    return f"{_host()}:{instance.resolve()} pid {os.getpid()}"
 
 
 def this_writer(lease: Lease, instance: Path) -> bool:

@@ -7,7 +7,9 @@ at its next renewal, because a renewal also accepted *any* expired row, another 
 included: the take-over was silently undone and the new writer then refused to start. On SQLite
 a take-over from a restore of the writer's backup into another folder (the same instance id at
 another site) did not stop the writer's import in progress: the old writer's renewal ignored
-the take-over note because it named its own instance id.
+the take-over note because it named its own instance id. A running writer whose machine was
+renamed (DHCP, `hostnamectl set-hostname`) took its own next renewal for a take-over ("taken
+over by another writer (instance <its own id> at <its old name>…)") and refused every write.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +27,7 @@ from server.writerlock import instance_id
 
 from .conftest import copy_site, free_port
 from .test_writer_lease_review import _long_import, big_content  # noqa: F401 (a fixture)
-from .test_scaleout import ARTICLE, Process, cli, configure, http
+from .test_scaleout import ARTICLE, ENV, Process, cli, configure, http
 from .websub_subscriber import wait_for
 
 BASE = "http://feeds.test"
@@ -92,3 +95,48 @@ def test_on_sqlite_a_take_over_from_a_restore_of_the_writer_into_another_folder_
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _uts_namespaces_work() -> bool:
+    """Whether this machine lets us run a process with a host name of its own (root, or user namespaces)."""
+    return subprocess.run(["unshare", "-u", "sh", "-c", "hostname probe-host"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _uts_namespaces_work(), reason="needs `unshare -u` (root or user namespaces)")
+def test_a_running_writer_whose_machine_is_renamed_stays_the_writer(tmp_path):
+    """Writer a serves in a UTS namespace named h1; the machine is renamed h2 (`hostname` in that
+    namespace) while it runs. Its renewals go on (the lease still says h1, the name it started
+    with) and curator writes still answer 201: it did not demote itself."""
+    index = f"sqlite:///{tmp_path / 'shared.db'}"
+    Store(index).close()
+    a = tmp_path / "a"
+    configure(a, role="writer", database_url=index, public_base_url=BASE, writer_lease_seconds=3,
+              api_access="public", content_dirs=[str(copy_site(tmp_path / "content"))])
+    token = cli(a, "admin-token").stdout.strip()  # before a runs as h1: from here it would be a copy elsewhere
+    port = free_port()
+    log = (tmp_path / "a.log").open("w")
+    proc = subprocess.Popen(["unshare", "-u", "sh", "-c", 'hostname h1 && exec "$@"', "sh", sys.executable, "-m",
+                             "server", "serve", "--instance", str(a), "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, env=ENV, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(url), timeout=120, what="a to serve")
+        store = Store(index)
+        assert store.lease.current().where.startswith("h1:")
+        subprocess.run(["nsenter", "-u", "-t", str(proc.pid), "hostname", "h2"], check=True)
+        renamed = store.lease.current().now_ms
+        # two renewal periods (a third of 3 s each) after the rename, polled by the lease's own clock
+        wait_for(lambda: store.lease.current().now_ms > renamed + 3000, timeout=60, what="two renewals")
+        status, _, body = http("POST", url + "/api/v1/articles", ARTICLE | {"id": "after-rename"}, token)
+        assert status == 201, body
+        assert "taken over" not in (tmp_path / "a.log").read_text()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return http("GET", url + "/healthz")[0] == 200
+    except OSError:
+        return False
