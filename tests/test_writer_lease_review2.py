@@ -10,6 +10,9 @@ another site) did not stop the writer's import in progress: the old writer's ren
 the take-over note because it named its own instance id. A running writer whose machine was
 renamed (DHCP, `hostnamectl set-hostname`) took its own next renewal for a take-over ("taken
 over by another writer (instance <its own id> at <its old name>…)") and refused every write.
+
+Open (xfail): a take-over lands in the old writer's process only at its next renewal (every
+third of `writer_lease_seconds`), so an import that ends before then commits after the take-over.
 """
 from __future__ import annotations
 
@@ -140,3 +143,38 @@ def _answers(url: str) -> bool:
         return http("GET", url + "/healthz")[0] == 200
     except OSError:
         return False
+
+
+@pytest.mark.xfail(strict=True, reason="the old writer learns of a take-over only at its next renewal (a third of "
+                   "writer_lease_seconds later): an import that finishes before then commits after the take-over "
+                   "(exit 0, its articles in the index). Needs a check of the lease inside the import's transaction "
+                   "before it commits (PostgreSQL: the lease row read FOR SHARE there; SQLite: the take-over note)")
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_take_over_stops_an_import_that_ends_before_the_old_writers_next_renewal(request, tmp_path,
+                                                                                   big_content, kind):
+    """a's import runs with a long lease (600 s: renewals 200 s apart); b takes over while it
+    writes. README: "an import in progress stops with one line naming the new writer and rolls
+    its transaction back (nothing of it is committed)". It committed everything and exited 0."""
+    if kind == "sqlite":
+        index = f"sqlite:///{tmp_path / 'shared.db'}"
+    else:
+        index = request.getfixturevalue("cluster").create_db("review2_commit_after_take_over")
+    Store(index).close()
+    a, b = tmp_path / "a", tmp_path / "b"
+    for instance in (a, b):
+        configure(instance, role="writer", database_url=index, public_base_url=BASE, writer_lease_seconds=600,
+                  db_pool_size=2)
+    log = (tmp_path / "import.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "server", "import", str(big_content), "--instance", str(a)],
+                            stdout=log, stderr=subprocess.STDOUT, env=ENV)
+    try:
+        wait_for(lambda: Store(index).lease.current().holder == instance_id(a), timeout=60, what="a's import to claim")
+        wait_for(lambda: cli(b, "writer", "take-over").returncode == 0 or proc.poll() is not None, timeout=300,
+                 what="the take-over")
+        assert Store(index).lease.current().holder == instance_id(b), "the import ended first: make it bigger"
+        proc.wait(600)
+        assert Store(index).stats()["articles"] == 0, "a's import committed after the take-over"
+        assert proc.returncode == 1, (tmp_path / "import.log").read_text()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
