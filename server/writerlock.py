@@ -30,8 +30,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from sqlalchemy import Connection
+
 from feeds.atomic import create_atomic
-from feeds.store import Lease, Store
+from feeds.store import Lease, Store, WriterFenced
 from feeds.store.lease import site as lease_site
 
 from .instance import ID_FILE
@@ -154,6 +156,7 @@ class WriterLease:
         self.claim()
         self.store.lease.hold_session()
         self.store.fence = self.lost  # every write transaction of this process stops once it is set
+        self.store.confirm = self._confirm  # and checks the lease itself before it commits
         if self._thread is not None:
             return
 
@@ -189,6 +192,25 @@ class WriterLease:
         if self._on_lost is not None:
             self._on_lost()
         return False
+
+    def _confirm(self, conn: Connection) -> None:
+        """``Store.confirm``: the last step of each write transaction of this process. Raises
+        ``WriterFenced`` (the transaction rolls back), after doing what a renewal that found the
+        take-over does, when another writer holds the lease now."""
+        lease = self.store.lease.still_mine(conn, self.id, location(self.instance))
+        if lease is None:
+            return
+        with self._renewing:
+            if not self.lost.is_set():
+                taker = self.store.lease.taker
+                self.taken_by = f"instance {taker}" if taker else describe(lease)
+                log.error("writer lease: taken over by another writer (%s); this process refuses writes from now on",
+                          self.taken_by)
+                self.lost.set()
+                self.store.lease.drop_session()
+        if self._on_lost is not None:
+            self._on_lost()
+        raise WriterFenced("another writer took the writer lease over: this process writes no more")
 
     def stop(self) -> None:
         """End the renewals and the running lock (the lease itself runs out on its own)."""

@@ -11,8 +11,9 @@ the take-over note because it named its own instance id. A running writer whose 
 renamed (DHCP, `hostnamectl set-hostname`) took its own next renewal for a take-over ("taken
 over by another writer (instance <its own id> at <its old name>…)") and refused every write.
 
-Open (xfail): a take-over lands in the old writer's process only at its next renewal (every
-third of `writer_lease_seconds`), so an import that ends before then commits after the take-over.
+A take-over landed in the old writer's process only at its next renewal (every third of
+`writer_lease_seconds`), so an import that ended before then committed after the take-over:
+every write transaction now checks the lease just before it commits.
 """
 from __future__ import annotations
 
@@ -145,16 +146,13 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.mark.xfail(strict=True, reason="the old writer learns of a take-over only at its next renewal (a third of "
-                   "writer_lease_seconds later): an import that finishes before then commits after the take-over "
-                   "(exit 0, its articles in the index). Needs a check of the lease inside the import's transaction "
-                   "before it commits (PostgreSQL: the lease row read FOR SHARE there; SQLite: the take-over note)")
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_a_take_over_stops_an_import_that_ends_before_the_old_writers_next_renewal(request, tmp_path,
                                                                                    big_content, kind):
     """a's import runs with a long lease (600 s: renewals 200 s apart); b takes over while it
     writes. README: "an import in progress stops with one line naming the new writer and rolls
-    its transaction back (nothing of it is committed)". It committed everything and exited 0."""
+    its transaction back (nothing of it is committed)". It committed everything and exited 0: the
+fence was set only by a renewal, now each write transaction checks the lease before it commits."""
     if kind == "sqlite":
         index = f"sqlite:///{tmp_path / 'shared.db'}"
     else:

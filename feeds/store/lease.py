@@ -245,6 +245,22 @@ class LeaseStore:
         self.taker = f"{taker} at {taker_site}"
         return True
 
+    def still_mine(self, conn: Connection, holder: str, where: str) -> Lease | None:
+        """Inside a write transaction on ``conn``, just before it commits: None while the lease
+        row is ``holder``'s at ``where``'s site and (SQLite) no take-over note names another
+        writer; else the lease as read (``taker`` names a note's writer). PostgreSQL reads the row
+        ``FOR SHARE``: a take-over's ``UPDATE`` waits for this commit, so none lands between the
+        check and the commit. On SQLite this transaction holds the write lock (it wrote), so the row
+        cannot change before it commits; a take-over writes its note first."""
+        query = select(writer_lease).where(writer_lease.c.id == ROW)
+        row = conn.execute(query.with_for_update(read=True) if self.postgres else query).first()
+        if (row is not None and row.holder == holder and site(row.location) == site(where)
+                and not self._taken_over(holder, where)):
+            return None
+        if row is None:
+            return Lease("", "", 0, 0, _now_ms(conn))
+        return Lease(row.holder, row.location, row.renewed_ms, row.expires_ms, _now_ms(conn))
+
     def release(self, holder: str, where: str) -> None:
         """End ``holder``'s lease (at ``where``'s site) now (a clean stop): the next writer
         starts at once."""
