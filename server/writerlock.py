@@ -28,9 +28,7 @@ import threading
 from multiprocessing import util as mp_util
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
-
-from sqlalchemy import Connection
+from typing import IO, Any
 
 from feeds.atomic import create_atomic
 from feeds.store import Lease, Store, WriterFenced
@@ -193,8 +191,9 @@ class WriterLease:
             self._on_lost()
         return False
 
-    def _confirm(self, conn: Connection) -> None:
-        """``Store.confirm``: the last step of each write transaction of this process. Raises
+    def _confirm(self, conn: Any) -> None:
+        """``Store.confirm``: the last step of each write transaction of this process (``conn``, its
+        connection, is only handed back to the store: the server layer touches no SQL). Raises
         ``WriterFenced`` (the transaction rolls back), after doing what a renewal that found the
         take-over does, when another writer holds the lease now."""
         lease = self.store.lease.still_mine(conn, self.id, location(self.instance))
