@@ -18,6 +18,7 @@ The store's SQL is in ``feeds.store.lease``; this module names instances and kee
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import re
@@ -27,10 +28,10 @@ import threading
 from multiprocessing import util as mp_util
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from feeds.atomic import create_atomic
-from feeds.store import Lease, Store
+from feeds.store import Lease, Store, WriterFenced
 from feeds.store.lease import site as lease_site
 
 from .instance import ID_FILE
@@ -76,11 +77,19 @@ def _open_running(instance: Path) -> IO[bytes]:
     return os.fdopen(fd, "rb")
 
 
+@functools.cache
+def _host() -> str:
+    """This machine's host name as this process first saw it: a rename while it runs (DHCP,
+    ``hostnamectl set-hostname``) must not make a running writer another writer, which its next
+    renewal would take for a take-over (and so refuse writes)."""
+    return socket.gethostname()
+
+
 def location(instance: Path) -> str:
     """Where this process runs: ``host:/instance/folder pid N``, the folder resolved (every
     process of one instance folder names it alike). Host and folder are part of the writer's
     identity (``feeds.store.lease``): a copy of the folder elsewhere is not the running writer."""
-    return f"{socket.gethostname()}:{instance.resolve()} pid {os.getpid()}"
+    return f"{_host()}:{instance.resolve()} pid {os.getpid()}"
 
 
 def this_writer(lease: Lease, instance: Path) -> bool:
@@ -145,6 +154,7 @@ class WriterLease:
         self.claim()
         self.store.lease.hold_session()
         self.store.fence = self.lost  # every write transaction of this process stops once it is set
+        self.store.confirm = self._confirm  # and checks the lease itself before it commits
         if self._thread is not None:
             return
 
@@ -180,6 +190,26 @@ class WriterLease:
         if self._on_lost is not None:
             self._on_lost()
         return False
+
+    def _confirm(self, conn: Any) -> None:
+        """``Store.confirm``: the last step of each write transaction of this process (``conn``, its
+        connection, is only handed back to the store: the server layer touches no SQL). Raises
+        ``WriterFenced`` (the transaction rolls back), after doing what a renewal that found the
+        take-over does, when another writer holds the lease now."""
+        lease = self.store.lease.still_mine(conn, self.id, location(self.instance))
+        if lease is None:
+            return
+        with self._renewing:
+            if not self.lost.is_set():
+                taker = self.store.lease.taker
+                self.taken_by = f"instance {taker}" if taker else describe(lease)
+                log.error("writer lease: taken over by another writer (%s); this process refuses writes from now on",
+                          self.taken_by)
+                self.lost.set()
+                self.store.lease.drop_session()
+        if self._on_lost is not None:
+            self._on_lost()
+        raise WriterFenced("another writer took the writer lease over: this process writes no more")
 
     def stop(self) -> None:
         """End the renewals and the running lock (the lease itself runs out on its own)."""

@@ -146,6 +146,11 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
         # write transaction then stops before its next statement. An Event, checked per
         # statement: the renewal thread's state, no query.
         self.fence: threading.Event | None = None
+        # Called (by the process's writer lease) as the last step of every write transaction, on
+        # its connection: raises WriterFenced when the lease is no longer this writer's, so that a
+        # take-over its renewals have not seen yet (they run every third of the lease) stops an
+        # import that would otherwise commit after it.
+        self.confirm: Callable[[Connection], None] | None = None
 
     def _conn(self) -> AbstractContextManager[Connection]:
         return self._engine.connect()
@@ -202,6 +207,8 @@ class Store(ArticleReads, TaxonomyReads, FileReads, ClientReads, AdminTokenReads
                 version = secrets.token_hex(8)
                 tx.set_meta("version", version)
                 tx.log_change(version)  # after the version row: its lock orders writers on PostgreSQL too
+            if self.confirm is not None:
+                self.confirm(conn)
 
     @contextmanager
     def _counted(self) -> Iterator[None]:

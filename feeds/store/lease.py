@@ -30,8 +30,10 @@ second writer in beside a live one. A live writer re-takes its lock within the r
 finds it lost (``renew``), so its row is never overdue.
 
 A take-over on SQLite cannot write the row while the old writer's import holds the write lock:
-it first writes a note (``<holder> <ms>``) into the lock file, which the old writer's renewal
-reads (a file read, no query) and so stops (its import rolls back) before the row changes hands.
+it first writes a note (``<holder> <ms> <host:/folder>``) into the lock file, which the old
+writer's renewal reads (a file read, no query) and so stops (its import rolls back) before the row
+changes hands. The note names the taker's site too: a restore of the writer's folder elsewhere has
+the writer's instance id, and its take-over must stop the writer all the same.
 """
 from __future__ import annotations
 
@@ -67,7 +69,8 @@ LOCK_SUFFIX = ".writer-lock"  # SQLite: <database file> + this, next to it
 PROBES = 3  # an exclusive probe may meet another claimant's probe: tried this often, PROBE_PAUSE apart
 PROBE_PAUSE = 0.02  # seconds
 RENEW_WAIT_MS = 200  # SQLite: how long a renewal waits for the write lock (a writer's own import holds it)
-_NOTE = re.compile(rb"([0-9a-f]{16}) ([0-9]{13})\n")  # a take-over note in the lock file
+_NOTE = re.compile(rb"([0-9a-f]{16}) ([0-9]{13}) ([^\n]+)\n")  # a take-over note: holder, ms, site
+NOTE_MAX = 8192  # bytes of the lock file read for a note (the site holds a path: PATH_MAX is 4096)
 
 
 class Lease(NamedTuple):
@@ -118,7 +121,7 @@ class LeaseStore:
         self._session_engine: Engine | None = None
         self._lockfile: IO[bytes] | None = None  # SQLite: holds the shared flock
         self._claimed_ms = 0  # when this process last claimed: older take-over notes are not for it
-        self.taker = ""  # SQLite: the instance id a take-over note named (the row may not say so yet)
+        self.taker = ""  # SQLite: the writer a take-over note named, ``<id> at <site>`` (the row may not say so yet)
         database = engine.url.database if engine.dialect.name == "sqlite" else None
         # SQLite in memory has no file, so no other process: nothing to lock
         self._lock_path = database + LOCK_SUFFIX if database and database != ":memory:" else None
@@ -158,7 +161,7 @@ class LeaseStore:
             if lease is not None and not mine and not (lease.expires_ms == 0 or (not lease.running and lease.overdue)):
                 return lease  # refused as the UPDATE below would, without waiting for SQLite's write lock
         else:
-            self._note_take_over(holder)
+            self._note_take_over(holder, where)
         with self._engine.begin() as conn:
             now = _now_ms(conn)
             values = {"holder": holder, "location": where, "renewed_ms": now, "expires_ms": now + int(seconds * 1000)}
@@ -220,23 +223,43 @@ class LeaseStore:
             os.fchmod(fd, 0o644)  # whatever the umask: a reader's `writer status` probes it
         return os.fdopen(fd, "r+b", buffering=0)
 
-    def _note_take_over(self, holder: str) -> None:
+    def _note_take_over(self, holder: str, where: str) -> None:
         """SQLite: tell the old writer's renewal of the take-over before the row can change
         (written in place: the running processes' locks are on this file, not on a new one)."""
         if self._lock_path is None or self.postgres:
             return
         with self._open_lock_file() as fh:
-            os.pwrite(fh.fileno(), f"{holder} {int(time.time() * 1000):013d}\n".encode(), 0)
+            os.pwrite(fh.fileno(), f"{holder} {int(time.time() * 1000):013d} {site(where)}\n".encode(), 0)
 
-    def _taken_over(self, holder: str) -> bool:
-        """SQLite: the lock file holds a take-over note by another holder made since our claim."""
+    def _taken_over(self, holder: str, where: str) -> bool:
+        """SQLite: the lock file holds a take-over note by another writer (another holder, or
+        this holder at another site: a copy of its folder) made since our claim."""
         if self._lockfile is None:
             return False
-        note = _NOTE.match(os.pread(self._lockfile.fileno(), 64, 0))
-        if note is None or note[1].decode() == holder or int(note[2]) < self._claimed_ms:
+        note = _NOTE.match(os.pread(self._lockfile.fileno(), NOTE_MAX, 0))
+        if note is None or int(note[2]) < self._claimed_ms:
             return False
-        self.taker = note[1].decode()
+        taker, taker_site = note[1].decode(), note[3].decode(errors="replace")
+        if taker == holder and taker_site == site(where):
+            return False
+        self.taker = f"{taker} at {taker_site}"
         return True
+
+    def still_mine(self, conn: Connection, holder: str, where: str) -> Lease | None:
+        """Inside a write transaction on ``conn``, just before it commits: None while the lease
+        row is ``holder``'s at ``where``'s site and (SQLite) no take-over note names another
+        writer; else the lease as read (``taker`` names a note's writer). PostgreSQL reads the row
+        ``FOR SHARE``: a take-over's ``UPDATE`` waits for this commit, so none lands between the
+        check and the commit. On SQLite this transaction holds the write lock (it wrote), so the row
+        cannot change before it commits; a take-over writes its note first."""
+        query = select(writer_lease).where(writer_lease.c.id == ROW)
+        row = conn.execute(query.with_for_update(read=True) if self.postgres else query).first()
+        if (row is not None and row.holder == holder and site(row.location) == site(where)
+                and not self._taken_over(holder, where)):
+            return None
+        if row is None:
+            return Lease("", "", 0, 0, _now_ms(conn))
+        return Lease(row.holder, row.location, row.renewed_ms, row.expires_ms, _now_ms(conn))
 
     def release(self, holder: str, where: str) -> None:
         """End ``holder``'s lease (at ``where``'s site) now (a clean stop): the next writer
@@ -284,7 +307,7 @@ class LeaseStore:
         after ``RENEW_WAIT_MS``; both return True: the lock file keeps the lease live."""
         if self.postgres:
             self._check_session()
-        elif self._taken_over(holder):
+        elif self._taken_over(holder, where):
             return False
         elif self._writing():
             # a commit between the first read and the first write of this process's (deferred)
@@ -297,8 +320,11 @@ class LeaseStore:
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={RENEW_WAIT_MS}")
             now = _now_ms(conn)
             try:
+                # only this writer's own row: an expired row of another writer means a take-over (or a
+                # successor) came in meanwhile, which a renewal must never undo (a writer frozen by
+                # SIGSTOP or a paused VM across a take-over whose new writer had not started yet)
                 done = conn.execute(update(writer_lease).where(
-                    writer_lease.c.id == ROW, or_(self._same_writer(holder, where), writer_lease.c.expires_ms <= now))
+                    writer_lease.c.id == ROW, self._same_writer(holder, where))
                     .values(holder=holder, location=where, renewed_ms=now, expires_ms=now + int(seconds * 1000)))
             except OperationalError as exc:
                 if self.postgres or "locked" not in str(exc):
