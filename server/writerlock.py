@@ -180,16 +180,20 @@ class WriterLease:
             except Exception as exc:  # the database briefly unreachable: the lease has two more tries
                 log.warning("writer lease: renewal failed: %.200s", " ".join(str(exc).split()))
                 return True
-            lease = self.store.lease.current()
-            taker = self.store.lease.taker  # SQLite: the row changes once this writer's import let go
-            self.taken_by = f"instance {taker}" if taker else describe(lease) if lease else "another writer"
-            log.error("writer lease: taken over by another writer (%s); this process refuses writes from now on",
-                      self.taken_by)
-            self.lost.set()
-            self.store.lease.drop_session()
+            self._mark_lost(self.store.lease.current())
         if self._on_lost is not None:
             self._on_lost()
         return False
+
+    def _mark_lost(self, lease: Lease | None) -> None:
+        """Record the take-over (under ``_renewing``): who took it, the log line, ``lost``, and the
+        PostgreSQL session let go."""
+        taker = self.store.lease.taker  # SQLite: the row changes once this writer's import let go
+        self.taken_by = f"instance {taker}" if taker else describe(lease) if lease else "another writer"
+        log.error("writer lease: taken over by another writer (%s); this process refuses writes from now on",
+                  self.taken_by)
+        self.lost.set()
+        self.store.lease.drop_session()
 
     def _confirm(self, conn: Any) -> None:
         """``Store.confirm``: the last step of each write transaction of this process (``conn``, its
@@ -201,12 +205,7 @@ class WriterLease:
             return
         with self._renewing:
             if not self.lost.is_set():
-                taker = self.store.lease.taker
-                self.taken_by = f"instance {taker}" if taker else describe(lease)
-                log.error("writer lease: taken over by another writer (%s); this process refuses writes from now on",
-                          self.taken_by)
-                self.lost.set()
-                self.store.lease.drop_session()
+                self._mark_lost(lease)
         if self._on_lost is not None:
             self._on_lost()
         raise WriterFenced("another writer took the writer lease over: this process writes no more")
